@@ -1,0 +1,1 @@
+"""Customs online public-service portal (dịch vụ công trực tuyến Hải quan)."""

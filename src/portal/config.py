@@ -1,0 +1,104 @@
+"""Settings read from the environment, with safe defaults (see the README's table)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+LANGUAGES = ("vi", "en")
+
+
+class ConfigError(ValueError):
+    """A setting has a value the portal cannot use; the message names it."""
+
+
+def load_or_create_secret(data_dir: Path) -> str:
+    """Return the secret kept in `data_dir/secret_key`, generating it (mode 0600) on first use."""
+    path = data_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(secret)
+    return secret
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    secret_key: str
+    data_dir: Path
+    database_url: str
+    redis_url: str | None = None
+    upload_dir: Path | None = None
+    max_upload_bytes: int = 20 * 1024 * 1024
+    max_files_per_dossier: int = 20
+    host: str = "127.0.0.1"
+    port: int = 8000
+    default_language: str = "vi"
+    secure_cookies: bool = False
+    session_idle_minutes: int = 120
+    session_absolute_hours: int = 12
+    debug: bool = False
+
+    @property
+    def uploads(self) -> Path:
+        return self.upload_dir or self.data_dir / "uploads"
+
+    @classmethod
+    def for_data_dir(cls, data_dir: Path, **overrides: object) -> Settings:
+        """Settings for a self-contained instance under `data_dir` (used by tests and tools)."""
+        data_dir = Path(data_dir)
+        values: dict[str, object] = {
+            "secret_key": load_or_create_secret(data_dir),
+            "data_dir": data_dir,
+            "database_url": f"sqlite:///{data_dir / 'portal.db'}",
+        }
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
+        """Read the settings from environment variables; raises ConfigError on a bad value."""
+        data_dir = Path(env.get("PORTAL_DATA_DIR") or ROOT / "data")
+        language = env.get("PORTAL_LANGUAGE", "vi")
+        if language not in LANGUAGES:
+            raise ConfigError(f"PORTAL_LANGUAGE must be one of {', '.join(LANGUAGES)}")
+        database_url = env.get("DATABASE_URL") or f"sqlite:///{data_dir / 'portal.db'}"
+        if not database_url.startswith(("sqlite:", "postgres:", "postgresql:")):
+            raise ConfigError("DATABASE_URL must start with sqlite:// or postgresql://")
+        upload_dir = env.get("PORTAL_UPLOAD_DIR")
+        return cls(
+            secret_key=env.get("PORTAL_SECRET_KEY") or load_or_create_secret(data_dir),
+            data_dir=data_dir,
+            database_url=database_url,
+            redis_url=env.get("REDIS_URL") or None,
+            upload_dir=Path(upload_dir) if upload_dir else None,
+            max_upload_bytes=_int(env, "PORTAL_MAX_UPLOAD_MB", 20, 1) * 1024 * 1024,
+            max_files_per_dossier=_int(env, "PORTAL_MAX_FILES", 20, 1),
+            host=env.get("PORTAL_HOST", "127.0.0.1"),
+            port=_int(env, "PORTAL_PORT", 8000, 1),
+            default_language=language,
+            secure_cookies=env.get("PORTAL_SECURE_COOKIES") == "1",
+            session_idle_minutes=_int(env, "PORTAL_SESSION_IDLE_MINUTES", 120, 1),
+            session_absolute_hours=_int(env, "PORTAL_SESSION_HOURS", 12, 1),
+            debug=env.get("PORTAL_DEBUG") == "1",
+        )

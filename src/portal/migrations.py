@@ -1,0 +1,63 @@
+"""Schema versions. A fresh database gets every table of the current models and the latest
+version; an older one runs the steps after its version, in order, each in a transaction.
+
+To change the schema: change `models.py`, then append a step here that brings a database of
+the previous version to the new one (with `playhouse.migrate`, which speaks SQLite and
+PostgreSQL), so both a fresh and an upgraded database end up the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from portal.db import db
+from portal.models import ALL_MODELS, SchemaVersion
+
+# version -> step that upgrades a database from version-1 to version.
+STEPS: dict[int, Callable[[], None]] = {}
+LATEST = 1
+
+
+class SchemaError(RuntimeError):
+    """The database's schema is not the one this code knows."""
+
+
+def current_version() -> int | None:
+    """The schema version recorded in the database, or None for an empty database."""
+    if not db.table_exists(SchemaVersion._meta.table_name):
+        return None
+    row = SchemaVersion.select().order_by(SchemaVersion.version.desc()).first()
+    return row.version if row else None
+
+
+def migrate() -> tuple[int | None, int]:
+    """Create or upgrade the schema to LATEST; returns (version before, version after)."""
+    with db.connection_context():
+        before = current_version()
+        if before is not None and before > LATEST:
+            raise SchemaError(
+                f"The database has schema version {before}, newer than this code ({LATEST})."
+            )
+        if before is None:
+            with db.atomic():
+                db.create_tables(ALL_MODELS)
+                SchemaVersion.create(version=LATEST)
+            return None, LATEST
+        for version in range(before + 1, LATEST + 1):
+            with db.atomic():
+                STEPS[version]()
+                SchemaVersion.create(version=version)
+        return before, LATEST
+
+
+def check_schema() -> None:
+    """Raise SchemaError unless the database is at exactly the version this code knows."""
+    with db.connection_context():
+        version = current_version()
+    if version is None:
+        raise SchemaError("The database has no schema: run `python run.py migrate`.")
+    if version != LATEST:
+        raise SchemaError(
+            f"The database has schema version {version}; this code needs {LATEST}. "
+            "Run `python run.py migrate` (or upgrade the code if the database is newer)."
+        )

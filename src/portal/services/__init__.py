@@ -1,0 +1,1 @@
+"""Business rules. Services never import starlette or jinja2."""

@@ -1,0 +1,302 @@
+"""Accounts, roles, passwords (argon2id) and server-side sessions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from portal.db import reading, transactional
+from portal.models import ROLES, STAFF_ROLES, Enterprise, Unit, User, UserSession, utcnow
+from portal.services.errors import N_, DomainError, Message, NotFound, ValidationError
+from portal.services.paging import Page, paginate
+from portal.services.validation import Field, validate
+
+hasher = PasswordHasher()  # argon2id, memory-hard (64 MiB, 3 passes)
+MIN_PASSWORD = 10
+TAX_WEIGHTS = (31, 29, 23, 19, 17, 13, 7, 5, 3)
+EMAIL_PATTERN = r"[^@\s]+@[^@\s]+\.[^@\s]+"
+USERNAME_PATTERN = r"[a-z0-9][a-z0-9._@-]{2,63}"
+# A hash to verify against when the user does not exist, so timing does not tell.
+_DUMMY_HASH = hasher.hash(secrets.token_hex(8))
+
+
+def normalise_tax_code(value: str) -> str:
+    return value.replace("-", "").replace(" ", "")
+
+
+def tax_code_problem(value: str) -> Message | None:
+    """Why `value` is not a Vietnamese tax code (10 digits, or 13 for a dependent unit)."""
+    code = normalise_tax_code(value)
+    if not code.isdigit() or len(code) not in (10, 13):
+        return Message(N_("A tax code has 10 digits, or 13 for a branch (0101234567-001)."))
+    total = sum(int(d) * w for d, w in zip(code[:9], TAX_WEIGHTS, strict=True))
+    if (10 - total % 11) % 11 != int(code[9]):
+        return Message(N_("This tax code's check digit is wrong: please check it."))
+    return None
+
+
+def password_problem(password: str, username: str = "") -> Message | None:
+    if len(password) < MIN_PASSWORD:
+        return Message(N_("Use at least %(min)s characters."), min=MIN_PASSWORD)
+    if len(password) > 256:
+        return Message(N_("Enter at most %(max)s characters."), max=256)
+    if len(set(password)) < 4 or (username and username.lower() in password.lower()):
+        return Message(N_("This password is too easy to guess."))
+    return None
+
+
+def hash_password(password: str) -> str:
+    return hasher.hash(password)
+
+
+def _check_password(user: User | None, password: str) -> bool:
+    try:
+        return hasher.verify(user.password_hash if user else _DUMMY_HASH, password) and user is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+REGISTER_FIELDS = [
+    Field("tax_code", max_length=14, check=tax_code_problem),
+    Field("enterprise_name", max_length=255),
+    Field("full_name", max_length=255),
+    Field("email", max_length=254, pattern=EMAIL_PATTERN,
+          pattern_message=N_("Enter an e-mail address like name@example.vn.")),
+    Field("password", max_length=256),
+    Field("password_confirm", max_length=256),
+]
+
+
+@transactional
+def register_enterprise(data: dict[str, Any]) -> User:
+    """Register an enterprise and its first user (who logs in with the e-mail address);
+    raises ValidationError."""
+    cleaned = validate({**data, "password": data.get("password", "") or "",
+                        "password_confirm": data.get("password_confirm", "") or ""},
+                       REGISTER_FIELDS)
+    errors: dict[str, Message] = {}
+    tax_code = normalise_tax_code(cleaned["tax_code"])
+    email = cleaned["email"].lower()
+    problem = password_problem(data.get("password", ""), email)
+    if problem:
+        errors["password"] = problem
+    elif data.get("password") != data.get("password_confirm"):
+        errors["password_confirm"] = Message(N_("The two passwords differ."))
+    if Enterprise.get_or_none(Enterprise.tax_code == tax_code):
+        errors["tax_code"] = Message(N_(
+            "This enterprise is already registered: ask its account holder or the help desk."))
+    if User.get_or_none(User.username == email):
+        errors["email"] = Message(N_("An account with this e-mail address exists already."))
+    if errors:
+        raise ValidationError(errors)
+    enterprise = Enterprise.create(tax_code=tax_code, name=cleaned["enterprise_name"], email=email)
+    return User.create(username=email, password_hash=hash_password(data["password"]),
+                       full_name=cleaned["full_name"], email=email, role="enterprise",
+                       enterprise=enterprise)
+
+
+@transactional
+def authenticate(username: str, password: str) -> User | None:
+    """The active user with these credentials, or None (the same time either way)."""
+    user = User.get_or_none(User.username == username.strip().lower()[:64])
+    if not _check_password(user, password[:256]) or user is None or not user.active:
+        return None
+    if hasher.check_needs_rehash(user.password_hash):
+        User.update(password_hash=hash_password(password)).where(User.id == user.id).execute()
+    return user
+
+
+STAFF_FIELDS = [
+    Field("username", max_length=64, pattern=USERNAME_PATTERN,
+          pattern_message=N_("Use 3 to 64 lower-case letters, digits, dots, dashes or @.")),
+    Field("full_name", max_length=255),
+    Field("email", required=False, max_length=254, pattern=EMAIL_PATTERN,
+          pattern_message=N_("Enter an e-mail address like name@example.vn.")),
+    Field("role", choices=ROLES),
+    Field("unit_code", required=False, max_length=12),
+    Field("tax_code", required=False, max_length=14, check=tax_code_problem),
+    Field("clearance", kind="bool"),
+    Field("active", kind="bool"),
+]
+
+
+def _resolve_links(cleaned: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Message]]:
+    errors: dict[str, Message] = {}
+    role = cleaned["role"]
+    unit = enterprise = None
+    if role in ("officer", "leader"):
+        if not cleaned["unit_code"]:
+            errors["unit_code"] = Message(N_("Officers and leaders belong to a unit."))
+    if cleaned["unit_code"]:
+        unit = Unit.get_or_none(Unit.code == cleaned["unit_code"])
+        if unit is None:
+            errors["unit_code"] = Message(N_("No unit has this code."))
+    if role == "enterprise":
+        if not cleaned["tax_code"]:
+            errors["tax_code"] = Message(N_("Enterprise users need their enterprise's tax code."))
+        else:
+            enterprise = Enterprise.get_or_none(
+                Enterprise.tax_code == normalise_tax_code(cleaned["tax_code"]))
+            if enterprise is None:
+                errors["tax_code"] = Message(N_("No enterprise is registered with this tax code."))
+    return {"unit": unit if role in STAFF_ROLES else None,
+            "enterprise": enterprise if role == "enterprise" else None}, errors
+
+
+@transactional
+def create_user(data: dict[str, Any]) -> User:
+    """Create an account (admin only: officers and leaders are never self-registered);
+    raises ValidationError."""
+    try:
+        cleaned = validate(data, STAFF_FIELDS)
+        errors: dict[str, Message] = {}
+    except ValidationError as exc:
+        cleaned, errors = {}, dict(exc.errors)
+    password = data.get("password", "") or ""
+    problem = password_problem(password, data.get("username", ""))
+    if problem:
+        errors["password"] = problem
+    if errors:
+        raise ValidationError(errors)
+    links, errors = _resolve_links(cleaned)
+    if User.get_or_none(User.username == cleaned["username"]):
+        errors["username"] = Message(N_("This user name is taken."))
+    if errors:
+        raise ValidationError(errors)
+    return User.create(username=cleaned["username"], password_hash=hash_password(password),
+                       full_name=cleaned["full_name"], email=cleaned["email"] or "",
+                       role=cleaned["role"], clearance=cleaned["clearance"],
+                       active=cleaned["active"], **links)
+
+
+@transactional
+def update_user(user_id: int, data: dict[str, Any]) -> User:
+    """Change a user's details, role, unit or password; a role, unit or status change ends
+    the user's sessions. Raises ValidationError or NotFound."""
+    user = User.get_or_none(User.id == user_id)
+    if user is None:
+        raise NotFound(user_id)
+    cleaned = validate({**data, "username": user.username}, STAFF_FIELDS)
+    links, errors = _resolve_links(cleaned)
+    password = data.get("password", "") or ""
+    if password:
+        problem = password_problem(password, user.username)
+        if problem:
+            errors["password"] = problem
+    if errors:
+        raise ValidationError(errors)
+    values = {"full_name": cleaned["full_name"], "email": cleaned["email"] or "",
+              "role": cleaned["role"], "clearance": cleaned["clearance"],
+              "active": cleaned["active"], **links}
+    if password:
+        values["password_hash"] = hash_password(password)
+    privilege_changed = (user.role, user.unit_id, user.active, user.clearance) != (
+        values["role"], links["unit"].id if links["unit"] else None, values["active"],
+        values["clearance"])
+    User.update(**values).where(User.id == user.id).execute()
+    if privilege_changed or password:
+        end_sessions(user.id)
+    return User.get_by_id(user.id)
+
+
+@reading
+def list_users(role: str = "", q: str = "", page: int = 1) -> Page:
+    query = (User.select(User, Unit, Enterprise)
+             .join(Unit, on=(User.unit == Unit.id), join_type="LEFT OUTER")
+             .switch(User)
+             .join(Enterprise, on=(User.enterprise == Enterprise.id), join_type="LEFT OUTER")
+             .order_by(User.username))
+    if role in ROLES:
+        query = query.where(User.role == role)
+    if q:
+        needle = q.strip().lower()[:64]
+        query = query.where(User.username.contains(needle) | User.full_name.contains(q.strip()[:64]))
+    return paginate(query, page, 30)
+
+
+@reading
+def get_user(user_id: int) -> User:
+    user = (User.select(User, Unit, Enterprise)
+            .join(Unit, on=(User.unit == Unit.id), join_type="LEFT OUTER").switch(User)
+            .join(Enterprise, on=(User.enterprise == Enterprise.id), join_type="LEFT OUTER")
+            .where(User.id == user_id).first())
+    if user is None:
+        raise NotFound(user_id)
+    return user
+
+
+def user_form_values(user: User) -> dict[str, Any]:
+    return {"username": user.username, "full_name": user.full_name, "email": user.email,
+            "role": user.role, "unit_code": user.unit.code if user.unit_id else "",
+            "tax_code": user.enterprise.tax_code if user.enterprise_id else "",
+            "clearance": user.clearance, "active": user.active}
+
+
+# --- sessions ------------------------------------------------------------------------------
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+@transactional
+def start_session(user_id: int, client_addr: str = "") -> str:
+    """Open a new session for the user and return its key (only its hash is stored)."""
+    key = secrets.token_urlsafe(32)
+    UserSession.create(key=_digest(key), user=user_id, client_addr=client_addr[:64])
+    return key
+
+
+@transactional
+def session_user(key: str, idle: dt.timedelta, absolute: dt.timedelta) -> User | None:
+    """The user of a live session, refreshing its last-seen time; None once it has expired,
+    been ended, or its user was deactivated."""
+    now = utcnow()
+    row = (UserSession.select(UserSession, User)
+           .join(User).where(UserSession.key == _digest(key), UserSession.ended_at.is_null())
+           .first())
+    if row is None:
+        return None
+    if not row.user.active or row.last_seen_at + idle < now or row.created_at + absolute < now:
+        UserSession.update(ended_at=now).where(UserSession.id == row.id).execute()
+        return None
+    if (now - row.last_seen_at).total_seconds() > 60:
+        UserSession.update(last_seen_at=now).where(UserSession.id == row.id).execute()
+    user = row.user
+    if user.unit_id:
+        user.unit = Unit.get_by_id(user.unit_id)
+    if user.enterprise_id:
+        user.enterprise = Enterprise.get_by_id(user.enterprise_id)
+    return user
+
+
+@transactional
+def end_session(key: str) -> None:
+    UserSession.update(ended_at=utcnow()).where(
+        UserSession.key == _digest(key), UserSession.ended_at.is_null()).execute()
+
+
+@transactional
+def end_sessions(user_id: int) -> int:
+    """End every open session of a user (logout everywhere); returns how many."""
+    return (UserSession.update(ended_at=utcnow())
+            .where(UserSession.user == user_id, UserSession.ended_at.is_null()).execute())
+
+
+@transactional
+def purge_sessions(older_than: dt.timedelta) -> int:
+    """Delete session rows that ended or started before `older_than` ago."""
+    cutoff = utcnow() - older_than
+    return UserSession.delete().where(
+        (UserSession.created_at < cutoff) | (UserSession.ended_at < cutoff)).execute()
+
+
+def require_role(user: User | None, *roles: str) -> User:
+    """Return `user` if it has one of `roles`; raises DomainError otherwise."""
+    if user is None or user.role not in roles:
+        raise DomainError(N_("You are not allowed to do this."))
+    return user

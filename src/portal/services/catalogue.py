@@ -1,0 +1,333 @@
+"""The procedure catalogue: search, filters, sorting, and edits by administrators."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from peewee import SQL, Case, prefetch
+
+from portal.db import reading, transactional
+from portal.models import (
+    CHANNELS,
+    ONLINE_LEVELS,
+    TIME_UNITS,
+    ProcessingTime,
+    Procedure,
+    RequiredDocument,
+    utcnow,
+)
+from portal.services.errors import N_, Message, NotFound, ValidationError
+from portal.services.paging import Page, paginate
+from portal.services.text import fold
+from portal.services.validation import Field, validate
+
+PER_PAGE = 20
+SORTS = ("relevance", "code", "name", "level")
+IMPLEMENTING_LEVELS = ("Cấp bộ/ngành", "Cấp tỉnh", "Cấp xã")
+FILE_TYPES = ("pdf", "jpg", "png", "xml", "docx", "xlsx")
+MAX_QUERY_WORDS = 10
+
+# Decree 42/2022 labels of the Decree 43/2011 levels.
+LEVEL_LABELS = {
+    4: N_("Full online service"),
+    3: N_("Partial online service"),
+    2: N_("Not online (forms downloadable)"),
+    1: N_("Not online (information only)"),
+}
+
+
+@dataclass
+class Filters:
+    """Catalogue filters as parsed from a query string; invalid values are dropped and named."""
+
+    q: str = ""
+    field: str = ""
+    level: int | None = None
+    implementing_level: str = ""
+    agency: str = ""
+    sort: str = "relevance"
+    page: int = 1
+    ignored: list[str] = dataclasses.field(default_factory=list)
+
+    @classmethod
+    def parse(cls, params: dict[str, str]) -> Filters:
+        f = cls()
+        f.q = " ".join(params.get("q", "").split())[:200]
+        f.field = params.get("field", "").strip()[:128]
+        f.agency = params.get("agency", "").strip()[:255]
+        raw_level = params.get("level", "").strip()
+        if raw_level:
+            if raw_level.isdigit() and int(raw_level) in ONLINE_LEVELS:
+                f.level = int(raw_level)
+            else:
+                f.ignored.append("level")
+        il = params.get("implementing_level", "").strip()
+        if il:
+            if il in IMPLEMENTING_LEVELS:
+                f.implementing_level = il
+            else:
+                f.ignored.append("implementing_level")
+        sort = params.get("sort", "").strip()
+        if sort:
+            if sort in SORTS:
+                f.sort = sort
+            else:
+                f.ignored.append("sort")
+        if not f.q and f.sort == "relevance":
+            f.sort = "code"
+        raw_page = params.get("page", "").strip()
+        if raw_page:
+            if raw_page.isdigit() and 0 < int(raw_page) < 100000:
+                f.page = int(raw_page)
+            else:
+                f.ignored.append("page")
+        return f
+
+    def query_params(self, **changes: Any) -> dict[str, str]:
+        """The non-default filters as query parameters, with `changes` applied."""
+        values = {
+            "q": self.q,
+            "field": self.field,
+            "level": "" if self.level is None else str(self.level),
+            "implementing_level": self.implementing_level,
+            "agency": self.agency,
+            "sort": self.sort if self.sort not in ("relevance", "code") else "",
+            "page": "" if self.page == 1 else str(self.page),
+        }
+        values.update({k: "" if v is None else str(v) for k, v in changes.items()})
+        return {k: v for k, v in values.items() if v}
+
+
+def search_columns(code: str, name: str, agencies: str, issuing: str) -> dict[str, str]:
+    """The folded columns search works on; names are padded so ' word ' matches whole words."""
+    return {
+        "search_name": f" {fold(name)} ",
+        "search_text": f" {fold(code)} {fold(name)} {fold(agencies)} {fold(issuing)} ",
+    }
+
+
+def _relevance(words: list[str]) -> Any:
+    phrase = " ".join(words)
+    score: Any = Case(None, [(Procedure.search_name.contains(f" {phrase} "), 60)], 0)
+    score = score + Case(None, [(Procedure.search_text.contains(f" {phrase} "), 100)], 0)
+    for word in words:
+        score = score + Case(
+            None,
+            [
+                (Procedure.search_name.contains(f" {word} "), 10),
+                (Procedure.search_name.contains(f" {word}"), 4),
+            ],
+            1,
+        )
+    return score
+
+
+@reading
+def search_procedures(filters: Filters, per_page: int = PER_PAGE) -> Page:
+    """Filter, rank and page the catalogue; words match without diacritics or case."""
+    words = fold(filters.q).split()[:MAX_QUERY_WORDS]
+    query = Procedure.select()
+    if words:
+        score = _relevance(words).alias("score")
+        query = Procedure.select(Procedure, score)
+        for word in words:
+            query = query.where(Procedure.search_text.contains(f" {word}"))  # word prefix
+    if filters.field:
+        query = query.where(Procedure.field == filters.field)
+    if filters.level is not None:
+        query = query.where(Procedure.online_level == filters.level)
+    if filters.implementing_level:
+        query = query.where(Procedure.implementing_level.contains(filters.implementing_level))
+    if filters.agency:
+        query = query.where(Procedure.implementing_agency.contains(filters.agency))
+    order = {
+        "code": [Procedure.code],
+        "name": [Procedure.search_name, Procedure.code],
+        "level": [Procedure.online_level.desc(), Procedure.code],
+        "relevance": [Procedure.code],
+    }[filters.sort]
+    if words and filters.sort == "relevance":
+        order = [SQL("score").desc(), Procedure.code]
+    return paginate(query.order_by(*order), filters.page, per_page)
+
+
+@reading
+def facets() -> dict[str, list[str]]:
+    """The values the catalogue's filters can take, from the data."""
+    fields = [r.field for r in Procedure.select(Procedure.field).distinct().order_by(Procedure.field)]
+    agencies: set[str] = set()
+    for row in Procedure.select(Procedure.implementing_agency).distinct():
+        agencies.update(a.strip() for a in row.implementing_agency.split(";") if a.strip())
+    return {"fields": fields, "agencies": sorted(agencies), "levels": list(IMPLEMENTING_LEVELS)}
+
+
+@reading
+def get_procedure(code: str) -> Procedure:
+    """The procedure with its documents and processing times; raises NotFound."""
+    query = Procedure.select().where(Procedure.code == code)
+    found = prefetch(
+        query,
+        RequiredDocument.select().order_by(RequiredDocument.position),
+        ProcessingTime.select(),
+    )
+    if not found:
+        raise NotFound(code)
+    return found[0]
+
+
+def level_label(level: int) -> str:
+    return LEVEL_LABELS.get(level, LEVEL_LABELS[1])
+
+
+# --- editing -------------------------------------------------------------------------------
+
+CODE_PATTERN = r"[0-9]\.[0-9]{6}"
+
+PROCEDURE_FIELDS = [
+    Field("code", pattern=CODE_PATTERN, max_length=16,
+          pattern_message=N_("A procedure code looks like 1.005458.")),
+    Field("name", max_length=1000, multiline=False),
+    Field("field", max_length=128),
+    Field("online_level", kind="int", minimum=1, maximum=4),
+    Field("issuing_agency", required=False),
+    Field("implementing_agency", required=False, max_length=512),
+    Field("implementing_level", required=False, max_length=128),
+    Field("decision_no", required=False, max_length=64),
+    Field("national_url", required=False, max_length=512, pattern=r"https://\S+",
+          pattern_message=N_("Enter a link that starts with https://.")),
+    Field("steps", required=False, max_length=5000, multiline=True),
+    Field("fee_text", required=False, max_length=2000, multiline=True),
+    Field("fee_amount", required=False, kind="int", minimum=0, maximum=10**12),
+    Field("legal_basis", required=False, max_length=5000, multiline=True),
+    Field("not_online_reason", required=False, max_length=2000, multiline=True),
+    Field("offline_instructions", required=False, max_length=2000, multiline=True),
+]
+TIME_FIELDS = [
+    f
+    for channel in CHANNELS
+    for f in (
+        Field(f"time_{channel}", required=False, kind="int", minimum=0, maximum=3650),
+        Field(f"time_{channel}_unit", required=False, choices=TIME_UNITS),
+    )
+]
+DOCUMENT_FIELDS = [Field("documents", required=False, max_length=10000, multiline=True)]
+
+
+def parse_documents(text: str) -> tuple[list[dict[str, Any]], Message | None]:
+    """Parse one document a line: `name | mandatory|optional | pdf,jpg | multiple | confidential`."""
+    docs: list[dict[str, Any]] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        parts = [p.strip() for p in line.split("|")]
+        flags = {p.lower() for p in parts[1:]}
+        types = next((p for p in parts[1:] if "," in p or p.lower() in FILE_TYPES), "pdf")
+        types_list = [t.strip().lower() for t in types.split(",") if t.strip()]
+        if not parts[0] or any(t not in FILE_TYPES for t in types_list):
+            return docs, Message(N_("Line %(line)s of the documents is not understood."), line=number)
+        docs.append({
+            "name": parts[0][:1000],
+            "mandatory": "optional" not in flags,
+            "file_types": ",".join(types_list),
+            "multiple": "multiple" in flags,
+            "confidential": "confidential" in flags,
+        })
+    return docs, None
+
+
+def document_dicts(documents: list[RequiredDocument]) -> list[dict[str, Any]]:
+    """Required documents as plain dicts, in order."""
+    return [
+        {"name": d.name, "mandatory": d.mandatory, "file_types": d.file_types,
+         "multiple": d.multiple, "confidential": d.confidential}
+        for d in sorted(documents, key=lambda d: d.position)
+    ]
+
+
+def format_documents(documents: list[dict[str, Any]]) -> str:
+    """The inverse of parse_documents, for the edit form and CSV files."""
+    lines = []
+    for d in documents:
+        parts = [d["name"], "mandatory" if d["mandatory"] else "optional", d["file_types"]]
+        if d["multiple"]:
+            parts.append("multiple")
+        if d["confidential"]:
+            parts.append("confidential")
+        lines.append(" | ".join(parts))
+    return "\n".join(lines)
+
+
+def clean_procedure(data: dict[str, Any]) -> dict[str, Any]:
+    """Validate a procedure form; raises ValidationError naming every bad field."""
+    errors: dict[str, Message] = {}
+    cleaned: dict[str, Any] = {}
+    for specs in (PROCEDURE_FIELDS, TIME_FIELDS, DOCUMENT_FIELDS):
+        try:
+            cleaned.update(validate(data, specs))
+        except ValidationError as exc:
+            errors.update(exc.errors)
+    docs, problem = parse_documents(cleaned.get("documents") or "")
+    if problem:
+        errors["documents"] = problem
+    if cleaned.get("online_level") in (1, 2) and not cleaned.get("not_online_reason"):
+        errors["not_online_reason"] = Message(N_("Say why this procedure is not online."))
+    if errors:
+        raise ValidationError(errors)
+    cleaned["documents"] = docs
+    return cleaned
+
+
+@transactional
+def save_procedure(data: dict[str, Any], *, original_code: str | None = None) -> Procedure:
+    """Create or update a procedure from a form; raises ValidationError or NotFound."""
+    cleaned = clean_procedure(data)
+    write_procedure(cleaned, original_code=original_code)
+    return Procedure.get(Procedure.code == cleaned["code"])
+
+
+def write_procedure(cleaned: dict[str, Any], *, original_code: str | None = None,
+                    demo_fields: str | None = None) -> None:
+    """Store validated values (inside the caller's transaction); replaces documents and times."""
+    code = cleaned["code"]
+    key = original_code or code
+    existing = Procedure.get_or_none(Procedure.code == key)
+    if original_code and existing is None:
+        raise NotFound(original_code)
+    clash = Procedure.get_or_none(Procedure.code == code)
+    if clash is not None and clash != existing:
+        raise ValidationError({"code": Message(N_("Another procedure has this code."))})
+    values = {f.name: cleaned[f.name] for f in PROCEDURE_FIELDS}
+    values.update(search_columns(code, values["name"], values["implementing_agency"],
+                                 values["issuing_agency"]))
+    values["updated_at"] = utcnow()
+    if demo_fields is not None:
+        values["demo_fields"] = demo_fields
+    if existing is None:
+        proc = Procedure.create(**values)
+    else:
+        Procedure.update(**values).where(Procedure.id == existing.id).execute()
+        proc = Procedure.get_by_id(existing.id)
+        RequiredDocument.delete().where(RequiredDocument.procedure == proc).execute()
+        ProcessingTime.delete().where(ProcessingTime.procedure == proc).execute()
+    for position, doc in enumerate(cleaned["documents"]):
+        RequiredDocument.create(procedure=proc, position=position, **doc)
+    for channel in CHANNELS:
+        amount = cleaned.get(f"time_{channel}")
+        unit = cleaned.get(f"time_{channel}_unit") or ""
+        if amount is not None or unit:
+            ProcessingTime.create(procedure=proc, channel=channel, amount=amount,
+                                  unit=unit or "working_days")
+
+
+def form_values(proc: Procedure) -> dict[str, Any]:
+    """A procedure as the edit form's values."""
+    values: dict[str, Any] = {f.name: getattr(proc, f.name) for f in PROCEDURE_FIELDS}
+    values = {k: "" if v is None else str(v) for k, v in values.items()}
+    for t in proc.times:
+        values[f"time_{t.channel}"] = "" if t.amount is None else str(t.amount)
+        values[f"time_{t.channel}_unit"] = t.unit
+    values["documents"] = format_documents(document_dicts(list(proc.documents)))
+    return values
+

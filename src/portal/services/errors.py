@@ -1,0 +1,44 @@
+"""Errors that services raise, with messages safe to show users (translated by the web layer)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def N_(message: str) -> str:
+    """Mark a message for translation without translating it here (Babel extracts N_)."""
+    return message
+
+
+class Message:
+    """A message id plus its parameters; the web layer translates and fills it in."""
+
+    def __init__(self, text: str, **params: Any) -> None:
+        self.text = text
+        self.params = params
+
+    def __repr__(self) -> str:
+        return f"Message({self.text!r}, {self.params!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Message) and (self.text, self.params) == (other.text, other.params)
+
+
+class DomainError(Exception):
+    """A rule forbids what was asked; the message is safe to show to users."""
+
+    def __init__(self, message: str | Message) -> None:
+        self.message = message if isinstance(message, Message) else Message(message)
+        super().__init__(self.message.text)
+
+
+class ValidationError(DomainError):
+    """Some fields are invalid; `errors` maps each field name to its message."""
+
+    def __init__(self, errors: dict[str, Message]) -> None:
+        self.errors = errors
+        super().__init__(N_("Please correct the errors below."))
+
+
+class NotFound(Exception):
+    """The object does not exist (or the caller may not know it exists)."""

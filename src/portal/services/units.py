@@ -1,0 +1,177 @@
+"""The organisational tree (administration → departments → branches), as data."""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from portal.db import reading, transactional
+from portal.models import STRUCTURES, UNIT_KINDS, Unit
+from portal.services.errors import N_, Message, NotFound, ValidationError
+from portal.services.validation import Field, validate
+
+CODE_PATTERN = r"[A-Z0-9]{2,12}"
+ROOT_2016 = ("TCHQ", "Tổng cục Hải quan")
+# Abbreviations of the department file, spelled out for display.
+ABBREVIATIONS = [
+    (r"\bCC HQ\b", ""),
+    (r"\bCK\b", "cửa khẩu"),
+    (r"\bSB QT\b", "sân bay quốc tế"),
+    (r"\bQT\b", "quốc tế"),
+    (r"\bKV\b", "khu vực"),
+    (r"\bĐS\b", "đường sắt"),
+    (r"\bKCN\b", "khu công nghiệp"),
+    (r"\bKCX\b", "khu chế xuất"),
+    (r"\bSB\b", "sân bay"),
+    (r"\bHP\b", "Hải Phòng"),
+]
+
+
+@dataclass(frozen=True)
+class UnitRow:
+    code: str
+    name: str
+    kind: str
+    parent_code: str
+
+
+def _branch_name(text: str) -> str:
+    for pattern, replacement in ABBREVIATIONS:
+        text = re.sub(pattern, replacement, text)
+    text = " ".join(text.split())
+    return f"Chi cục Hải quan {text[:1].upper()}{text[1:]}"
+
+
+def read_unit_file(path: Path) -> list[UnitRow]:
+    """Read either the departments file (prefix, department, branch codes) or the generic
+    `code,name,kind,parent_code` format; parents come before children."""
+    with path.open(newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        header = reader.fieldnames or []
+        if "prefix" in header:
+            rows = [UnitRow(ROOT_2016[0], ROOT_2016[1], "administration", "")]
+            for rec in reader:
+                prefix = rec["prefix"].strip()
+                rows.append(UnitRow(prefix, rec["cuc_hai_quan"].strip(), "department", ROOT_2016[0]))
+                for item in rec["sample_branch_codes"].split(";"):
+                    code, _, name = item.strip().partition(" ")
+                    rows.append(UnitRow(code, _branch_name(name), "branch", prefix))
+            return rows
+        if {"code", "name", "kind", "parent_code"} <= set(header):
+            return [UnitRow(r["code"].strip(), r["name"].strip(), r["kind"].strip(),
+                            r["parent_code"].strip()) for r in reader]
+    raise ValueError(f"{path}: not a unit file (expected code,name,kind,parent_code)")
+
+
+@transactional
+def load_units(path: Path, structure: str) -> int:
+    """Create or update the units of `path` as `structure`; returns how many rows were read."""
+    if structure not in STRUCTURES:
+        raise ValueError(f"structure must be one of {STRUCTURES}")
+    rows = read_unit_file(path)
+    for row in rows:
+        if row.kind not in UNIT_KINDS or not re.fullmatch(CODE_PATTERN, row.code):
+            raise ValueError(f"{path}: bad unit row {row}")
+        parent = Unit.get_or_none(Unit.code == row.parent_code) if row.parent_code else None
+        if row.parent_code and parent is None:
+            raise ValueError(f"{path}: parent {row.parent_code} of {row.code} is not defined before it")
+        unit = Unit.get_or_none(Unit.code == row.code)
+        values = {"name": row.name, "kind": row.kind, "structure": structure, "parent": parent}
+        if unit is None:
+            Unit.create(code=row.code, **values)
+        else:
+            Unit.update(**values).where(Unit.id == unit.id).execute()
+    return len(rows)
+
+
+@reading
+def unit_tree(structure: str | None = None) -> list[tuple[int, Unit]]:
+    """Units in tree order with their depth, optionally of one structure."""
+    query = Unit.select().order_by(Unit.code)
+    if structure:
+        query = query.where(Unit.structure == structure)
+    units = list(query)
+    children: dict[int | None, list[Unit]] = {}
+    ids = {u.id for u in units}
+    for u in units:
+        parent_id = u.parent_id if u.parent_id in ids else None
+        children.setdefault(parent_id, []).append(u)
+    out: list[tuple[int, Unit]] = []
+
+    def walk(parent_id: int | None, depth: int) -> None:
+        for u in children.get(parent_id, []):
+            out.append((depth, u))
+            walk(u.id, depth + 1)
+
+    walk(None, 0)
+    return out
+
+
+@reading
+def get_unit(code: str) -> Unit:
+    """The unit with this code; raises NotFound."""
+    unit = Unit.get_or_none(Unit.code == code)
+    if unit is None:
+        raise NotFound(code)
+    return unit
+
+
+@reading
+def unit_choices(active_only: bool = True) -> list[Unit]:
+    """Units a user can belong to (departments and branches), by code."""
+    query = Unit.select().where(Unit.kind != "administration").order_by(Unit.structure.desc(), Unit.code)
+    if active_only:
+        query = query.where(Unit.active == True)  # noqa: E712
+    return list(query)
+
+
+UNIT_FIELDS = [
+    Field("code", pattern=CODE_PATTERN, max_length=12,
+          pattern_message=N_("Use 2 to 12 capital letters or digits.")),
+    Field("name", max_length=255),
+    Field("kind", choices=UNIT_KINDS),
+    Field("structure", choices=STRUCTURES),
+    Field("parent_code", required=False, max_length=12),
+    Field("active", kind="bool"),
+]
+
+
+@transactional
+def save_unit(data: dict[str, Any], *, original_code: str | None = None) -> Unit:
+    """Create or update a unit from the admin form; raises ValidationError or NotFound."""
+    cleaned = validate(data, UNIT_FIELDS)
+    existing = None
+    if original_code:
+        existing = Unit.get_or_none(Unit.code == original_code)
+        if existing is None:
+            raise NotFound(original_code)
+    clash = Unit.get_or_none(Unit.code == cleaned["code"])
+    if clash is not None and clash != existing:
+        raise ValidationError({"code": Message(N_("Another unit has this code."))})
+    parent = None
+    if cleaned["parent_code"]:
+        parent = Unit.get_or_none(Unit.code == cleaned["parent_code"])
+        if parent is None:
+            raise ValidationError({"parent_code": Message(N_("No unit has this code."))})
+        if existing is not None and _is_descendant(parent, existing):
+            raise ValidationError({"parent_code": Message(N_("A unit cannot be placed under itself."))})
+    elif cleaned["kind"] != "administration":
+        raise ValidationError({"parent_code": Message(N_("Only the top of the tree has no parent."))})
+    values = {k: cleaned[k] for k in ("code", "name", "kind", "structure", "active")}
+    values["parent"] = parent
+    if existing is None:
+        return Unit.create(**values)
+    Unit.update(**values).where(Unit.id == existing.id).execute()
+    return Unit.get_by_id(existing.id)
+
+
+def _is_descendant(candidate: Unit, unit: Unit) -> bool:
+    node: Unit | None = candidate
+    while node is not None:
+        if node.id == unit.id:
+            return True
+        node = Unit.get_or_none(Unit.id == node.parent_id) if node.parent_id else None
+    return False
