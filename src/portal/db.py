@@ -35,6 +35,7 @@ def configure(settings: Settings) -> None:
             url,
             pragmas=SQLITE_PRAGMAS,
             lock_type="IMMEDIATE",
+            check_same_thread=False,  # pooled connections move between worker threads
             max_connections=32,
             stale_timeout=300,
             autoconnect=False,

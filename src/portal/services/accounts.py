@@ -8,6 +8,7 @@ import secrets
 from typing import Any
 
 from argon2 import PasswordHasher
+from peewee import JOIN
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from portal.db import reading, transactional
@@ -207,9 +208,9 @@ def update_user(user_id: int, data: dict[str, Any]) -> User:
 @reading
 def list_users(role: str = "", q: str = "", page: int = 1) -> Page:
     query = (User.select(User, Unit, Enterprise)
-             .join(Unit, on=(User.unit == Unit.id), join_type="LEFT OUTER")
+             .join(Unit, on=(User.unit == Unit.id), join_type=JOIN.LEFT_OUTER)
              .switch(User)
-             .join(Enterprise, on=(User.enterprise == Enterprise.id), join_type="LEFT OUTER")
+             .join(Enterprise, on=(User.enterprise == Enterprise.id), join_type=JOIN.LEFT_OUTER)
              .order_by(User.username))
     if role in ROLES:
         query = query.where(User.role == role)
@@ -222,8 +223,8 @@ def list_users(role: str = "", q: str = "", page: int = 1) -> Page:
 @reading
 def get_user(user_id: int) -> User:
     user = (User.select(User, Unit, Enterprise)
-            .join(Unit, on=(User.unit == Unit.id), join_type="LEFT OUTER").switch(User)
-            .join(Enterprise, on=(User.enterprise == Enterprise.id), join_type="LEFT OUTER")
+            .join(Unit, on=(User.unit == Unit.id), join_type=JOIN.LEFT_OUTER).switch(User)
+            .join(Enterprise, on=(User.enterprise == Enterprise.id), join_type=JOIN.LEFT_OUTER)
             .where(User.id == user_id).first())
     if user is None:
         raise NotFound(user_id)
@@ -300,3 +301,12 @@ def require_role(user: User | None, *roles: str) -> User:
     if user is None or user.role not in roles:
         raise DomainError(N_("You are not allowed to do this."))
     return user
+
+
+ROLE_LABELS = {
+    "enterprise": N_("Enterprise user"),
+    "officer": N_("Officer"),
+    "leader": N_("Leader"),
+    "admin": N_("Administrator"),
+    "auditor": N_("Auditor"),
+}

@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from peewee import SQL, Case, prefetch
+from peewee import SQL, Case, fn, prefetch
 
 from portal.db import reading, transactional
 from portal.models import (
@@ -331,3 +331,14 @@ def form_values(proc: Procedure) -> dict[str, Any]:
     values["documents"] = format_documents(document_dicts(list(proc.documents)))
     return values
 
+
+
+@reading
+def level_summary() -> dict[str, int]:
+    """How many procedures there are at each online level, and in all."""
+    counts = {level: 0 for level in ONLINE_LEVELS}
+    for row in Procedure.select(Procedure.online_level, fn.COUNT(Procedure.id).alias("n")).group_by(
+            Procedure.online_level):
+        counts[row.online_level] = row.n
+    return {"total": sum(counts.values()), "level4": counts[4], "level3": counts[3],
+            "offline": counts[1] + counts[2]}

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from peewee import JOIN
+
 from portal.db import reading, transactional
 from portal.models import STRUCTURES, UNIT_KINDS, Unit
 from portal.services.errors import N_, Message, NotFound, ValidationError
@@ -112,8 +114,10 @@ def unit_tree(structure: str | None = None) -> list[tuple[int, Unit]]:
 
 @reading
 def get_unit(code: str) -> Unit:
-    """The unit with this code; raises NotFound."""
-    unit = Unit.get_or_none(Unit.code == code)
+    """The unit with this code, its parent loaded; raises NotFound."""
+    parent = Unit.alias()
+    unit = (Unit.select(Unit, parent).join(parent, JOIN.LEFT_OUTER, on=(Unit.parent == parent.id))
+            .where(Unit.code == code).first())
     if unit is None:
         raise NotFound(code)
     return unit

@@ -1,0 +1,316 @@
+#!/usr/bin/env python3
+"""Command line of the customs online public-service portal.
+
+    python3 run.py demo     install what is needed, then run the portal with demo data
+    python3 run.py test     install what the tests need, then run the whole test suite
+    python3 run.py --help   every command (serve, worker, migrate, seed-demo, ...)
+
+`demo` and `test` work from a bare Python 3.11: outside a virtual environment they create
+`.venv` here and re-run themselves inside it. Every other command expects the requirements to
+be installed already (as `demo` does).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT / "src"))
+CHROMIUM = "/usr/bin/chromium"
+
+
+# --- bootstrap (standard library only) -------------------------------------------------------
+
+def _in_venv() -> bool:
+    return sys.prefix != sys.base_prefix
+
+
+def ensure_installed(requirements: str) -> None:
+    """Make sure `requirements` is installed in a virtual environment and that this process
+    runs inside it; outside one, create `.venv` and re-run this command in it."""
+    if not _in_venv():
+        env_dir = ROOT / ".venv"
+        python = env_dir / "bin" / "python"
+        if not python.exists():
+            print(f"Creating a virtual environment in {env_dir} ...", flush=True)
+            venv.EnvBuilder(with_pip=True).create(env_dir)
+        os.execv(str(python), [str(python), str(ROOT / "run.py"), *sys.argv[1:]])
+    wanted = hashlib.sha256()
+    for name in ("requirements.txt", requirements):
+        wanted.update((ROOT / name).read_bytes())
+    stamp = Path(sys.prefix) / f".portal-{requirements}.sha256"
+    if stamp.exists() and stamp.read_text() == wanted.hexdigest():
+        return
+    print(f"Installing {requirements} ...", flush=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "--disable-pip-version-check", "-q",
+                    "-r", str(ROOT / requirements)], check=True)
+    stamp.write_text(wanted.hexdigest())
+
+
+def ensure_chromium() -> None:
+    """Install Debian's chromium for the browser tests when it is missing."""
+    if Path(CHROMIUM).exists():
+        return
+    sudo = [] if os.geteuid() == 0 else (["sudo"] if shutil.which("sudo") else None)
+    if sudo is None or not shutil.which("apt-get"):
+        sys.exit(f"The browser tests need {CHROMIUM}: install Debian's 'chromium' package.")
+    print("Installing Debian's chromium for the browser tests ...", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run([*sudo, "apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run([*sudo, "apt-get", "install", "-y", "-qq", "chromium"], check=True, env=env)
+
+
+# --- commands -------------------------------------------------------------------------------
+
+def settings():
+    from portal.config import ConfigError, Settings
+
+    try:
+        return Settings.from_env()
+    except ConfigError as exc:
+        sys.exit(f"Configuration error: {exc}")
+
+
+def cmd_migrate(args: argparse.Namespace) -> None:
+    from portal.db import configure
+    from portal.migrations import SchemaError, migrate
+
+    configure(settings())
+    try:
+        before, after = migrate()
+    except SchemaError as exc:
+        sys.exit(str(exc))
+    print(f"Schema version {before or 'none'} -> {after}.")
+
+
+def cmd_seed_demo(args: argparse.Namespace) -> None:
+    from portal.db import configure
+    from portal.migrations import migrate
+    from portal.services.seed import DEMO_PASSWORD, seed_demo
+
+    configure(settings())
+    migrate()
+    counts = seed_demo()
+    print(f"Seeded {counts['units']} units, {counts['procedures']} procedures, "
+          f"{counts['accounts']} new demo accounts (password: {DEMO_PASSWORD}).")
+
+
+def _prepare(seed: bool) -> None:
+    from portal.db import configure
+    from portal.migrations import migrate
+    from portal.services.seed import DEMO_PASSWORD, is_seeded, seed_demo
+
+    configure(settings())
+    migrate()
+    if seed and not is_seeded():
+        counts = seed_demo()
+        print(f"First start: seeded {counts['procedures']} procedures and {counts['units']} units.")
+        print(f"Demo accounts (password {DEMO_PASSWORD}): admin, canbo.02ci, lanhdao.02ci, "
+              "kiemtra, doanhnghiep@example.vn", flush=True)
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    conf = settings()
+    host, port = args.host or conf.host, args.port or conf.port
+    _prepare(seed=not args.no_demo)
+    worker = None
+    if args.with_worker:
+        worker = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "worker"])
+    print(f"The portal runs at http://{host}:{port}  (Ctrl+C stops it)", flush=True)
+    try:
+        uvicorn.run("portal.asgi:app", host=host, port=port, workers=args.workers,
+                    proxy_headers=True, forwarded_allow_ips=args.forwarded_allow_ips,
+                    log_level="info", app_dir=str(ROOT / "src"))
+    finally:
+        if worker is not None:
+            worker.send_signal(signal.SIGINT)
+            try:
+                worker.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    args.with_worker, args.no_demo = True, False
+    cmd_serve(args)
+
+
+def cmd_worker(args: argparse.Namespace) -> None:
+    os.chdir(ROOT)
+    sys.path.insert(0, str(ROOT))
+    from huey.consumer_options import ConsumerConfig
+
+    import tasks
+
+    config = ConsumerConfig(workers=args.workers, worker_type="thread", periodic=True)
+    config.validate()
+    config.setup_logger()
+    tasks.huey.create_consumer(**config.values).run()
+
+
+def cmd_test(args: argparse.Namespace) -> None:
+    ensure_chromium()
+    os.chdir(ROOT)
+    database = os.environ.get("DATABASE_URL", "") or "SQLite (a fresh file per test)"
+    print(f"Running the test suite on {database.split('@')[-1]}", flush=True)
+    code = subprocess.call([sys.executable, "-m", "pytest", *args.pytest_args])
+    sys.exit(code)
+
+
+def cmd_import_procedures(args: argparse.Namespace) -> None:
+    from portal.db import configure
+    from portal.i18n import translate
+    from portal.migrations import migrate
+    from portal.services.catalogue_files import CatalogueFileError, import_catalogue
+
+    path = Path(args.file)
+    if not path.is_file():
+        sys.exit(f"No such file: {path}")
+    fmt = "json" if path.suffix.lower() == ".json" else "csv"
+    configure(settings())
+    migrate()
+    try:
+        count = import_catalogue(path.read_bytes(), fmt)
+    except CatalogueFileError as exc:
+        for number, field, message in exc.problems:
+            print(f"record {number}, {field}: {translate(message)}", file=sys.stderr)
+        sys.exit("Nothing was imported.")
+    print(f"Imported {count} procedures from {path}.")
+
+
+def cmd_export_procedures(args: argparse.Namespace) -> None:
+    from portal.db import configure
+    from portal.migrations import check_schema
+    from portal.services.catalogue_files import export_catalogue
+
+    path = Path(args.file)
+    fmt = "json" if path.suffix.lower() == ".json" else "csv"
+    configure(settings())
+    check_schema()
+    path.write_text(export_catalogue(fmt), encoding="utf-8")
+    print(f"Exported the catalogue to {path} ({fmt.upper()}).")
+
+
+def cmd_load_units(args: argparse.Namespace) -> None:
+    from portal.db import configure
+    from portal.migrations import migrate
+    from portal.services.units import load_units
+
+    configure(settings())
+    migrate()
+    try:
+        count = load_units(Path(args.file), args.structure)
+    except (OSError, ValueError, KeyError) as exc:
+        sys.exit(f"Units not loaded: {exc}")
+    print(f"Loaded {count} units ({args.structure} structure).")
+
+
+def cmd_create_user(args: argparse.Namespace) -> None:
+    from portal.db import configure
+    from portal.i18n import translate
+    from portal.migrations import migrate
+    from portal.services.accounts import create_user
+    from portal.services.errors import ValidationError
+
+    configure(settings())
+    migrate()
+    data = {"username": args.username, "password": args.password, "role": args.role,
+            "unit_code": args.unit or "", "tax_code": args.tax_code or "",
+            "full_name": args.full_name or args.username, "email": args.email or "",
+            "clearance": "1" if args.clearance else "", "active": "1"}
+    try:
+        user = create_user(data)
+    except ValidationError as exc:
+        for field, message in exc.errors.items():
+            print(f"--{field.replace('_code', '').replace('_', '-')}: {translate(message)}",
+                  file=sys.stderr)
+        sys.exit("The account was not created.")
+    print(f"Created {user.role} account {user.username}.")
+
+
+def parser() -> argparse.ArgumentParser:
+    from portal.models import ROLES, STRUCTURES
+
+    p = argparse.ArgumentParser(prog="run.py", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def serve_options(s: argparse.ArgumentParser) -> None:
+        s.add_argument("--host", help="address to bind (default PORTAL_HOST or 127.0.0.1)")
+        s.add_argument("--port", type=int, help="port (default PORTAL_PORT or 8000)")
+        s.add_argument("--workers", type=int, default=1, help="web worker processes (default 1)")
+        s.add_argument("--forwarded-allow-ips", default="127.0.0.1",
+                       help="proxies trusted for X-Forwarded-For (default 127.0.0.1)")
+
+    s = sub.add_parser("demo", help="install the requirements and run the portal with demo data "
+                                    "and its background worker")
+    serve_options(s)
+    s.set_defaults(func=cmd_demo)
+    s = sub.add_parser("serve", help="run the web server (migrates the schema first)")
+    serve_options(s)
+    s.add_argument("--with-worker", action="store_true", help="also run the background worker")
+    s.add_argument("--no-demo", action="store_true",
+                   help="do not seed demo data on first start (production)")
+    s.set_defaults(func=cmd_serve)
+    s = sub.add_parser("worker", help="run the background worker (huey consumer)")
+    s.add_argument("--workers", type=int, default=2, help="worker threads (default 2)")
+    s.set_defaults(func=cmd_worker)
+    s = sub.add_parser("test", help="install the test requirements and run the test suite; "
+                                    "arguments after -- go to pytest")
+    s.add_argument("pytest_args", nargs=argparse.REMAINDER)
+    s.set_defaults(func=cmd_test)
+    s = sub.add_parser("migrate", help="create or upgrade the database schema")
+    s.set_defaults(func=cmd_migrate)
+    s = sub.add_parser("seed-demo", help="load units, the catalogue and demo accounts")
+    s.set_defaults(func=cmd_seed_demo)
+    s = sub.add_parser("import-procedures", help="import procedures from a CSV or JSON file")
+    s.add_argument("file")
+    s.set_defaults(func=cmd_import_procedures)
+    s = sub.add_parser("export-procedures", help="export the catalogue to a .csv or .json file")
+    s.add_argument("file")
+    s.set_defaults(func=cmd_export_procedures)
+    s = sub.add_parser("load-units", help="load a unit tree from a CSV file")
+    s.add_argument("file")
+    s.add_argument("--structure", required=True, choices=STRUCTURES)
+    s.set_defaults(func=cmd_load_units)
+    s = sub.add_parser("create-user", help="create an account of any role")
+    s.add_argument("--username", required=True)
+    s.add_argument("--password", required=True)
+    s.add_argument("--role", required=True, choices=ROLES)
+    s.add_argument("--unit", help="unit code (officers and leaders)")
+    s.add_argument("--tax-code", help="enterprise tax code (enterprise users)")
+    s.add_argument("--full-name")
+    s.add_argument("--email")
+    s.add_argument("--clearance", action="store_true", help="may see confidential documents")
+    s.set_defaults(func=cmd_create_user)
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] in (["demo"], ["test"]):
+        # These two install the requirements first, so they must not import them before.
+        ensure_installed("requirements-dev.txt" if argv[0] == "test" else "requirements.txt")
+    try:
+        cli = parser()
+    except ImportError as exc:
+        sys.exit(f"{exc}: the requirements are not installed here. Run `python3 run.py demo` "
+                 "once, then use .venv/bin/python run.py ...")
+    args = cli.parse_args(argv)
+    if args.command == "test" and args.pytest_args[:1] == ["--"]:
+        args.pytest_args = args.pytest_args[1:]
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

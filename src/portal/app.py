@@ -1,0 +1,68 @@
+"""The ASGI application."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from portal import i18n
+from portal.config import ROOT, Settings
+from portal.db import configure
+from portal.migrations import check_schema
+from portal.web.errors import HANDLERS
+from portal.web.rendering import make_templates
+from portal.web.routes import routes
+from portal.web.security import SecurityMiddleware
+from portal.web.static import StaticAssets
+
+LANGUAGE_COOKIE = "lang"
+
+
+class LanguageMiddleware:
+    """Sets the request's language from the `lang` cookie, else the deployment default."""
+
+    def __init__(self, app: ASGIApp, default: str) -> None:
+        self.app = app
+        self.default = default
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            cookie = ""
+            for key, value in scope["headers"]:
+                if key == b"cookie":
+                    for part in value.decode("latin-1").split(";"):
+                        name, _, val = part.strip().partition("=")
+                        if name == LANGUAGE_COOKIE:
+                            cookie = val
+            i18n.current_language.set(i18n.pick_language(cookie, self.default))
+        await self.app(scope, receive, send)
+
+
+def create_app(settings: Settings) -> Starlette:
+    """Build the portal for `settings`; raises SchemaError if the database is not migrated."""
+    logging.basicConfig(level=logging.DEBUG if settings.debug else logging.INFO)
+    configure(settings)
+    check_schema()
+    assets = StaticAssets(ROOT / "static")
+    app = Starlette(
+        debug=False,
+        routes=routes(assets),
+        exception_handlers=HANDLERS,  # type: ignore[arg-type]
+        middleware=[
+            Middleware(GZipMiddleware, minimum_size=512, compresslevel=6),
+            Middleware(SecurityMiddleware, hsts=settings.secure_cookies),
+            Middleware(SessionMiddleware, secret_key=settings.secret_key,
+                       session_cookie="portal_session", max_age=None, same_site="lax",
+                       https_only=settings.secure_cookies),
+            Middleware(LanguageMiddleware, default=settings.default_language),
+        ],
+    )
+    app.state.settings = settings
+    app.state.assets = assets
+    app.state.templates = make_templates(settings, assets.url)
+    return app

@@ -1,0 +1,104 @@
+"""Translations (gettext catalogs kept as .po files, compiled in memory at start-up) and
+locale-aware formatting with Babel. The current language is a context variable set per request."""
+
+from __future__ import annotations
+
+import contextvars
+import datetime as dt
+import gettext
+import io
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from babel.dates import format_date as _format_date
+from babel.dates import format_datetime as _format_datetime
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.numbers import format_currency as _format_currency
+from babel.numbers import format_decimal as _format_decimal
+
+from portal.config import LANGUAGES
+from portal.services.errors import Message
+
+TRANSLATIONS_DIR = Path(__file__).parent / "translations"
+LOCALES = {"vi": "vi_VN", "en": "en_GB"}
+TIMEZONE = "Asia/Ho_Chi_Minh"
+
+current_language: contextvars.ContextVar[str] = contextvars.ContextVar("language", default="vi")
+
+
+def po_path(language: str) -> Path:
+    return TRANSLATIONS_DIR / language / "LC_MESSAGES" / "messages.po"
+
+
+@cache
+def translations(language: str) -> gettext.NullTranslations:
+    """The compiled catalog of `language` (read once per process)."""
+    path = po_path(language)
+    if not path.exists():
+        return gettext.NullTranslations()
+    with path.open("rb") as f:
+        catalog = read_po(f, locale=language)
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog)
+    buffer.seek(0)
+    return gettext.GNUTranslations(buffer)
+
+
+def gettext_(message: str) -> str:
+    return translations(current_language.get()).gettext(message)
+
+
+def ngettext_(singular: str, plural: str, n: int) -> str:
+    return translations(current_language.get()).ngettext(singular, plural, n)
+
+
+def translate(message: Message | str) -> str:
+    """A service message in the current language, with its parameters filled in."""
+    if isinstance(message, str):
+        return gettext_(message)
+    text = gettext_(message.text)
+    return text % message.params if message.params else text
+
+
+def pick_language(*candidates: str | None) -> str:
+    """The first candidate that is a supported language."""
+    for value in candidates:
+        if value in LANGUAGES:
+            return value
+    return LANGUAGES[0]
+
+
+def _locale() -> str:
+    return LOCALES[current_language.get()]
+
+
+def format_date(value: dt.date | dt.datetime | None, fmt: str = "medium") -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        value = value.date()
+    return _format_date(value, format=fmt, locale=_locale())
+
+
+def format_datetime(value: dt.datetime | None, fmt: str = "short") -> str:
+    """A stored UTC datetime shown in Vietnam's time zone."""
+    if value is None:
+        return ""
+    aware = value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
+    return _format_datetime(aware, format=fmt, tzinfo=TIMEZONE, locale=_locale())
+
+
+def format_number(value: int | float | Decimal | None) -> str:
+    return "" if value is None else _format_decimal(value, locale=_locale())
+
+
+def format_vnd(value: int | None) -> str:
+    return "" if value is None else _format_currency(value, "VND", locale=_locale())
+
+
+def template_globals() -> dict[str, Any]:
+    return {"format_date": format_date, "format_datetime": format_datetime,
+            "format_number": format_number, "format_vnd": format_vnd, "translate": translate}

@@ -1,0 +1,22 @@
+"""The access policy: every route names one rule, and this module alone says who it admits."""
+
+from __future__ import annotations
+
+from portal.models import ROLES, User
+
+# rule -> roles admitted; None admits everybody, including anonymous visitors.
+RULES: dict[str, frozenset[str] | None] = {
+    "public": None,
+    "signed_in": frozenset(ROLES),
+    "enterprise": frozenset({"enterprise"}),
+    "staff": frozenset({"officer", "leader", "admin", "auditor"}),
+    "admin": frozenset({"admin"}),
+}
+
+
+def allows(rule: str, user: User | None) -> bool:
+    """Whether `user` (None when anonymous) may use a route guarded by `rule`."""
+    roles = RULES[rule]
+    if roles is None:
+        return True
+    return user is not None and user.active and user.role in roles

@@ -1,0 +1,93 @@
+"""Administration of accounts: officers, leaders, auditors and admins are created only here."""
+
+from __future__ import annotations
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from portal.i18n import gettext_ as _
+from portal.models import ROLES
+from portal.services import accounts, units
+from portal.services.errors import NotFound, ValidationError
+from portal.web.forms import error_texts, flash, form_dict, kept_values
+from portal.web.rendering import render
+from portal.web.security import guard, int_param, param, read_form
+
+USER_NAMES = ("username", "full_name", "email", "role", "unit_code", "tax_code", "clearance",
+              "active", "password")
+
+
+def _user_id(request: Request) -> int:
+    raw = request.path_params["user_id"]
+    if not raw.isdigit() or len(raw) > 12:
+        raise NotFound(raw)
+    return int(raw)
+
+
+async def _form_page(request: Request, values: dict, errors: dict, *, user=None,
+                     status_code: int = 200) -> Response:
+    choices = await run_in_threadpool(units.unit_choices)
+    return render(request, "admin/user_form.html",
+                  {"values": values, "errors": errors, "roles": ROLES, "units": choices,
+                   "edited": user}, status_code=status_code)
+
+
+@guard("admin")
+async def admin_home(request: Request) -> Response:
+    return render(request, "admin/home.html", {})
+
+
+@guard("admin")
+async def admin_users(request: Request) -> Response:
+    role = param(request, "role", max_length=16)
+    q = param(request, "q", max_length=64)
+    page = await run_in_threadpool(accounts.list_users, role, q, int_param(request, "page"))
+    return render(request, "admin/users.html",
+                  {"page": page, "role": role if role in ROLES else "", "q": q, "roles": ROLES},
+                  fragment="results")
+
+
+@guard("admin")
+async def admin_user_new(request: Request) -> Response:
+    return await _form_page(request, {"active": True, "role": "officer"}, {})
+
+
+@guard("admin")
+async def admin_user_create(request: Request) -> Response:
+    data = form_dict(await read_form(request), USER_NAMES)
+    try:
+        user = await run_in_threadpool(accounts.create_user, data)
+    except ValidationError as exc:
+        return await _form_page(request, kept_values(data), error_texts(exc), status_code=422)
+    flash(request, _("Account %(name)s created.") % {"name": user.username})
+    return RedirectResponse("/admin/users", 303)
+
+
+@guard("admin")
+async def admin_user_edit(request: Request) -> Response:
+    user = await run_in_threadpool(accounts.get_user, _user_id(request))
+    return await _form_page(request, accounts.user_form_values(user), {}, user=user)
+
+
+@guard("admin")
+async def admin_user_update(request: Request) -> Response:
+    user = await run_in_threadpool(accounts.get_user, _user_id(request))
+    data = form_dict(await read_form(request), USER_NAMES)
+    try:
+        await run_in_threadpool(accounts.update_user, user.id, data)
+    except ValidationError as exc:
+        values = {**kept_values(data), "username": user.username}
+        return await _form_page(request, values, error_texts(exc), user=user, status_code=422)
+    flash(request, _("Account %(name)s saved.") % {"name": user.username})
+    return RedirectResponse("/admin/users", 303)
+
+
+@guard("admin")
+async def admin_user_sessions_end(request: Request) -> Response:
+    user = await run_in_threadpool(accounts.get_user, _user_id(request))
+    await read_form(request)
+    count = await run_in_threadpool(accounts.end_sessions, user.id)
+    flash(request, _("%(count)s sessions of %(name)s were ended.") % {
+        "count": count, "name": user.username})
+    return RedirectResponse(f"/admin/users/{user.id}", 303)

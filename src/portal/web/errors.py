@@ -1,0 +1,70 @@
+"""Error pages: every failure a client can cause gets a page (or an htmx fragment), never a
+traceback; unexpected exceptions are logged and shown as a plain 500 page."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from portal.i18n import translate
+from portal.services.errors import N_, DomainError, NotFound
+from portal.web.rendering import is_htmx, render
+
+log = logging.getLogger("portal")
+
+MESSAGES = {
+    400: N_("The request could not be understood."),
+    401: N_("Please log in to continue."),
+    403: N_("You do not have access to this page."),
+    404: N_("This page does not exist."),
+    405: N_("This action is not available here."),
+    409: N_("This action is not possible in the current state."),
+    413: N_("What you sent is too large."),
+    422: N_("Please correct the errors below."),
+    500: N_("Something went wrong on our side. Please try again later."),
+}
+CSRF_MESSAGE = N_("Your form expired. Please go back, reload the page and submit it again.")
+
+
+def error_response(request: Request, status: int, message: str | None = None) -> Response:
+    text = message or translate(MESSAGES.get(status, MESSAGES[400]))
+    if is_htmx(request):
+        return render(request, "errors/fragment.html", {"message": text, "status": status},
+                      status_code=status, headers={"HX-Retarget": "#flash", "HX-Reswap": "innerHTML"})
+    return render(request, "errors/error.html", {"message": text, "status": status},
+                  status_code=status)
+
+
+async def http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    status = exc.status_code if exc.status_code in MESSAGES else 400
+    if status == 403 and exc.detail == "csrf":
+        return error_response(request, 403, translate(CSRF_MESSAGE))
+    return error_response(request, status)
+
+
+async def not_found(request: Request, exc: Exception) -> Response:
+    return error_response(request, 404)
+
+
+async def domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DomainError)
+    return error_response(request, 422, translate(exc.message))
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    if request.app.state.settings.debug:
+        raise exc
+    return error_response(request, 500)
+
+
+HANDLERS = {
+    HTTPException: http_exception,
+    NotFound: not_found,
+    DomainError: domain_error,
+    Exception: server_error,
+}

@@ -1,0 +1,67 @@
+"""One template per page, rendered whole or as the fragment htmx asked for."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import jinja2
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.templating import Jinja2Templates
+
+from portal import i18n
+from portal.config import ROOT, Settings
+from portal.services import accounts
+from portal.web.forms import pop_flash
+from portal.web.security import csrf_token
+
+
+def is_htmx(request: Request) -> bool:
+    """An htmx request for part of a page (a history restore wants the whole page)."""
+    return (request.headers.get("hx-request") == "true"
+            and request.headers.get("hx-history-restore-request") != "true")
+
+
+def _context(request: Request) -> dict[str, Any]:
+    return {
+        "user": getattr(request.state, "user", None),
+        "csrf_token": lambda: csrf_token(request),  # lazy: only pages with forms start a session
+        "language": i18n.current_language.get(),
+        "settings": request.app.state.settings,
+    }
+
+
+def make_templates(settings: Settings, static_url: Any, directory: Path | None = None) -> Jinja2Templates:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(directory or ROOT / "templates"),
+        autoescape=True,
+        extensions=["jinja2.ext.i18n"],
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.install_gettext_callables(i18n.gettext_, i18n.ngettext_, newstyle=True)  # type: ignore[attr-defined]
+    env.globals.update(i18n.template_globals())
+    env.globals["static"] = static_url
+    env.globals["urlencode"] = urlencode
+    env.globals["role_labels"] = accounts.ROLE_LABELS
+    return Jinja2Templates(env=env, context_processors=[_context])
+
+
+def render(request: Request, name: str, ctx: dict[str, Any] | None = None, *,
+           fragment: str | None = None, status_code: int = 200,
+           headers: dict[str, str] | None = None) -> Response:
+    """Render `name`; for htmx requests and a named `fragment`, only that block."""
+    templates: Jinja2Templates = request.app.state.templates
+    ctx = ctx or {}
+    all_headers = {"Vary": "HX-Request", **(headers or {})}
+    if fragment and is_htmx(request):
+        template = templates.get_template(name)
+        context = template.new_context({"request": request, **_context(request), **ctx})
+        html = "".join(template.blocks[fragment](context))
+        return HTMLResponse(html, status_code, all_headers)
+    ctx = {"flashes": pop_flash(request), **ctx}
+    return templates.TemplateResponse(request, name, ctx, status_code=status_code,
+                                      headers=all_headers)

@@ -1,0 +1,70 @@
+"""Static files with content-hashed names, precompressed once at start-up (brotli and gzip),
+served with `Cache-Control: immutable`."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import mimetypes
+from dataclasses import dataclass
+from pathlib import Path
+
+import brotli
+from starlette.requests import Request
+from starlette.responses import Response
+
+IMMUTABLE = "public, max-age=31536000, immutable"
+COMPRESSIBLE = (".css", ".js", ".svg", ".txt", ".json")
+
+
+@dataclass(frozen=True)
+class Asset:
+    content_type: str
+    plain: bytes
+    br: bytes | None
+    gz: bytes | None
+    etag: str
+
+
+class StaticAssets:
+    """The files under `root`, each reachable as `name.<hash>.ext`."""
+
+    def __init__(self, root: Path) -> None:
+        self.urls: dict[str, str] = {}
+        self.assets: dict[str, Asset] = {}
+        for path in sorted(root.rglob("*")):
+            if not path.is_file() or path.name.startswith(".") or path.suffix in (".md", ".LICENSE"):
+                continue
+            rel = path.relative_to(root).as_posix()
+            data = path.read_bytes()
+            digest = hashlib.sha256(data).hexdigest()[:12]
+            stem, dot, ext = rel.rpartition(".")
+            hashed = f"{stem}.{digest}.{ext}" if dot else f"{rel}.{digest}"
+            compress = path.suffix in COMPRESSIBLE
+            self.assets[hashed] = Asset(
+                content_type=mimetypes.guess_type(rel)[0] or "application/octet-stream",
+                plain=data,
+                br=brotli.compress(data, quality=11) if compress else None,
+                gz=gzip.compress(data, 9, mtime=0) if compress else None,
+                etag=f'"{digest}"',
+            )
+            self.urls[rel] = f"/static/{hashed}"
+
+    def url(self, name: str) -> str:
+        """The fingerprinted URL of `name` (a path under static/); KeyError if missing."""
+        return self.urls[name]
+
+    async def serve(self, request: Request) -> Response:
+        asset = self.assets.get(request.path_params["path"])
+        if asset is None:
+            return Response("Not found", 404, media_type="text/plain")
+        headers = {"Cache-Control": IMMUTABLE, "ETag": asset.etag, "Vary": "Accept-Encoding"}
+        if request.headers.get("if-none-match") == asset.etag:
+            return Response(status_code=304, headers=headers)
+        accepted = request.headers.get("accept-encoding", "")
+        body = asset.plain
+        if asset.br is not None and "br" in accepted:
+            body, headers["Content-Encoding"] = asset.br, "br"
+        elif asset.gz is not None and "gzip" in accepted:
+            body, headers["Content-Encoding"] = asset.gz, "gzip"
+        return Response(body, headers=headers, media_type=asset.content_type)
