@@ -1,0 +1,133 @@
+"""Fixtures: a fresh database per test (a SQLite file, or a fresh PostgreSQL schema when
+DATABASE_URL names a PostgreSQL database), the app behind Starlette's test client, users."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+# The queue is built from the environment at import: keep it out of the checkout's data/.
+os.environ.setdefault("PORTAL_DATA_DIR", tempfile.mkdtemp(prefix="portal-test-"))
+
+import psycopg2  # noqa: E402
+import pytest  # noqa: E402
+from starlette.testclient import TestClient  # noqa: E402
+
+from portal.app import create_app  # noqa: E402
+from portal.config import Settings  # noqa: E402
+from portal.db import configure, db  # noqa: E402
+from portal.migrations import migrate  # noqa: E402
+from portal.queue import huey  # noqa: E402
+from portal.services import accounts  # noqa: E402
+from portal.services.seed import SEED_DIR, seed_catalogue  # noqa: E402
+from portal.services.units import load_units  # noqa: E402
+from tests.helpers import csrf_from  # noqa: E402
+
+BASE_DATABASE_URL = os.environ.get("DATABASE_URL", "")
+ON_POSTGRES = BASE_DATABASE_URL.startswith(("postgres:", "postgresql:"))
+PASSWORD = "correct-horse-42"
+
+
+def _pg_connect():
+    from playhouse.db_url import parse
+
+    return psycopg2.connect(**parse(BASE_DATABASE_URL))
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> Iterator[str]:
+    if not ON_POSTGRES:
+        yield f"sqlite:///{tmp_path / 'portal.db'}"
+        return
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    conn = _pg_connect()
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f"CREATE SCHEMA {schema}")
+    sep = "&" if "?" in BASE_DATABASE_URL else "?"
+    try:
+        yield f"{BASE_DATABASE_URL}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        if db.obj is not None:
+            db.close_all()
+        with conn.cursor() as cur:
+            cur.execute(f"DROP SCHEMA {schema} CASCADE")
+        conn.close()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Iterator[Settings]:
+    data_dir = tmp_path / "data"
+    s = Settings.for_data_dir(data_dir, database_url=database_url)
+    configure(s)
+    migrate()
+    yield s
+    db.close_all()
+
+
+@pytest.fixture(autouse=True)
+def immediate_huey() -> Iterator[None]:
+    huey.immediate = True
+    yield
+    huey.immediate = False
+
+
+@pytest.fixture
+def units(settings: Settings) -> None:
+    load_units(SEED_DIR / "customs_departments.csv", "2016")
+    load_units(SEED_DIR / "customs_units_2025.csv", "2025")
+
+
+@pytest.fixture
+def catalogue(settings: Settings) -> None:
+    seed_catalogue()
+
+
+@pytest.fixture
+def app(settings: Settings, units: None, catalogue: None):
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app) -> Iterator[TestClient]:
+    with TestClient(app, base_url="http://testserver") as c:
+        yield c
+
+
+@pytest.fixture
+def make_user(settings: Settings, units: None) -> Callable[..., object]:
+    counter = iter(range(1, 10_000))
+
+    def make(role: str = "officer", **overrides: object):
+        n = next(counter)
+        data = {"username": f"{role}{n}", "full_name": f"Test {role} {n}", "role": role,
+                "unit_code": "02CI" if role in ("officer", "leader") else "",
+                "tax_code": "", "email": "", "clearance": "", "active": "1",
+                "password": PASSWORD}
+        if role == "enterprise":
+            from portal.models import Enterprise
+
+            ent = Enterprise.get_or_none(Enterprise.tax_code == "0100112437")
+            if ent is None:
+                with db.connection_context():
+                    Enterprise.create(tax_code="0100112437", name="Công ty A", email="a@example.vn")
+            data["tax_code"] = "0100112437"
+        data.update({k: str(v) for k, v in overrides.items()})
+        return accounts.create_user(data)
+
+    return make
+
+
+@pytest.fixture
+def login(client: TestClient) -> Callable[[object], TestClient]:
+    def do(user) -> TestClient:
+        token = csrf_from(client.get("/login").text)
+        r = client.post("/login", data={"username": user.username, "password": PASSWORD,
+                                        "csrf_token": token}, follow_redirects=False)
+        assert r.status_code == 303, r.text
+        return client
+
+    return do
