@@ -215,6 +215,21 @@ def cmd_load_units(args: argparse.Namespace) -> None:
     print(f"Loaded {count} units ({args.structure} structure).")
 
 
+def cmd_verify_history(args: argparse.Namespace) -> None:
+    from portal.db import configure
+    from portal.migrations import check_schema
+    from portal.services.history import verify_chain
+
+    configure(settings())
+    check_schema()
+    checked, broken, problem = verify_chain()
+    if problem:
+        where = f"event {broken}" if broken else "the end of the chain"
+        sys.exit(f"The processing history is BROKEN at {where}: {problem} "
+                 f"({checked} events checked).")
+    print(f"The processing history is intact: {checked} events checked.")
+
+
 def cmd_create_user(args: argparse.Namespace) -> None:
     from portal.db import configure
     from portal.i18n import translate
@@ -283,6 +298,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("file")
     s.add_argument("--structure", required=True, choices=STRUCTURES)
     s.set_defaults(func=cmd_load_units)
+    s = sub.add_parser("verify-history", help="check the hash chain of the processing history "
+                                              "and name the first broken event")
+    s.set_defaults(func=cmd_verify_history)
     s = sub.add_parser("create-user", help="create an account of any role")
     s.add_argument("--username", required=True)
     s.add_argument("--password", required=True)

@@ -51,7 +51,7 @@ def create_app(settings: Settings) -> Starlette:
     assets = StaticAssets(ROOT / "static")
     app = Starlette(
         debug=False,
-        routes=routes(assets),
+        routes=routes(assets, settings.max_upload_bytes),
         exception_handlers=HANDLERS,  # type: ignore[arg-type]
         middleware=[
             Middleware(GZipMiddleware, minimum_size=512, compresslevel=6),

@@ -42,6 +42,17 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
     return value
 
 
+def _office_hours(value: str) -> str:
+    if value:
+        from portal.services.deadlines import parse_hours
+
+        try:
+            parse_hours(value)
+        except ValueError as exc:
+            raise ConfigError(f"PORTAL_OFFICE_HOURS: {exc}") from None
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     secret_key: str
@@ -57,6 +68,14 @@ class Settings:
     secure_cookies: bool = False
     session_idle_minutes: int = 120
     session_absolute_hours: int = 12
+    office_hours: str = ""  # "07:00-11:30,13:30-17:00" when empty
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_sender: str = "no-reply@dichvucong.example"
+    smtp_starttls: bool = False
+    base_url: str = "http://127.0.0.1:8000"
     debug: bool = False
 
     @property
@@ -100,5 +119,13 @@ class Settings:
             secure_cookies=env.get("PORTAL_SECURE_COOKIES") == "1",
             session_idle_minutes=_int(env, "PORTAL_SESSION_IDLE_MINUTES", 120, 1),
             session_absolute_hours=_int(env, "PORTAL_SESSION_HOURS", 12, 1),
+            office_hours=_office_hours(env.get("PORTAL_OFFICE_HOURS", "")),
+            smtp_host=env.get("PORTAL_SMTP_HOST", ""),
+            smtp_port=_int(env, "PORTAL_SMTP_PORT", 25, 1),
+            smtp_user=env.get("PORTAL_SMTP_USER", ""),
+            smtp_password=env.get("PORTAL_SMTP_PASSWORD", ""),
+            smtp_sender=env.get("PORTAL_SMTP_FROM", "no-reply@dichvucong.example"),
+            smtp_starttls=env.get("PORTAL_SMTP_STARTTLS") == "1",
+            base_url=env.get("PORTAL_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
             debug=env.get("PORTAL_DEBUG") == "1",
         )

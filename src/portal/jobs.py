@@ -3,11 +3,79 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import logging
 
 from huey import crontab
+from huey.exceptions import RetryTask
 
+from portal.config import Settings
+from portal.db import reading
+from portal.models import Attachment
 from portal.queue import huey
-from portal.services import accounts
+from portal.services import accounts, notify, processing
+from portal.storage import orphans
+
+log = logging.getLogger("portal.jobs")
+
+
+@functools.cache
+def settings() -> Settings:
+    return Settings.from_env()
+
+
+def smtp_settings(s: Settings) -> notify.SmtpSettings | None:
+    if not s.smtp_host:
+        return None
+    return notify.SmtpSettings(s.smtp_host, s.smtp_port, s.smtp_user, s.smtp_password,
+                               s.smtp_sender, s.smtp_starttls)
+
+
+@huey.task(retries=notify.MAX_ATTEMPTS)
+def send_mail(mail_id: int) -> str:
+    """Send one queued e-mail; on failure retry after 30 s, 60 s, 120 s ... (at most an hour)."""
+    try:
+        return notify.deliver(mail_id, smtp_settings(settings()))
+    except Exception as exc:
+        attempts = notify.attempts(mail_id)
+        log.warning("mail %s failed (attempt %s): %s", mail_id, attempts, exc)
+        raise RetryTask(delay=min(3600, 30 * 2 ** max(0, attempts - 1))) from exc
+
+
+@huey.periodic_task(crontab(minute="*/5"))
+def flush_mail() -> int:
+    """Every 5 minutes: queue again what is still pending (nothing is lost if a worker died)."""
+    ids = notify.pending_mail_ids()
+    for mail_id in ids:
+        send_mail(mail_id)
+    return len(ids)
+
+
+@huey.periodic_task(crontab(minute="*/15"))
+def issue_apologies() -> int:
+    """Every quarter of an hour: apology slips with a new date for overdue dossiers."""
+    return processing.issue_apologies(settings().office_hours)
+
+
+@huey.periodic_task(crontab(hour="0", minute="30"))
+def remind_due_tomorrow() -> int:
+    """Daily at 07:30 Vietnam time: remind officers of dossiers due on the next working day."""
+    return processing.remind_due_tomorrow(settings().office_hours)
+
+
+@reading
+def _known_files() -> set[str]:
+    return {a.stored_name for a in Attachment.select(Attachment.stored_name)}
+
+
+@huey.periodic_task(crontab(minute="41"))
+def clean_orphan_uploads() -> int:
+    """Hourly: delete uploaded files that no attachment names (a crash between the file and
+    the database write), once they are an hour old."""
+    stale = orphans(settings().uploads, _known_files())
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return len(stale)
 
 
 @huey.periodic_task(crontab(minute="17"))

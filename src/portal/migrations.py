@@ -10,12 +10,33 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from portal.db import db
+from peewee import CharField
+from playhouse.migrate import PostgresqlMigrator, SqliteMigrator
+from playhouse.migrate import migrate as run_operations
+
+from portal import models
+from portal.db import db, is_postgres
 from portal.models import ALL_MODELS, SchemaVersion
+from portal.services.history import ensure_head
+
+
+def _migrator():
+    return PostgresqlMigrator(db.obj) if is_postgres() else SqliteMigrator(db.obj)
+
+
+def _v2_dossiers() -> None:
+    """Dossiers, their history, forms, holidays, notifications and slips; procedure cut-off."""
+    run_operations(_migrator().add_column("procedure", "cutoff",
+                                          CharField(max_length=5, default="")))
+    db.create_tables([models.FormField, models.Holiday, models.Dossier, models.DossierSequence,
+                      models.Attachment, models.DossierEvent, models.HistoryHead,
+                      models.Notification, models.OutgoingMail, models.Slip])
+    ensure_head()
+
 
 # version -> step that upgrades a database from version-1 to version.
-STEPS: dict[int, Callable[[], None]] = {}
-LATEST = 1
+STEPS: dict[int, Callable[[], None]] = {2: _v2_dossiers}
+LATEST = 2
 
 
 class SchemaError(RuntimeError):
@@ -41,6 +62,7 @@ def migrate() -> tuple[int | None, int]:
         if before is None:
             with db.atomic():
                 db.create_tables(ALL_MODELS)
+                ensure_head()
                 SchemaVersion.create(version=LATEST)
             return None, LATEST
         for version in range(before + 1, LATEST + 1):

@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 from peewee import (
+    BigIntegerField,
     BooleanField,
     CharField,
+    DateField,
     DateTimeField,
     ForeignKeyField,
     IntegerField,
@@ -120,6 +122,7 @@ class Procedure(BaseModel):
     not_online_reason = TextField(default="")
     offline_instructions = TextField(default="")
     demo_fields = CharField(max_length=255, default="")  # comma list of fields filled as demo
+    cutoff = CharField(max_length=5, default="")  # "15:00": received later counts from the next day
     search_name = TextField(default="")  # name folded (no diacritics, lower case)
     search_text = TextField(default="")  # code, name, agencies folded
     updated_at = DateTimeField(default=utcnow)
@@ -160,6 +163,167 @@ class ProcessingTime(BaseModel):
         indexes = ((("procedure", "channel"), True),)
 
 
+class FormField(BaseModel):
+    """One field of a procedure's online form (forms are data, not code)."""
+
+    procedure = ForeignKeyField(Procedure, backref="form_fields", on_delete="CASCADE")
+    position = IntegerField(default=0)
+    name = CharField(max_length=64)
+    label = CharField(max_length=255)
+    help = TextField(default="")
+    kind = CharField(max_length=16, default="text")  # text textarea number date select email
+    required = BooleanField(default=True)
+    pattern = CharField(max_length=255, default="")
+    min_value = BigIntegerField(null=True)
+    max_value = BigIntegerField(null=True)
+    max_length = IntegerField(default=255)
+    choices = TextField(default="")  # one a line
+
+    class Meta:
+        table_name = "form_field"
+        indexes = ((("procedure", "name"), True),)
+
+
+class Holiday(BaseModel):
+    day = DateField(unique=True)
+    name = CharField(max_length=255)
+
+    class Meta:
+        table_name = "holiday"
+
+
+class Dossier(BaseModel):
+    code = CharField(max_length=32, unique=True, null=True)  # given at submission
+    procedure = ForeignKeyField(Procedure, backref="dossiers", on_delete="RESTRICT")
+    enterprise = ForeignKeyField(Enterprise, backref="dossiers", on_delete="RESTRICT")
+    owner = ForeignKeyField(User, backref="dossiers", on_delete="RESTRICT")
+    unit = ForeignKeyField(Unit, null=True, backref="dossiers", on_delete="RESTRICT")
+    status = IntegerField(default=0, index=True)
+    approval = CharField(max_length=16, default="")  # "" | pending | approved
+    resume_status = IntegerField(null=True)  # the status a supplement returns to
+    form_data = TextField(default="{}")
+    assigned_to = ForeignKeyField(User, null=True, backref="assigned", on_delete="SET NULL")
+    submit_key = CharField(max_length=64, null=True, unique=True)  # idempotent submission
+    submitted_at = DateTimeField(null=True)
+    received_at = DateTimeField(null=True)
+    due_at = DateTimeField(null=True, index=True)
+    paused_at = DateTimeField(null=True)
+    finished_at = DateTimeField(null=True)
+    apology_due_at = DateTimeField(null=True)  # the new date promised by an apology slip
+    reminded_at = DateTimeField(null=True)
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "dossier"
+
+
+class DossierSequence(BaseModel):
+    unit = ForeignKeyField(Unit, on_delete="CASCADE")
+    day = CharField(max_length=6)  # yyMMdd, local date
+    last = IntegerField(default=0)
+
+    class Meta:
+        table_name = "dossier_sequence"
+        indexes = ((("unit", "day"), True),)
+
+
+ATTACHMENT_PURPOSES = ("application", "supplement", "result")
+
+
+class Attachment(BaseModel):
+    dossier = ForeignKeyField(Dossier, backref="attachments", on_delete="CASCADE")
+    document = ForeignKeyField(RequiredDocument, null=True, on_delete="SET NULL")
+    purpose = CharField(max_length=16, default="application")
+    original_name = CharField(max_length=255)
+    stored_name = CharField(max_length=64, unique=True)
+    size = BigIntegerField()
+    sha256 = CharField(max_length=64)
+    content_type = CharField(max_length=128)
+    confidential = BooleanField(default=False)
+    uploaded_by = ForeignKeyField(User, on_delete="RESTRICT")
+    uploaded_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "attachment"
+
+
+class DossierEvent(BaseModel):
+    """One row of the official processing history: append-only, hash-chained."""
+
+    dossier = ForeignKeyField(Dossier, null=True, backref="events", on_delete="RESTRICT")
+    actor = ForeignKeyField(User, null=True, on_delete="RESTRICT")
+    actor_name = CharField(max_length=255, default="")
+    actor_role = CharField(max_length=16, default="")
+    actor_unit = CharField(max_length=16, default="")
+    action = CharField(max_length=32, index=True)
+    status_before = IntegerField(null=True)
+    status_after = IntegerField(null=True)
+    note = TextField(default="")
+    public = BooleanField(default=True)  # shown to the applicant
+    client_addr = CharField(max_length=64, default="")
+    created_at = DateTimeField(default=utcnow)
+    prev_hash = CharField(max_length=64)
+    hash = CharField(max_length=64, unique=True)
+
+    class Meta:
+        table_name = "dossier_event"
+
+
+class HistoryHead(BaseModel):
+    """The single row holding the chain's last hash; updating it serialises history writes."""
+
+    last_hash = CharField(max_length=64)
+    count = BigIntegerField(default=0)
+
+    class Meta:
+        table_name = "history_head"
+
+
+class Notification(BaseModel):
+    user = ForeignKeyField(User, backref="notifications", on_delete="CASCADE")
+    dossier = ForeignKeyField(Dossier, null=True, on_delete="CASCADE")
+    text = TextField()
+    created_at = DateTimeField(default=utcnow)
+    read_at = DateTimeField(null=True)
+
+    class Meta:
+        table_name = "notification"
+
+
+class OutgoingMail(BaseModel):
+    """An e-mail to send, at most one per (event, recipient): never sent twice."""
+
+    event = ForeignKeyField(DossierEvent, null=True, on_delete="RESTRICT")
+    key = CharField(max_length=96, unique=True)
+    to_addr = CharField(max_length=254)
+    subject = CharField(max_length=255)
+    body = TextField()
+    status = CharField(max_length=8, default="pending", index=True)  # pending sent failed
+    attempts = IntegerField(default=0)
+    last_error = TextField(default="")
+    created_at = DateTimeField(default=utcnow)
+    sent_at = DateTimeField(null=True)
+
+    class Meta:
+        table_name = "outgoing_mail"
+
+
+SLIP_KINDS = ("receipt", "supplement", "refusal", "apology")
+
+
+class Slip(BaseModel):
+    dossier = ForeignKeyField(Dossier, backref="slips", on_delete="RESTRICT")
+    kind = CharField(max_length=16)
+    issued_at = DateTimeField(default=utcnow)
+    due_at = DateTimeField(null=True)
+    reason = TextField(default="")
+    issued_by = CharField(max_length=255, default="")
+
+    class Meta:
+        table_name = "slip"
+
+
 ALL_MODELS = [
     SchemaVersion,
     Unit,
@@ -169,4 +333,14 @@ ALL_MODELS = [
     Procedure,
     RequiredDocument,
     ProcessingTime,
+    FormField,
+    Holiday,
+    Dossier,
+    DossierSequence,
+    Attachment,
+    DossierEvent,
+    HistoryHead,
+    Notification,
+    OutgoingMail,
+    Slip,
 ]

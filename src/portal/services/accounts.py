@@ -18,6 +18,13 @@ from portal.services.paging import Page, paginate
 from portal.services.validation import Field, validate
 
 hasher = PasswordHasher()  # argon2id, memory-hard (64 MiB, 3 passes)
+
+
+def use_hasher(new: PasswordHasher) -> None:
+    """Swap the hashing parameters (tests use argon2's light test profile to stay fast)."""
+    global hasher, _DUMMY_HASH
+    hasher = new
+    _DUMMY_HASH = hasher.hash(secrets.token_hex(8))
 MIN_PASSWORD = 10
 TAX_WEIGHTS = (31, 29, 23, 19, 17, 13, 7, 5, 3)
 EMAIL_PATTERN = r"[^@\s]+@[^@\s]+\.[^@\s]+"

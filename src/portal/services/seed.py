@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from portal.config import ROOT
 from portal.db import transactional
-from portal.models import Enterprise, Procedure, Unit, User
+from portal.models import (
+    CHANNELS,
+    Enterprise,
+    FormField,
+    ProcessingTime,
+    Procedure,
+    RequiredDocument,
+    Unit,
+    User,
+    utcnow,
+)
 from portal.services.accounts import hash_password
-from portal.services.catalogue import write_procedure
+from portal.services.catalogue import PROCEDURE_FIELDS, search_columns, write_procedure
 from portal.services.demo_catalogue import read_catalogue
 from portal.services.units import load_units
 
@@ -27,11 +38,49 @@ DEMO_ACCOUNTS = [
 
 @transactional
 def seed_catalogue(path: Path | None = None) -> int:
-    """Create or update the catalogue from the seed CSV; returns how many procedures."""
+    """Create or update the catalogue from the seed CSV; returns how many procedures.
+    An empty catalogue is filled with bulk inserts (fast); otherwise row by row."""
     rows = read_catalogue(path or SEED_DIR / "customs_procedures.csv")
-    for values, demo_fields in rows:
-        write_procedure(values, demo_fields=demo_fields)
+    if Procedure.select().exists():
+        for values, demo_fields in rows:
+            write_procedure(values, demo_fields=demo_fields)
+        return len(rows)
+    now = utcnow()
+    Procedure.insert_many([
+        {**{f.name: values[f.name] for f in PROCEDURE_FIELDS}, "demo_fields": demo_fields,
+         "updated_at": now, **search_columns(values["code"], values["name"],
+                                             values["implementing_agency"],
+                                             values["issuing_agency"])}
+        for values, demo_fields in rows]).execute()
+    ids = {p.code: p.id for p in Procedure.select(Procedure.id, Procedure.code)}
+    RequiredDocument.insert_many([
+        {"procedure": ids[values["code"]], "position": position, **doc}
+        for values, _ in rows for position, doc in enumerate(values["documents"])]).execute()
+    ProcessingTime.insert_many([
+        {"procedure": ids[values["code"]], "channel": channel,
+         "amount": values[f"time_{channel}"], "unit": values[f"time_{channel}_unit"]}
+        for values, _ in rows for channel in CHANNELS
+        if values[f"time_{channel}"] is not None or values[f"time_{channel}_unit"]]).execute()
     return len(rows)
+
+
+DEFAULT_FORM = [{"name": "request", "label": "Nội dung đề nghị", "kind": "textarea",
+                 "max_length": 4000, "help": "Trình bày nội dung đề nghị và các thông tin liên quan."}]
+
+
+@transactional
+def seed_forms(path: Path | None = None) -> int:
+    """Give every online procedure its form: the ones written in the forms file, and a single
+    request field for the others. Returns how many procedures got a specific form."""
+    forms = json.loads((path or SEED_DIR / "procedure_forms.json").read_text(encoding="utf-8"))
+    specific = 0
+    for proc in Procedure.select().where(Procedure.online_level >= 3):
+        fields = forms.get(proc.code)
+        specific += fields is not None
+        FormField.delete().where(FormField.procedure == proc).execute()
+        for position, spec in enumerate(fields or DEFAULT_FORM):
+            FormField.create(procedure=proc, position=position, **spec)
+    return specific
 
 
 @transactional
@@ -61,6 +110,7 @@ def seed_demo() -> dict[str, int]:
     units = load_units(SEED_DIR / "customs_departments.csv", "2016")
     units += load_units(SEED_DIR / "customs_units_2025.csv", "2025")
     procedures = seed_catalogue()
+    seed_forms()
     accounts = seed_accounts()
     return {"units": units, "procedures": procedures, "accounts": len(accounts)}
 

@@ -13,7 +13,7 @@ from starlette.templating import Jinja2Templates
 
 from portal import i18n
 from portal.config import ROOT, Settings
-from portal.services import accounts
+from portal.services import accounts, workflow
 from portal.web.forms import pop_flash
 from portal.web.security import csrf_token
 
@@ -47,6 +47,9 @@ def make_templates(settings: Settings, static_url: Any, directory: Path | None =
     env.globals["static"] = static_url
     env.globals["urlencode"] = urlencode
     env.globals["role_labels"] = accounts.ROLE_LABELS
+    env.globals["slip_names"] = workflow.SLIP_NAMES
+    env.globals["purpose_names"] = workflow.PURPOSE_NAMES
+    env.globals["action_names"] = workflow.ACTION_NAMES
     return Jinja2Templates(env=env, context_processors=[_context])
 
 

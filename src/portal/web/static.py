@@ -3,6 +3,7 @@ served with `Cache-Control: immutable`."""
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import mimetypes
@@ -26,29 +27,43 @@ class Asset:
     etag: str
 
 
+@functools.cache
+def _build(root: Path, stamp: tuple[tuple[str, float], ...]) -> tuple[dict[str, str], dict[str, Asset]]:
+    """Hash and compress the files once per process (and again only when they change)."""
+    urls: dict[str, str] = {}
+    assets: dict[str, Asset] = {}
+    for path in sorted(root.rglob("*")):
+        if not _served(path):
+            continue
+        rel = path.relative_to(root).as_posix()
+        data = path.read_bytes()
+        digest = hashlib.sha256(data).hexdigest()[:12]
+        stem, dot, ext = rel.rpartition(".")
+        hashed = f"{stem}.{digest}.{ext}" if dot else f"{rel}.{digest}"
+        compress = path.suffix in COMPRESSIBLE
+        assets[hashed] = Asset(
+            content_type=mimetypes.guess_type(rel)[0] or "application/octet-stream",
+            plain=data,
+            br=brotli.compress(data, quality=11) if compress else None,
+            gz=gzip.compress(data, 9, mtime=0) if compress else None,
+            etag=f'"{digest}"',
+        )
+        urls[rel] = f"/static/{hashed}"
+    return urls, assets
+
+
+def _served(path: Path) -> bool:
+    return path.is_file() and not path.name.startswith(".") and path.suffix not in (".md",
+                                                                                   ".LICENSE")
+
+
 class StaticAssets:
     """The files under `root`, each reachable as `name.<hash>.ext`."""
 
     def __init__(self, root: Path) -> None:
-        self.urls: dict[str, str] = {}
-        self.assets: dict[str, Asset] = {}
-        for path in sorted(root.rglob("*")):
-            if not path.is_file() or path.name.startswith(".") or path.suffix in (".md", ".LICENSE"):
-                continue
-            rel = path.relative_to(root).as_posix()
-            data = path.read_bytes()
-            digest = hashlib.sha256(data).hexdigest()[:12]
-            stem, dot, ext = rel.rpartition(".")
-            hashed = f"{stem}.{digest}.{ext}" if dot else f"{rel}.{digest}"
-            compress = path.suffix in COMPRESSIBLE
-            self.assets[hashed] = Asset(
-                content_type=mimetypes.guess_type(rel)[0] or "application/octet-stream",
-                plain=data,
-                br=brotli.compress(data, quality=11) if compress else None,
-                gz=gzip.compress(data, 9, mtime=0) if compress else None,
-                etag=f'"{digest}"',
-            )
-            self.urls[rel] = f"/static/{hashed}"
+        stamp = tuple((p.as_posix(), p.stat().st_mtime) for p in sorted(root.rglob("*"))
+                      if _served(p))
+        self.urls, self.assets = _build(root, stamp)
 
     def url(self, name: str) -> str:
         """The fingerprinted URL of `name` (a path under static/); KeyError if missing."""

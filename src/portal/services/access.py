@@ -1,0 +1,57 @@
+"""Who may see and act on a dossier. An object the user may not see is reported as missing
+(NotFound), so nobody learns that another enterprise's dossier exists."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from portal.models import Dossier, User
+from portal.services.errors import NotFound
+from portal.services.workflow import DRAFT, LEADER, OFFICER, OWNER
+
+
+@dataclass(frozen=True)
+class Ctx:
+    """The acting user and what a change needs from the deployment."""
+
+    user: User
+    client_addr: str = ""
+    uploads: Path = Path("data/uploads")
+    max_upload_bytes: int = 20 * 1024 * 1024
+    max_files: int = 20
+    office_hours: str = ""
+
+
+def actor_kind(user: User | None, dossier: Dossier) -> str | None:
+    """The workflow role `user` plays for `dossier` (owner, officer, leader) or None."""
+    if user is None or not user.active:
+        return None
+    if user.role == "enterprise" and user.enterprise_id == dossier.enterprise_id:
+        return OWNER
+    if dossier.status != DRAFT and dossier.unit_id and user.unit_id == dossier.unit_id:
+        if user.role == "officer":
+            return OFFICER
+        if user.role == "leader":
+            return LEADER
+    return None
+
+
+def can_view(user: User | None, dossier: Dossier) -> bool:
+    if actor_kind(user, dossier) is not None:
+        return True
+    return user is not None and user.active and user.role == "auditor" and dossier.status != DRAFT
+
+
+def require_view(user: User | None, dossier: Dossier | None) -> Dossier:
+    """`dossier` if `user` may see it; raises NotFound otherwise (and when it is None)."""
+    if dossier is None or not can_view(user, dossier):
+        raise NotFound("dossier")
+    return dossier
+
+
+def can_open_confidential(user: User | None, dossier: Dossier) -> bool:
+    """Confidential files: the owner's enterprise, or officers and leaders of the handling unit
+    who hold the clearance flag."""
+    kind = actor_kind(user, dossier)
+    return kind == OWNER or (kind in (OFFICER, LEADER) and bool(user and user.clearance))

@@ -1,0 +1,318 @@
+"""The enterprise side of a dossier: drafts saved as you go, attachments, submission with a
+gap-free code, and the lists and pages that track it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from peewee import JOIN, fn, prefetch
+
+from portal import storage
+from portal.db import db, reading, transactional
+from portal.models import (
+    Attachment,
+    Dossier,
+    DossierSequence,
+    FormField,
+    Procedure,
+    RequiredDocument,
+    Unit,
+    User,
+    utcnow,
+)
+from portal.services import history, notify
+from portal.services.access import Ctx, actor_kind, require_view
+from portal.services.deadlines import to_local
+from portal.services.errors import N_, DomainError, Message, NotFound, ValidationError
+from portal.services.history import Actor
+from portal.services.paging import Page, paginate
+from portal.services.text import clean
+from portal.services.validation import Field, validate
+from portal.services.workflow import DRAFT, NEW, OWNER, SUPPLEMENT, Facts, check
+
+DATE_PATTERN = r"\d{4}-\d{2}-\d{2}"
+UPLOAD_PROBLEMS = {
+    "too_large": N_("The file is larger than the limit of %(mb)s MB."),
+    "empty": N_("The file is empty."),
+    "type": N_("This type of file is not accepted here: use %(types)s."),
+}
+
+
+# --- forms ---------------------------------------------------------------------------------
+
+def field_specs(fields: list[FormField], *, draft: bool) -> list[Field]:
+    """Validation rules of a procedure form; a draft checks format but not presence."""
+    specs = []
+    for f in fields:
+        kind = "int" if f.kind == "number" else "text"
+        pattern = f.pattern or (DATE_PATTERN if f.kind == "date" else None)
+        if f.kind == "email":
+            pattern = r"[^@\s]+@[^@\s]+\.[^@\s]+"
+        specs.append(Field(
+            f.name, required=f.required and not draft, max_length=f.max_length,
+            pattern=pattern or None, kind=kind, minimum=f.min_value, maximum=f.max_value,
+            multiline=f.kind == "textarea",
+            choices=[c.strip() for c in f.choices.splitlines() if c.strip()] or None,
+            check=_valid_date if f.kind == "date" else None))
+    return specs
+
+
+def _valid_date(value: Any) -> Message | None:
+    try:
+        dt.date.fromisoformat(value)
+    except (TypeError, ValueError):
+        return Message(N_("Enter a real date as YYYY-MM-DD."))
+    return None
+
+
+# --- reading -------------------------------------------------------------------------------
+
+@dataclass
+class DossierView:
+    dossier: Dossier
+    procedure: Procedure
+    fields: list[FormField]
+    documents: list[RequiredDocument]
+    attachments: list[Attachment]
+    data: dict[str, Any]
+    actor: str | None
+
+
+@reading
+def load(dossier_id: int, user: User | None) -> DossierView:
+    """A dossier with everything its pages show; raises NotFound unless `user` may see it."""
+    dossier = (Dossier.select(Dossier, Unit).join(Unit, JOIN.LEFT_OUTER, on=(Dossier.unit == Unit.id))
+               .where(Dossier.id == dossier_id).first())
+    require_view(user, dossier)
+    proc = Procedure.get_by_id(dossier.procedure_id)
+    fields = list(FormField.select().where(FormField.procedure == proc).order_by(FormField.position))
+    docs = list(RequiredDocument.select().where(RequiredDocument.procedure == proc)
+                .order_by(RequiredDocument.position))
+    attachments = list(Attachment.select().where(Attachment.dossier == dossier)
+                       .order_by(Attachment.id))
+    return DossierView(dossier, proc, fields, docs, attachments, json.loads(dossier.form_data),
+                       actor_kind(user, dossier))
+
+
+@reading
+def find_by_code(code: str, user: User | None) -> int:
+    """The id of the dossier with this code if `user` may see it; raises NotFound."""
+    dossier = Dossier.get_or_none(Dossier.code == code[:32])
+    return require_view(user, dossier).id
+
+
+@reading
+def list_for_enterprise(user: User, *, status: int | None = None, q: str = "",
+                        page: int = 1) -> Page:
+    query = (Dossier.select(Dossier, Procedure, Unit)
+             .join(Procedure).switch(Dossier)
+             .join(Unit, JOIN.LEFT_OUTER, on=(Dossier.unit == Unit.id))
+             .where(Dossier.enterprise == user.enterprise_id)
+             .order_by(Dossier.updated_at.desc(), Dossier.id.desc()))
+    if status is not None:
+        query = query.where(Dossier.status == status)
+    if q:
+        query = query.where(Dossier.code.contains(q.strip()[:32].upper())
+                            | Procedure.code.contains(q.strip()[:16]))
+    return paginate(query, page, 20)
+
+
+@reading
+def competent_units(procedure: Procedure) -> list[Unit]:
+    """The units that may handle dossiers of `procedure`: branches for branch-level agencies,
+    departments for department-level ones, of the structure in use."""
+    agency = procedure.implementing_agency
+    kind = "department" if agency.startswith(("Cục", "Bộ")) and "Chi cục" not in agency else "branch"
+    return list(Unit.select().where(Unit.kind == kind, Unit.active == True,  # noqa: E712
+                                    Unit.structure == "2016").order_by(Unit.code))
+
+
+# --- drafts --------------------------------------------------------------------------------
+
+@transactional
+def start_draft(ctx: Ctx, procedure_code: str, unit_code: str) -> Dossier:
+    """Open a draft for an online procedure; raises NotFound, DomainError or ValidationError."""
+    if ctx.user.role != "enterprise" or not ctx.user.enterprise_id:
+        raise DomainError(N_("Only enterprise accounts file dossiers."))
+    proc = Procedure.get_or_none(Procedure.code == procedure_code[:16])
+    if proc is None:
+        raise NotFound(procedure_code)
+    if proc.online_level < 3:
+        raise DomainError(N_("This procedure is not available online."))
+    unit = Unit.get_or_none(Unit.code == unit_code[:16])
+    if unit is None or unit not in competent_units(proc):
+        raise ValidationError({"unit": Message(N_("Choose the customs office that handles it."))})
+    return Dossier.create(procedure=proc, enterprise=ctx.user.enterprise_id, owner=ctx.user,
+                          unit=unit)
+
+
+def _draft_for_update(ctx: Ctx, dossier_id: int, statuses: tuple[int, ...] = (DRAFT,)) -> Dossier:
+    dossier = Dossier.get_or_none(Dossier.id == dossier_id)
+    if dossier is None or actor_kind(ctx.user, dossier) != OWNER:
+        raise NotFound("dossier")
+    if dossier.status not in statuses:
+        raise DomainError(N_("This dossier can no longer be changed."))
+    return dossier
+
+
+@transactional
+def save_answers(ctx: Ctx, dossier_id: int, data: dict[str, str]) -> dict[str, Message]:
+    """Keep the answers given so far (as typed, cleaned); returns format problems to show
+    next to the fields, without refusing to save."""
+    dossier = _draft_for_update(ctx, dossier_id)
+    fields = list(FormField.select().where(FormField.procedure == dossier.procedure_id))
+    answers = json.loads(dossier.form_data)
+    for f in fields:
+        if f.name in data:
+            answers[f.name] = clean(data[f.name], multiline=f.kind == "textarea")[:f.max_length]
+    problems: dict[str, Message] = {}
+    try:
+        validate(answers, field_specs(fields, draft=True))
+    except ValidationError as exc:
+        problems = exc.errors
+    Dossier.update(form_data=json.dumps(answers, ensure_ascii=False), updated_at=utcnow()).where(
+        Dossier.id == dossier.id).execute()
+    return problems
+
+
+def add_attachment(ctx: Ctx, dossier_id: int, document_id: int, filename: str, chunks: Any,
+                   purpose: str = "application") -> Attachment:
+    """Store an uploaded file for one required document; the file is written first, then the
+    row; if the row cannot be written the file is removed. Raises ValidationError (on the
+    `doc-<id>` field) or NotFound."""
+    statuses = (DRAFT,) if purpose == "application" else (SUPPLEMENT,)
+    with db.connection_context():
+        dossier = _draft_for_update(ctx, dossier_id, statuses)
+        doc = RequiredDocument.get_or_none(RequiredDocument.id == document_id,
+                                           RequiredDocument.procedure == dossier.procedure_id)
+        if doc is None:
+            raise NotFound("document")
+        count = Attachment.select().where(Attachment.dossier == dossier).count()
+    key = f"doc-{doc.id}"
+    if count >= ctx.max_files:
+        raise ValidationError({key: Message(N_("A dossier holds at most %(n)s files."),
+                                            n=ctx.max_files)})
+    allowed = doc.file_types.split(",")
+    try:
+        stored = storage.store(chunks, ctx.uploads, ctx.max_upload_bytes, allowed)
+    except storage.UploadRejected as exc:
+        raise ValidationError({key: Message(
+            UPLOAD_PROBLEMS[exc.reason], mb=ctx.max_upload_bytes // (1024 * 1024),
+            types=", ".join(t.upper() for t in allowed))}) from None
+    try:
+        return _attach(ctx, dossier.id, doc, stored, filename, purpose)
+    except BaseException:
+        storage.remove(ctx.uploads, stored.stored_name)
+        raise
+
+
+@transactional
+def _attach(ctx: Ctx, dossier_id: int, doc: RequiredDocument, stored: storage.StoredFile,
+            filename: str, purpose: str) -> Attachment:
+    dossier = Dossier.get_by_id(dossier_id)
+    replaced = []
+    if not doc.multiple and purpose == "application":
+        replaced = list(Attachment.select().where(Attachment.dossier == dossier,
+                                                  Attachment.document == doc))
+        for old in replaced:
+            old.delete_instance()
+    attachment = Attachment.create(
+        dossier=dossier, document=doc, purpose=purpose,
+        original_name=storage.safe_filename(filename), stored_name=stored.stored_name,
+        size=stored.size, sha256=stored.sha256, content_type=stored.content_type,
+        confidential=doc.confidential, uploaded_by=ctx.user)
+    Dossier.update(updated_at=utcnow()).where(Dossier.id == dossier.id).execute()
+    for old in replaced:
+        db.after_commit(lambda name=old.stored_name: storage.remove(ctx.uploads, name))
+    return attachment
+
+
+@transactional
+def remove_attachment(ctx: Ctx, dossier_id: int, attachment_id: int) -> None:
+    """Remove a file from a draft (or an unsent supplement); raises NotFound or DomainError."""
+    dossier = _draft_for_update(ctx, dossier_id, (DRAFT, SUPPLEMENT))
+    att = Attachment.get_or_none(Attachment.id == attachment_id, Attachment.dossier == dossier)
+    if att is None or (dossier.status == SUPPLEMENT and att.purpose != "supplement"):
+        raise NotFound("attachment")
+    att.delete_instance()
+    db.after_commit(lambda: storage.remove(ctx.uploads, att.stored_name))
+
+
+@transactional
+def delete_draft(ctx: Ctx, dossier_id: int) -> None:
+    """Delete a draft that was never submitted, with its files."""
+    dossier = _draft_for_update(ctx, dossier_id)
+    names = [a.stored_name for a in Attachment.select().where(Attachment.dossier == dossier)]
+    Attachment.delete().where(Attachment.dossier == dossier).execute()
+    dossier.delete_instance()
+    db.after_commit(lambda: [storage.remove(ctx.uploads, n) for n in names])
+
+
+# --- submission ----------------------------------------------------------------------------
+
+def submission_problems(view: DossierView) -> dict[str, Message]:
+    """Everything that keeps a draft from being submitted, by field (documents as doc-<id>)."""
+    problems: dict[str, Message] = {}
+    try:
+        validate(view.data, field_specs(view.fields, draft=False))
+    except ValidationError as exc:
+        problems.update(exc.errors)
+    attached = {a.document_id for a in view.attachments}
+    for doc in view.documents:
+        if doc.mandatory and doc.id not in attached:
+            problems[f"doc-{doc.id}"] = Message(N_("Attach this document."))
+    return problems
+
+
+def _next_code(unit: Unit, when: dt.datetime) -> str:
+    day = to_local(when).strftime("%y%m%d")
+    (DossierSequence.insert(unit=unit, day=day, last=1)
+     .on_conflict(conflict_target=[DossierSequence.unit, DossierSequence.day],
+                  update={DossierSequence.last: DossierSequence.last + 1}).execute())
+    seq = DossierSequence.get(DossierSequence.unit == unit, DossierSequence.day == day).last
+    return f"{unit.code}-{day}-{seq:04d}"
+
+
+@transactional
+def submit(ctx: Ctx, dossier_id: int, submit_key: str) -> Dossier:
+    """Submit a complete draft: it gets its code and status 1. The same `submit_key` again
+    (a double click, a resent request) returns the dossier without a second submission.
+    Raises ValidationError listing what is missing, or NotFound."""
+    key = submit_key[:64] or None
+    if key:
+        done = Dossier.get_or_none(Dossier.submit_key == key)
+        if done is not None and actor_kind(ctx.user, done) == OWNER:
+            return done
+    dossier = _draft_for_update(ctx, dossier_id)
+    view = load(dossier.id, ctx.user)
+    problems = submission_problems(view)
+    if problems:
+        raise ValidationError(problems)
+    check("submit", OWNER, Facts(DRAFT))
+    now = utcnow()
+    unit = Unit.get_by_id(dossier.unit_id)
+    code = _next_code(unit, now)
+    Dossier.update(code=code, status=NEW, submitted_at=now, updated_at=now,
+                   submit_key=key).where(Dossier.id == dossier.id).execute()
+    dossier = Dossier.get_by_id(dossier.id)
+    event = history.record(Actor.of(ctx.user, ctx.client_addr), "submit", dossier=dossier,
+                           status_before=DRAFT, status_after=NEW)
+    notify.status_changed(dossier, event)
+    notify.tell_unit(dossier, N_("New dossier %(code)s is waiting for reception."))
+    return dossier
+
+
+@reading
+def status_counts(user: User) -> dict[int, int]:
+    rows = (Dossier.select(Dossier.status, fn.COUNT(Dossier.id).alias("n"))
+            .where(Dossier.enterprise == user.enterprise_id).group_by(Dossier.status))
+    return {r.status: r.n for r in rows}
+
+
+@reading
+def attachments_with_documents(dossier_id: int) -> list[Attachment]:
+    return list(prefetch(Attachment.select().where(Attachment.dossier == dossier_id),
+                         RequiredDocument.select()))

@@ -1,0 +1,99 @@
+"""The officer's inbox: the dossiers of the officer's unit, filtered, counted and sorted."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from peewee import JOIN
+
+from portal.db import reading
+from portal.models import Dossier, Enterprise, Procedure, Unit, User, utcnow
+from portal.services.paging import Page, paginate
+from portal.services.workflow import CLOCK_RUNS, DRAFT, FINAL, STATUS_LABELS
+
+VIEWS = ("open", "new", "mine", "due_today", "overdue", "all")
+SORTS = ("due", "-due", "submitted", "-submitted")
+
+
+@dataclass
+class InboxFilters:
+    view: str = "open"
+    status: int | None = None
+    procedure: str = ""
+    sort: str = "due"
+    page: int = 1
+
+    @classmethod
+    def parse(cls, params: dict[str, str]) -> InboxFilters:
+        f = cls()
+        f.view = params.get("view", "open") if params.get("view") in VIEWS else "open"
+        raw = params.get("status", "")
+        if raw.isdigit() and int(raw) in STATUS_LABELS and int(raw) != DRAFT:
+            f.status = int(raw)
+        f.procedure = params.get("procedure", "").strip()[:16]
+        f.sort = params.get("sort", "due") if params.get("sort") in SORTS else "due"
+        page = params.get("page", "")
+        f.page = int(page) if page.isdigit() and 0 < int(page) < 100000 else 1
+        return f
+
+
+def _base(unit_id: int):
+    return Dossier.select().where(Dossier.unit == unit_id, Dossier.status != DRAFT)
+
+
+def _view(query, view: str, user: User, now: dt.datetime):
+    running = Dossier.status.in_(tuple(CLOCK_RUNS))
+    if view == "open":
+        return query.where(Dossier.status.not_in(tuple(FINAL)))
+    if view == "new":
+        return query.where(Dossier.status == 1)
+    if view == "mine":
+        return query.where(Dossier.assigned_to == user.id, Dossier.status.not_in(tuple(FINAL)))
+    if view == "due_today":
+        return query.where(running, Dossier.due_at >= now, Dossier.due_at < now + dt.timedelta(days=1))
+    if view == "overdue":
+        return query.where(running, Dossier.due_at < now)
+    return query
+
+
+@reading
+def inbox(user: User, filters: InboxFilters, now: dt.datetime | None = None) -> Page:
+    now = now or utcnow()
+    assignee = User.alias()
+    query = (Dossier.select(Dossier, Procedure, Enterprise, assignee)
+             .join(Procedure).switch(Dossier).join(Enterprise).switch(Dossier)
+             .join(assignee, JOIN.LEFT_OUTER, on=(Dossier.assigned_to == assignee.id))
+             .where(Dossier.unit == user.unit_id, Dossier.status != DRAFT))
+    query = _view(query, filters.view, user, now)
+    if filters.status is not None:
+        query = query.where(Dossier.status == filters.status)
+    if filters.procedure:
+        query = query.where(Procedure.code == filters.procedure)
+    order = {
+        "due": [Dossier.due_at.asc(nulls="LAST"), Dossier.submitted_at],
+        "-due": [Dossier.due_at.desc(nulls="LAST"), Dossier.submitted_at],
+        "submitted": [Dossier.submitted_at, Dossier.id],
+        "-submitted": [Dossier.submitted_at.desc(), Dossier.id.desc()],
+    }[filters.sort]
+    return paginate(query.order_by(*order), filters.page, 25)
+
+
+@reading
+def counts(user: User, now: dt.datetime | None = None) -> dict[str, int]:
+    now = now or utcnow()
+    return {view: _view(_base(user.unit_id), view, user, now).count() for view in VIEWS}
+
+
+@reading
+def unit_officers(unit_id: int) -> list[User]:
+    return list(User.select().where(User.unit == unit_id, User.active == True,  # noqa: E712
+                                    User.role.in_(("officer", "leader"))).order_by(User.full_name))
+
+
+@reading
+def forward_units(exclude_id: int) -> list[Unit]:
+    return list(Unit.select().where(Unit.kind != "administration", Unit.active == True,  # noqa: E712
+                                    Unit.structure == "2016", Unit.id != exclude_id)
+                .order_by(Unit.code))
+

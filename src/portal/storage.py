@@ -1,0 +1,143 @@
+"""Uploaded files on disk: streamed in chunks, hashed (SHA-256), typed by their content (never
+by name or browser-sent type), stored under generated names, and cleaned up when orphaned."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import time
+import unicodedata
+import uuid
+import zipfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+CHUNK = 64 * 1024
+CONTENT_TYPES = {
+    "pdf": "application/pdf",
+    "png": "image/png",
+    "jpg": "image/jpeg",
+    "xml": "application/xml",
+    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+_UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f\u200e\u200f\u202a-\u202e\u2066-\u2069/\\:*?\"<>|]")
+_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)),
+             *(f"lpt{i}" for i in range(1, 10))}
+
+
+class UploadRejected(ValueError):
+    """The file is too large, empty, or of a type that is not accepted; `reason` says which."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    stored_name: str
+    size: int
+    sha256: str
+    file_type: str  # a key of CONTENT_TYPES
+
+    @property
+    def content_type(self) -> str:
+        return CONTENT_TYPES[self.file_type]
+
+
+def safe_filename(name: str) -> str:
+    """A display name without paths, control or bidi characters, or reserved device names."""
+    name = unicodedata.normalize("NFC", name or "")
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    name = _UNSAFE_NAME.sub("_", name).strip(" .")
+    stem, dot, ext = name.rpartition(".")
+    if (stem if dot else name).lower() in _RESERVED:
+        name = "_" + name
+    if len(name) > 120:
+        name = name[: 120 - len(ext) - 1] + "." + ext if dot and len(ext) < 10 else name[:120]
+    return name or "file"
+
+
+def sniff(path: Path) -> str | None:
+    """The file type of `path` by its content, or None if it is not an accepted type."""
+    with path.open("rb") as f:
+        head = f.read(512)
+    if head.startswith(b"%PDF-"):
+        return "pdf"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "jpg"
+    if head.startswith(b"PK\x03\x04"):
+        try:
+            with zipfile.ZipFile(path) as z:
+                names = set(z.namelist())
+        except (zipfile.BadZipFile, OSError):
+            return None
+        if "[Content_Types].xml" in names:
+            if any(n.startswith("word/") for n in names):
+                return "docx"
+            if any(n.startswith("xl/") for n in names):
+                return "xlsx"
+        return None
+    text = head.lstrip(b"\xef\xbb\xbf").lstrip()
+    if text.startswith(b"<?xml") or text.startswith(b"<"):
+        try:
+            head.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+        return "xml"
+    return None
+
+
+def iter_file(f: BinaryIO) -> Iterator[bytes]:
+    while chunk := f.read(CHUNK):
+        yield chunk
+
+
+def store(chunks: Iterable[bytes], directory: Path, max_bytes: int,
+          allowed: Iterable[str]) -> StoredFile:
+    """Write `chunks` to a new file in `directory` and return what it is; raises
+    UploadRejected (and leaves nothing behind) if it is empty, too large or not allowed."""
+    directory.mkdir(parents=True, exist_ok=True)
+    stored_name = uuid.uuid4().hex
+    path = directory / stored_name
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with path.open("xb") as out:
+            for chunk in chunks:
+                size += len(chunk)
+                if size > max_bytes:
+                    raise UploadRejected("too_large")
+                digest.update(chunk)
+                out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        if size == 0:
+            raise UploadRejected("empty")
+        file_type = sniff(path)
+        if file_type is None or file_type not in set(allowed):
+            raise UploadRejected("type")
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return StoredFile(stored_name, size, digest.hexdigest(), file_type)
+
+
+def remove(directory: Path, stored_name: str) -> None:
+    (directory / stored_name).unlink(missing_ok=True)
+
+
+def orphans(directory: Path, known: set[str], older_than_seconds: int = 3600) -> list[Path]:
+    """Files in `directory` that no attachment names and that are older than the grace time
+    (an upload whose database write has not committed yet is younger)."""
+    if not directory.exists():
+        return []
+    cutoff = time.time() - older_than_seconds
+    return [p for p in directory.iterdir()
+            if p.is_file() and p.name not in known and p.stat().st_mtime < cutoff]

@@ -1,0 +1,206 @@
+"""The enterprise's dossiers: start, fill (saved as you go), attach, review, submit, track."""
+
+from __future__ import annotations
+
+import secrets
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from portal import storage
+from portal.i18n import gettext_ as _
+from portal.services import catalogue, dossiers
+from portal.services.access import Ctx
+from portal.services.errors import DomainError, NotFound, ValidationError
+from portal.services.workflow import STATUS_LABELS
+from portal.web.forms import error_texts, flash, form_dict
+from portal.web.rendering import render
+from portal.web.security import client_addr, guard, int_param, param, read_form
+
+
+def ctx_of(request: Request) -> Ctx:
+    s = request.app.state.settings
+    return Ctx(user=request.state.user, client_addr=client_addr(request), uploads=s.uploads,
+               max_upload_bytes=s.max_upload_bytes, max_files=s.max_files_per_dossier,
+               office_hours=s.office_hours)
+
+
+def dossier_id(request: Request) -> int:
+    raw = request.path_params["dossier_id"]
+    if not raw.isdigit() or len(raw) > 12:
+        raise NotFound(raw)
+    return int(raw)
+
+
+@guard("enterprise")
+async def dossier_list(request: Request) -> Response:
+    raw = param(request, "status", max_length=2)
+    status = int(raw) if raw.isdigit() and int(raw) in STATUS_LABELS else None
+    q = param(request, "q", max_length=32)
+    page = await run_in_threadpool(dossiers.list_for_enterprise, request.state.user,
+                                   status=status, q=q, page=int_param(request, "page"))
+    return render(request, "dossiers/list.html",
+                  {"page": page, "status": status, "q": q, "labels": STATUS_LABELS},
+                  fragment="results")
+
+
+@guard("enterprise")
+async def dossier_new(request: Request) -> Response:
+    code = param(request, "procedure", max_length=16)
+    proc = await run_in_threadpool(catalogue.get_procedure, code)
+    units = await run_in_threadpool(dossiers.competent_units, proc) if proc.is_online else []
+    return render(request, "dossiers/new.html",
+                  {"proc": proc, "units": units, "errors": {}, "values": {}})
+
+
+@guard("enterprise")
+async def dossier_create(request: Request) -> Response:
+    data = form_dict(await read_form(request), ("procedure", "unit"))
+    try:
+        dossier = await run_in_threadpool(dossiers.start_draft, ctx_of(request),
+                                          data["procedure"], data["unit"])
+    except ValidationError as exc:
+        proc = await run_in_threadpool(catalogue.get_procedure, data["procedure"][:16])
+        units = await run_in_threadpool(dossiers.competent_units, proc)
+        return render(request, "dossiers/new.html", {"proc": proc, "units": units,
+                      "errors": error_texts(exc), "values": data}, status_code=422)
+    return RedirectResponse(f"/dossiers/{dossier.id}/edit", 303)
+
+
+async def _edit_page(request: Request, view, errors: dict, status_code: int = 200,
+                     saved: bool = False) -> Response:
+    return render(request, "dossiers/edit.html",
+                  {"view": view, "errors": errors, "values": view.data, "saved": saved},
+                  status_code=status_code, fragment="save_status" if saved else None)
+
+
+@guard("enterprise")
+async def dossier_edit(request: Request) -> Response:
+    view = await run_in_threadpool(dossiers.load, dossier_id(request), request.state.user)
+    if view.dossier.status != 0:
+        return RedirectResponse(f"/dossiers/{view.dossier.id}", 303)
+    return await _edit_page(request, view, {})
+
+
+@guard("enterprise")
+async def dossier_save(request: Request) -> Response:
+    did = dossier_id(request)
+    form = await read_form(request)
+    data = form_dict(form)
+    problems = await run_in_threadpool(dossiers.save_answers, ctx_of(request), did, data)
+    view = await run_in_threadpool(dossiers.load, did, request.state.user)
+    errors = error_texts(ValidationError(problems)) if problems else {}
+    if form.get("next") == "review" and not problems:
+        return RedirectResponse(f"/dossiers/{did}/review", 303)
+    if request.headers.get("hx-request") == "true":
+        return await _edit_page(request, view, errors, saved=True)
+    if not problems:
+        flash(request, _("Your answers are saved."))
+        return RedirectResponse(f"/dossiers/{did}/edit", 303)
+    return await _edit_page(request, view, errors, status_code=422)
+
+
+async def _upload(request: Request, purpose: str) -> Response:
+    did = dossier_id(request)
+    settings = request.app.state.settings
+    form = await read_form(request, max_files=1, max_part_size=settings.max_upload_bytes + 1)
+    upload, doc = form.get("file"), form.get("document", "")
+    back = f"/dossiers/{did}/edit" if purpose == "application" else f"/dossiers/{did}"
+    if not isinstance(upload, UploadFile) or not upload.filename or not str(doc).isdigit():
+        errors = {f"doc-{doc}": _("Choose a file to attach.")}
+    else:
+        try:
+            await run_in_threadpool(dossiers.add_attachment, ctx_of(request), did, int(doc),
+                                    upload.filename, storage.iter_file(upload.file), purpose)
+            flash(request, _("The file %(name)s is attached.") % {"name": upload.filename})
+            return RedirectResponse(back + f"#doc-{doc}", 303)
+        except ValidationError as exc:
+            errors = error_texts(exc)
+        finally:
+            if isinstance(upload, UploadFile):
+                await upload.close()
+    view = await run_in_threadpool(dossiers.load, did, request.state.user)
+    if purpose == "application":
+        return await _edit_page(request, view, errors, status_code=422)
+    from portal.web.processing import detail_page
+
+    return await detail_page(request, view, errors, status_code=422)
+
+
+@guard("enterprise")
+async def dossier_file_add(request: Request) -> Response:
+    return await _upload(request, "application")
+
+
+@guard("enterprise")
+async def dossier_supplement_file_add(request: Request) -> Response:
+    return await _upload(request, "supplement")
+
+
+@guard("enterprise")
+async def dossier_file_remove(request: Request) -> Response:
+    did = dossier_id(request)
+    await read_form(request)
+    raw = request.path_params["attachment_id"]
+    if not raw.isdigit():
+        raise NotFound(raw)
+    await run_in_threadpool(dossiers.remove_attachment, ctx_of(request), did, int(raw))
+    flash(request, _("The file was removed."))
+    view = await run_in_threadpool(dossiers.load, did, request.state.user)
+    return RedirectResponse(f"/dossiers/{did}/edit" if view.dossier.status == 0
+                            else f"/dossiers/{did}", 303)
+
+
+@guard("enterprise")
+async def dossier_review(request: Request) -> Response:
+    view = await run_in_threadpool(dossiers.load, dossier_id(request), request.state.user)
+    if view.dossier.status != 0:
+        return RedirectResponse(f"/dossiers/{view.dossier.id}", 303)
+    problems = dossiers.submission_problems(view)
+    return render(request, "dossiers/review.html",
+                  {"view": view, "problems": error_texts(ValidationError(problems)) if problems else {},
+                   "submit_key": secrets.token_urlsafe(24), "errors": {}, "values": {}})
+
+
+@guard("enterprise")
+async def dossier_submit(request: Request) -> Response:
+    did = dossier_id(request)
+    data = form_dict(await read_form(request), ("submit_key", "confirm"))
+    if data["confirm"] != "1":
+        view = await run_in_threadpool(dossiers.load, did, request.state.user)
+        return render(request, "dossiers/review.html", {
+            "view": view, "problems": {}, "submit_key": data["submit_key"],
+            "errors": {"confirm": _("Confirm that the information is true and complete.")},
+            "values": {}}, status_code=422)
+    try:
+        dossier = await run_in_threadpool(dossiers.submit, ctx_of(request), did,
+                                          data["submit_key"])
+    except ValidationError as exc:
+        view = await run_in_threadpool(dossiers.load, did, request.state.user)
+        return render(request, "dossiers/review.html", {
+            "view": view, "problems": error_texts(exc), "submit_key": data["submit_key"],
+            "errors": {}, "values": {}}, status_code=422)
+    except DomainError:
+        raise HTTPException(409) from None
+    flash(request, _("Dossier %(code)s is submitted.") % {"code": dossier.code})
+    return RedirectResponse(f"/dossiers/{dossier.id}/receipt", 303)
+
+
+@guard("enterprise")
+async def dossier_delete_confirm(request: Request) -> Response:
+    view = await run_in_threadpool(dossiers.load, dossier_id(request), request.state.user)
+    if view.dossier.status != 0:
+        raise HTTPException(409)
+    return render(request, "dossiers/delete.html", {"view": view})
+
+
+@guard("enterprise")
+async def dossier_delete(request: Request) -> Response:
+    did = dossier_id(request)
+    await read_form(request)
+    await run_in_threadpool(dossiers.delete_draft, ctx_of(request), did)
+    flash(request, _("The draft was deleted."))
+    return RedirectResponse("/dossiers", 303)

@@ -1,0 +1,200 @@
+"""A submitted dossier: its page (status, deadline, timeline, files, actions), every action of
+the state machine, downloads, slips, the officer's inbox and notifications."""
+
+from __future__ import annotations
+
+import segno
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse, RedirectResponse, Response
+
+from portal import storage
+from portal.db import reading
+from portal.i18n import gettext_ as _
+from portal.i18n import translate
+from portal.models import Slip
+from portal.services import dossiers, history, inbox, notify, processing
+from portal.services.errors import N_, Message, NotFound, ValidationError
+from portal.services.inbox import InboxFilters
+from portal.services.workflow import STATUS_LABELS, TRANSITIONS, Facts, TransitionError, available
+from portal.web.dossiers import ctx_of, dossier_id
+from portal.web.forms import error_texts, flash, form_dict
+from portal.web.rendering import render
+from portal.web.security import guard, read_form
+
+
+async def detail_page(request: Request, view, errors: dict | None = None,
+                      status_code: int = 200) -> Response:
+    user = request.state.user
+    timeline = await run_in_threadpool(history.timeline, view.dossier.id,
+                                       for_applicant=view.actor == "owner")
+    has_result = any(a.purpose == "result" for a in view.attachments)
+    facts = Facts(view.dossier.status, view.dossier.approval, has_result, view.procedure.online_level)
+    actions = available(view.actor, facts)
+    officers, units = [], []
+    if view.actor in ("officer", "leader"):
+        officers = await run_in_threadpool(inbox.unit_officers, view.dossier.unit_id)
+        units = await run_in_threadpool(inbox.forward_units, view.dossier.unit_id)
+    slips = await run_in_threadpool(_slips, view.dossier.id)
+    return render(request, "dossiers/detail.html", {
+        "view": view, "timeline": timeline, "actions": actions, "labels": STATUS_LABELS,
+        "flag": processing.deadline_flag(view.dossier), "officers": officers, "units": units,
+        "slips": slips, "errors": errors or {}, "values": {}, "user_id": user.id},
+        status_code=status_code)
+
+
+@reading
+def _slips(did: int) -> list[Slip]:
+    return list(Slip.select().where(Slip.dossier == did).order_by(Slip.id))
+
+
+@guard("signed_in")
+async def dossier_detail(request: Request) -> Response:
+    view = await run_in_threadpool(dossiers.load, dossier_id(request), request.state.user)
+    if view.dossier.status == 0:
+        return RedirectResponse(f"/dossiers/{view.dossier.id}/edit", 303)
+    return await detail_page(request, view)
+
+
+@guard("signed_in")
+async def dossier_by_code(request: Request) -> Response:
+    did = await run_in_threadpool(dossiers.find_by_code, request.path_params["code"],
+                                  request.state.user)
+    return RedirectResponse(f"/dossiers/{did}", 303)
+
+
+@guard("signed_in")
+async def dossier_act(request: Request) -> Response:
+    did = dossier_id(request)
+    action = request.path_params["action"]
+    data = form_dict(await read_form(request), ("note", "confirm", "to_user", "to_unit"))
+    transition = TRANSITIONS.get(action)
+    try:
+        if transition is None:
+            raise TransitionError(N_("This action is not known."), 422)
+        if transition.destructive and data["confirm"] != "1":
+            raise ValidationError({"confirm": Message(N_("Tick the box to confirm."))})
+        to_user = int(data["to_user"]) if data["to_user"].isdigit() else None
+        await run_in_threadpool(processing.act, ctx_of(request), did, action, data["note"],
+                                to_user=to_user, to_unit=data["to_unit"])
+    except ValidationError as exc:
+        view = await run_in_threadpool(dossiers.load, did, request.state.user)
+        return await detail_page(request, view, error_texts(exc), status_code=422)
+    except TransitionError as exc:
+        view = await run_in_threadpool(dossiers.load, did, request.state.user)
+        errors = {"action": translate(exc.message)}
+        return await detail_page(request, view, errors, status_code=exc.status)
+    flash(request, _("Done: %(action)s.") % {"action": _(transition.label)})
+    return RedirectResponse(f"/dossiers/{did}", 303)
+
+
+@guard("staff")
+async def dossier_assign(request: Request) -> Response:
+    did = dossier_id(request)
+    data = form_dict(await read_form(request), ("to_user",))
+    target = int(data["to_user"]) if data["to_user"].isdigit() else None
+    try:
+        await run_in_threadpool(processing.assign, ctx_of(request), did, target)
+    except (ValidationError, TransitionError) as exc:
+        view = await run_in_threadpool(dossiers.load, did, request.state.user)
+        errors = (error_texts(exc) if isinstance(exc, ValidationError)
+                  else {"action": translate(exc.message)})
+        return await detail_page(request, view, errors,
+                                 status_code=getattr(exc, "status", 422))
+    flash(request, _("The dossier is assigned."))
+    return RedirectResponse(f"/dossiers/{did}", 303)
+
+
+@guard("staff")
+async def dossier_result_upload(request: Request) -> Response:
+    did = dossier_id(request)
+    settings = request.app.state.settings
+    form = await read_form(request, max_files=1, max_part_size=settings.max_upload_bytes + 1)
+    upload = form.get("file")
+    try:
+        if not isinstance(upload, UploadFile) or not upload.filename:
+            raise ValidationError({"result": Message(N_("Attach the result as a PDF file."))})
+        await run_in_threadpool(processing.upload_result, ctx_of(request), did, upload.filename,
+                                storage.iter_file(upload.file))
+    except (ValidationError, TransitionError) as exc:
+        view = await run_in_threadpool(dossiers.load, did, request.state.user)
+        errors = (error_texts(exc) if isinstance(exc, ValidationError)
+                  else {"action": translate(exc.message)})
+        return await detail_page(request, view, errors, status_code=getattr(exc, "status", 422))
+    finally:
+        if isinstance(upload, UploadFile):
+            await upload.close()
+    flash(request, _("The result document is attached."))
+    return RedirectResponse(f"/dossiers/{did}", 303)
+
+
+@guard("signed_in")
+async def dossier_file(request: Request) -> Response:
+    did = dossier_id(request)
+    raw = request.path_params["attachment_id"]
+    if not raw.isdigit() or len(raw) > 12:
+        raise NotFound(raw)
+    att = await run_in_threadpool(processing.open_attachment, ctx_of(request), did, int(raw))
+    path = request.app.state.settings.uploads / att.stored_name
+    if not path.is_file():
+        raise NotFound(raw)
+    return FileResponse(path, media_type=att.content_type, filename=att.original_name,
+                        content_disposition_type="attachment",
+                        headers={"Cache-Control": "private, no-store"})
+
+
+@guard("signed_in")
+async def dossier_receipt(request: Request) -> Response:
+    view = await run_in_threadpool(dossiers.load, dossier_id(request), request.state.user)
+    if not view.dossier.code:
+        raise NotFound("receipt")
+    settings = request.app.state.settings
+    url = f"{settings.base_url}/dossiers/code/{view.dossier.code}"
+    qr = segno.make(url, error="m").svg_data_uri(scale=3, border=2)
+    slips = await run_in_threadpool(_slips, view.dossier.id)
+    return render(request, "dossiers/receipt.html",
+                  {"view": view, "qr": qr, "track_url": url, "slips": slips,
+                   "labels": STATUS_LABELS})
+
+
+@guard("signed_in")
+async def dossier_slip(request: Request) -> Response:
+    view = await run_in_threadpool(dossiers.load, dossier_id(request), request.state.user)
+    raw = request.path_params["slip_id"]
+    slips = await run_in_threadpool(_slips, view.dossier.id)
+    slip = next((s for s in slips if str(s.id) == raw), None)
+    if slip is None:
+        raise NotFound(raw)
+    return render(request, "dossiers/slip.html", {"view": view, "slip": slip})
+
+
+@guard("staff")
+async def officer_inbox(request: Request) -> Response:
+    user = request.state.user
+    if user.role not in ("officer", "leader"):
+        raise HTTPException(403)
+    filters = InboxFilters.parse(dict(request.query_params))
+    page = await run_in_threadpool(inbox.inbox, user, filters)
+    counts = await run_in_threadpool(inbox.counts, user)
+    flags = {d.id: processing.deadline_flag(d) for d in page.items}
+    return render(request, "officer/inbox.html",
+                  {"filters": filters, "page": page, "counts": counts, "flags": flags,
+                   "labels": STATUS_LABELS, "views": inbox.VIEWS,
+                   "filters_params": {"view": filters.view, "procedure": filters.procedure,
+                                      "status": "" if filters.status is None else filters.status,
+                                      "sort": filters.sort}}, fragment="results")
+
+
+@guard("signed_in")
+async def notifications(request: Request) -> Response:
+    items = await run_in_threadpool(notify.unread, request.state.user.id, 50)
+    return render(request, "notifications.html", {"items": items})
+
+
+@guard("signed_in")
+async def notifications_read(request: Request) -> Response:
+    await read_form(request)
+    await run_in_threadpool(notify.mark_read, request.state.user.id)
+    return RedirectResponse("/notifications", 303)

@@ -1,0 +1,92 @@
+"""Schema versions: a fresh database is created at LATEST; unknown versions are refused."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from portal.app import create_app
+from portal.config import Settings
+from portal.db import configure, db
+from portal.migrations import LATEST, STEPS, SchemaError, check_schema, current_version, migrate
+from portal.models import ALL_MODELS, SchemaVersion
+
+
+@pytest.fixture
+def empty(tmp_path: Path, database_url: str) -> Iterator[Settings]:
+    """Settings bound to a database (or PostgreSQL schema) with no tables at all."""
+    s = Settings.for_data_dir(tmp_path / "data", database_url=database_url)
+    configure(s)
+    yield s
+    db.close_all()
+
+
+def tables() -> set[str]:
+    with db.connection_context():
+        return set(db.get_tables())
+
+
+def test_every_version_up_to_latest_has_a_step():
+    assert LATEST >= 1
+    assert set(STEPS) == set(range(2, LATEST + 1))
+
+
+def test_migrate_creates_the_schema_on_an_empty_database(empty):
+    assert tables() == set()
+    with db.connection_context():
+        assert current_version() is None
+    assert migrate() == (None, LATEST)
+    assert {m._meta.table_name for m in ALL_MODELS} <= tables()
+    with db.connection_context():
+        assert current_version() == LATEST
+        assert SchemaVersion.select().count() == 1
+    check_schema()  # does not raise
+
+
+def test_migrate_twice_is_a_no_op(settings):
+    assert migrate() == (LATEST, LATEST)
+    with db.connection_context():
+        assert SchemaVersion.select().count() == 1
+
+
+def test_check_schema_refuses_an_empty_database(empty):
+    with pytest.raises(SchemaError, match="no schema"):
+        check_schema()
+
+
+def newer_schema() -> None:
+    with db.connection_context():
+        SchemaVersion.create(version=LATEST + 1)
+
+
+def test_check_schema_refuses_a_newer_schema(settings):
+    newer_schema()
+    with pytest.raises(SchemaError) as exc:
+        check_schema()
+    assert str(LATEST + 1) in str(exc.value)
+
+
+def test_migrate_refuses_to_downgrade(settings):
+    newer_schema()
+    with pytest.raises(SchemaError, match="newer"):
+        migrate()
+    with db.connection_context():
+        assert current_version() == LATEST + 1  # left alone
+
+
+def test_create_app_refuses_an_unknown_schema_version(settings):
+    newer_schema()
+    with pytest.raises(SchemaError):
+        create_app(settings)
+
+
+def test_create_app_refuses_an_unmigrated_database(empty):
+    with pytest.raises(SchemaError):
+        create_app(empty)
+
+
+def test_create_app_starts_on_the_latest_schema(settings):
+    app = create_app(settings)
+    assert app.state.settings is settings
