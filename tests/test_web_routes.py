@@ -385,13 +385,13 @@ def test_asset_revalidation_gives_304(client):
     assert other.status_code == 200 and other.content
 
 
-@pytest.mark.parametrize("path", ["/static/css/portal.css", "/static/css/portal.000000000000.css",
-                                  "/static/vendor/htmx-4.0.1.LICENSE", "/static/",
-                                  "/static/..%2F..%2Fsrc%2Fportal%2Fapp.py"])
-def test_unknown_assets_are_404(client, path):
-    r = client.get(path)
-    assert r.status_code == 404
-    assert "immutable" not in r.headers.get("cache-control", "")
+def test_unknown_assets_are_404(client):
+    for path in ["/static/css/portal.css", "/static/css/portal.000000000000.css",
+                 "/static/vendor/htmx-4.0.1.LICENSE", "/static/",
+                 "/static/..%2F..%2Fsrc%2Fportal%2Fapp.py"]:
+        r = client.get(path)
+        assert r.status_code == 404, path
+        assert "immutable" not in r.headers.get("cache-control", ""), path
 
 
 def test_asset_head_has_no_body(client):
@@ -403,15 +403,15 @@ def test_asset_head_has_no_body(client):
 # --- compression of pages -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", ["/", "/procedures", "/procedures/1.005458"])
-def test_html_is_gzip_compressed_when_asked(client, path):
-    r, raw = raw_get(client, path, {"Accept-Encoding": "gzip"})
-    assert r.status_code == 200
-    assert r.headers["content-encoding"] == "gzip"
-    body = gzip.decompress(raw).decode()
-    assert "<html" in body and len(raw) < len(body.encode())
-    vary = r.headers["vary"]
-    assert "Accept-Encoding" in vary and "HX-Request" in vary
+def test_html_is_gzip_compressed_when_asked(client):
+    for path in ["/", "/procedures", "/procedures/1.005458"]:
+        r, raw = raw_get(client, path, {"Accept-Encoding": "gzip"})
+        assert r.status_code == 200, path
+        assert r.headers["content-encoding"] == "gzip", path
+        body = gzip.decompress(raw).decode()
+        assert "<html" in body and len(raw) < len(body.encode())
+        vary = r.headers["vary"]
+        assert "Accept-Encoding" in vary and "HX-Request" in vary, path
 
 
 def test_html_is_plain_when_compression_is_not_asked_for(client):

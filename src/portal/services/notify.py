@@ -73,7 +73,8 @@ def _mail_body(dossier: Dossier, status: str, event: DossierEvent) -> str:
     if event.note and event.public:
         lines.append(f"Ghi chú / Note: {event.note}")
     lines.append("")
-    lines.append("Đây là thư tự động của Cổng dịch vụ công trực tuyến Hải quan.")
+    lines.append("Đây là thư tự động của Cổng dịch vụ công trực tuyến Hải quan. / "
+                 "This is an automatic message of the customs online public-service portal.")
     return "\n".join(lines)
 
 

@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from portal.i18n import gettext_ as _
+from portal.i18n import ngettext_ as ngettext
 from portal.i18n import translate
 from portal.models import CHANNELS, TIME_UNITS
 from portal.services import catalogue, catalogue_files
@@ -99,7 +100,8 @@ async def admin_catalogue_import(request: Request) -> Response:
     except CatalogueFileError as exc:
         problems = [(n, name, translate(m)) for n, name, m in exc.problems]
         return _transfer(request, {"file": translate(exc.message)}, problems, status_code=422)
-    flash(request, _("%(count)s procedures imported.") % {"count": count})
+    flash(request, ngettext("%(count)s procedure imported.", "%(count)s procedures imported.",
+                            count) % {"count": count})
     return RedirectResponse("/procedures", 303)
 
 

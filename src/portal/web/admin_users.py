@@ -7,6 +7,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from portal.i18n import gettext_ as _
+from portal.i18n import ngettext_ as ngettext
 from portal.models import ROLES
 from portal.services import accounts, units
 from portal.services.errors import NotFound, ValidationError
@@ -88,6 +89,7 @@ async def admin_user_sessions_end(request: Request) -> Response:
     user = await run_in_threadpool(accounts.get_user, _user_id(request))
     await read_form(request)
     count = await run_in_threadpool(accounts.end_sessions, user.id)
-    flash(request, _("%(count)s sessions of %(name)s were ended.") % {
+    flash(request, ngettext("%(count)s session of %(name)s was ended.",
+                            "%(count)s sessions of %(name)s were ended.", count) % {
         "count": count, "name": user.username})
     return RedirectResponse(f"/admin/users/{user.id}", 303)

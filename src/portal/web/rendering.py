@@ -47,6 +47,7 @@ def make_templates(settings: Settings, static_url: Any, directory: Path | None =
     env.globals["static"] = static_url
     env.globals["urlencode"] = urlencode
     env.globals["role_labels"] = accounts.ROLE_LABELS
+    env.globals["min_password"] = accounts.MIN_PASSWORD
     env.globals["slip_names"] = workflow.SLIP_NAMES
     env.globals["purpose_names"] = workflow.PURPOSE_NAMES
     env.globals["action_names"] = workflow.ACTION_NAMES

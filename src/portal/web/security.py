@@ -157,7 +157,8 @@ class SecurityMiddleware:
             await self.app(scope, receive, send)
             return
         if scope["method"] not in SAFE_METHODS and self._cross_site(scope):
-            response = Response("Cross-site request refused.", 403, media_type="text/plain")
+            response = Response("Yêu cầu từ trang web khác bị từ chối. / Cross-site request refused.", 403,
+                                media_type="text/plain; charset=utf-8")
             await response(scope, receive, self._with_headers(send))
             return
         await self.app(scope, receive, self._with_headers(send))
