@@ -42,6 +42,10 @@ def tr(msgid: str, **params: object) -> str:
     return text % params if params else text
 
 
+def trn(singular: str, plural: str, n: int, **params: object) -> str:
+    return i18n.translations("vi").ngettext(singular, plural, n) % {"count": n, **params}
+
+
 def text_of(response) -> str:
     return html.unescape(response.text)
 
@@ -403,8 +407,9 @@ def test_log_out_everywhere(app, client, admin, make_user):
                     follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == f"/admin/users/{officer.id}"
     after = client.get(r.headers["location"])
-    assert tr("%(count)s sessions of %(name)s were ended.", count=2,
-              name=officer.username) in text_of(after)
+    assert trn("%(count)s session of %(name)s was ended.",
+               "%(count)s sessions of %(name)s were ended.", 2,
+               name=officer.username) in text_of(after)
     assert not signed_in(phone) and not signed_in(laptop)
     assert phone.get("/").status_code == 200
     assert signed_in(client)  # the admin's own session is untouched
@@ -736,7 +741,7 @@ def test_importing_the_export_back_changes_nothing(client, admin, fmt):
     r = upload(client, before.encode(), f"procedures.{fmt}")
     assert r.status_code == 303 and r.headers["location"] == "/procedures"
     page = client.get("/procedures")
-    assert tr("%(count)s procedures imported.", count=TOTAL) in text_of(page)
+    assert trn("%(count)s procedure imported.", "%(count)s procedures imported.", TOTAL) in text_of(page)
     assert export(client, fmt) == before
 
 
@@ -746,7 +751,7 @@ def test_import_replaces_a_procedure(client, admin):
     row["name"] = "Tên nhập từ tệp"
     r = upload(client, csv_of([row]))
     assert r.status_code == 303
-    assert tr("%(count)s procedures imported.", count=1) in text_of(client.get("/procedures"))
+    assert trn("%(count)s procedure imported.", "%(count)s procedures imported.", 1) in text_of(client.get("/procedures"))
     assert "<h1>Tên nhập từ tệp</h1>" in text_of(client.get("/procedures/1.005458"))
     with db.connection_context():
         assert Procedure.select().count() == TOTAL
