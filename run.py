@@ -94,24 +94,31 @@ def cmd_migrate(args: argparse.Namespace) -> None:
 def cmd_seed_demo(args: argparse.Namespace) -> None:
     from portal.db import configure
     from portal.migrations import migrate
+    from portal.services.demo_dossiers import seed_dossiers
     from portal.services.seed import DEMO_PASSWORD, seed_demo
 
-    configure(settings())
+    conf = settings()
+    configure(conf)
     migrate()
     counts = seed_demo()
+    made = seed_dossiers(conf.uploads)
     print(f"Seeded {counts['units']} units, {counts['procedures']} procedures, "
-          f"{counts['accounts']} new demo accounts (password: {DEMO_PASSWORD}).")
+          f"{counts['accounts']} new demo accounts (password: {DEMO_PASSWORD}), "
+          f"{made} demo dossiers.")
 
 
 def _prepare(seed: bool) -> None:
     from portal.db import configure
     from portal.migrations import migrate
+    from portal.services.demo_dossiers import seed_dossiers
     from portal.services.seed import DEMO_PASSWORD, is_seeded, seed_demo
 
-    configure(settings())
+    conf = settings()
+    configure(conf)
     migrate()
     if seed and not is_seeded():
         counts = seed_demo()
+        seed_dossiers(conf.uploads)
         print(f"First start: seeded {counts['procedures']} procedures and {counts['units']} units.")
         print(f"Demo accounts (password {DEMO_PASSWORD}): admin, canbo.02ci, lanhdao.02ci, "
               "kiemtra, doanhnghiep@example.vn", flush=True)
@@ -247,8 +254,8 @@ def cmd_create_user(args: argparse.Namespace) -> None:
         user = create_user(data)
     except ValidationError as exc:
         for field, message in exc.errors.items():
-            print(f"--{field.replace('_code', '').replace('_', '-')}: {translate(message)}",
-                  file=sys.stderr)
+            option = {"unit_code": "unit", "tax_code": "tax-code"}.get(field, field.replace("_", "-"))
+            print(f"--{option}: {translate(message)}", file=sys.stderr)
         sys.exit("The account was not created.")
     print(f"Created {user.role} account {user.username}.")
 

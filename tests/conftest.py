@@ -115,9 +115,8 @@ def make_user(settings: Settings, units: None) -> Callable[..., object]:
         if role == "enterprise":
             from portal.models import Enterprise
 
-            ent = Enterprise.get_or_none(Enterprise.tax_code == "0100112437")
-            if ent is None:
-                with db.connection_context():
+            with db.connection_context():
+                if Enterprise.get_or_none(Enterprise.tax_code == "0100112437") is None:
                     Enterprise.create(tax_code="0100112437", name="Công ty A", email="a@example.vn")
             data["tax_code"] = "0100112437"
         data.update({k: str(v) for k, v in overrides.items()})

@@ -102,9 +102,6 @@ def test_register_twice_refuses_the_tax_code_and_the_email(settings):
     assert counts() == (1, 1)
 
 
-@pytest.mark.xfail(strict=True, reason="register_enterprise accepts an e-mail longer than the "
-                   "64-character username: PostgreSQL fails on insert, and on SQLite the account "
-                   "can never log in because authenticate() cuts the name to 64 characters")
 def test_long_email_is_refused_or_can_log_in(settings):
     email = "a" * 60 + "@example.vn"
     try:
@@ -115,9 +112,6 @@ def test_long_email_is_refused_or_can_log_in(settings):
         assert authenticate(email, PASSWORD) is not None
 
 
-@pytest.mark.xfail(strict=True, reason="update_user re-validates the username against "
-                   "USERNAME_PATTERN, which refuses e-mail user names with '+': an administrator "
-                   "cannot edit such an enterprise user")
 def test_admin_can_edit_an_enterprise_user_registered_with_a_plus_address(settings):
     user = register_enterprise(registration(email="hoa+customs@example.vn"))
     changed = update_user(user.id, {"full_name": "Nguyễn Thị Hoa (sửa)", "role": "enterprise",

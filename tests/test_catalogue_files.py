@@ -132,8 +132,6 @@ def test_json_export_is_not_quoted_against_formulas():
 
 
 @seeded
-@pytest.mark.xfail(strict=True, reason="_csv_safe leaves a value starting with \"'=\" as is, "
-                   "and _unquote then strips its quote: the value changes on a round trip")
 def test_value_starting_with_a_quote_survives_a_csv_round_trip():
     name = "'=quoted on purpose"
     save_procedure({**form_values(get_procedure("1.005458")), "name": name},

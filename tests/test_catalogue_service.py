@@ -17,6 +17,7 @@ from portal.migrations import migrate
 from portal.models import Procedure
 from portal.services.catalogue import (
     PER_PAGE,
+    PROCEDURE_FIELDS,
     Filters,
     facets,
     form_values,
@@ -284,6 +285,9 @@ BAD_VALUES = [
     ({"online_level": "5"}, "online_level"),
     ({"documents": " | mandatory | pdf"}, "documents"),
     ({"documents": "Tờ khai | mandatory | pdf,exe"}, "documents"),
+    ({"documents": "Tờ khai | mandatory | optional | pdf"}, "documents"),
+    ({"documents": "Tờ khai | pdf | jpg"}, "documents"),
+    ({"documents": "Tờ khai | mandatory | jpeg"}, "documents"),
     ({"national_url": "http://dichvucong.gov.vn/x"}, "national_url"),
     ({"national_url": "javascript:alert(1)"}, "national_url"),
     ({"name": ""}, "name"),
@@ -312,8 +316,6 @@ def test_save_procedure_names_every_bad_field_at_once():
 
 
 @fresh
-@pytest.mark.xfail(strict=True, reason="clean_procedure skips the level-1/2 reason check when "
-                   "another procedure field is invalid (cleaned lacks online_level)")
 def test_missing_not_online_reason_is_named_along_with_other_errors():
     data = {**valid_form(), "code": "abc", "online_level": "2", "not_online_reason": ""}
     with pytest.raises(ValidationError) as exc:
@@ -330,8 +332,6 @@ def test_documents_line_error_names_the_line():
 
 
 @fresh
-@pytest.mark.xfail(strict=True, reason="parse_documents silently turns an unknown single file "
-                   "type ('exe', 'jpeg') into 'pdf' instead of refusing the line")
 def test_unknown_single_file_type_is_refused():
     with pytest.raises(ValidationError) as exc:
         save_procedure({**valid_form(), "documents": "Đơn đề nghị | mandatory | jpeg"},
@@ -403,11 +403,16 @@ def test_new_procedure_is_created_and_counted():
 
 
 @fresh
-@pytest.mark.xfail(ON_POSTGRES, strict=True, reason="fee_amount accepts up to 10**12 but the "
-                   "column is a 4-byte IntegerField: PostgreSQL raises 'integer out of range'")
-def test_large_fee_within_the_allowed_maximum_is_stored():
-    save_procedure({**valid_form(), "fee_amount": "3000000000"}, original_code="1.005458")
-    assert get_procedure("1.005458").fee_amount == 3_000_000_000
+def test_the_largest_fee_allowed_fits_the_column():
+    # The fee column is a 4-byte integer on PostgreSQL: the form must not allow more.
+    maximum = next(f for f in PROCEDURE_FIELDS if f.name == "fee_amount").maximum
+    assert maximum is not None and maximum < 2**31
+    save_procedure({**valid_form(), "fee_amount": str(maximum)}, original_code="1.005458")
+    assert get_procedure("1.005458").fee_amount == maximum
+    with pytest.raises(ValidationError) as exc:
+        save_procedure({**valid_form(), "fee_amount": str(maximum + 1)}, original_code="1.005458")
+    assert "fee_amount" in exc.value.errors
+    assert get_procedure("1.005458").fee_amount == maximum
 
 
 # --- summary ------------------------------------------------------------------------------

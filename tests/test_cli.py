@@ -97,8 +97,6 @@ def test_create_user_refusals_name_the_option(cli, units, args, option):
         assert not User.select().exists()
 
 
-@pytest.mark.xfail(strict=True, reason="run.py cmd_create_user turns the field 'tax_code' into "
-                   "'--tax' instead of the real option '--tax-code'")
 def test_create_user_names_the_tax_code_option(cli, settings):
     result = cli("create-user", "--username", "dn.moi", "--password", "mat-khau-tot-2026",
                  "--role", "enterprise")

@@ -69,7 +69,7 @@ class Enterprise(BaseModel):
 
 
 class User(BaseModel):
-    username = CharField(max_length=64, unique=True)
+    username = CharField(max_length=254, unique=True)  # an e-mail address for enterprises
     password_hash = CharField(max_length=255)
     full_name = CharField(max_length=255)
     email = CharField(max_length=254, default="")

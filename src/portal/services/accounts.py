@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 import secrets
 from typing import Any
 
@@ -15,6 +16,7 @@ from portal.db import reading, transactional
 from portal.models import ROLES, STAFF_ROLES, Enterprise, Unit, User, UserSession, utcnow
 from portal.services.errors import N_, DomainError, Message, NotFound, ValidationError
 from portal.services.paging import Page, paginate
+from portal.services.text import has_forbidden_chars
 from portal.services.validation import Field, validate
 
 hasher = PasswordHasher()  # argon2id, memory-hard (64 MiB, 3 passes)
@@ -40,7 +42,7 @@ def normalise_tax_code(value: str) -> str:
 def tax_code_problem(value: str) -> Message | None:
     """Why `value` is not a Vietnamese tax code (10 digits, or 13 for a dependent unit)."""
     code = normalise_tax_code(value)
-    if not code.isdigit() or len(code) not in (10, 13):
+    if not re.fullmatch(r"[0-9]{10}|[0-9]{13}", code):
         return Message(N_("A tax code has 10 digits, or 13 for a branch (0101234567-001)."))
     total = sum(int(d) * w for d, w in zip(code[:9], TAX_WEIGHTS, strict=True))
     if (10 - total % 11) % 11 != int(code[9]):
@@ -109,9 +111,23 @@ def register_enterprise(data: dict[str, Any]) -> User:
 
 
 @transactional
+def record_login(user: User, client_addr: str = "") -> None:
+    """Officers', leaders', admins' and auditors' logins go into the processing history."""
+    from portal.services import history
+
+    if user.role in STAFF_ROLES:
+        if user.unit_id:
+            user.unit = Unit.get_by_id(user.unit_id)
+        history.record(history.Actor.of(user, client_addr), "login", public=False)
+
+
+@transactional
 def authenticate(username: str, password: str) -> User | None:
     """The active user with these credentials, or None (the same time either way)."""
-    user = User.get_or_none(User.username == username.strip().lower()[:64])
+    username = username.strip().lower()[:254]
+    if has_forbidden_chars(username):
+        username = ""
+    user = User.get_or_none(User.username == username) if username else None
     if not _check_password(user, password[:256]) or user is None or not user.active:
         return None
     if hasher.check_needs_rehash(user.password_hash):
@@ -189,7 +205,7 @@ def update_user(user_id: int, data: dict[str, Any]) -> User:
     user = User.get_or_none(User.id == user_id)
     if user is None:
         raise NotFound(user_id)
-    cleaned = validate({**data, "username": user.username}, STAFF_FIELDS)
+    cleaned = validate(data, [f for f in STAFF_FIELDS if f.name != "username"])
     links, errors = _resolve_links(cleaned)
     password = data.get("password", "") or ""
     if password:

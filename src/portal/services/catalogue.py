@@ -20,7 +20,7 @@ from portal.models import (
 )
 from portal.services.errors import N_, Message, NotFound, ValidationError
 from portal.services.paging import Page, paginate
-from portal.services.text import fold
+from portal.services.text import as_int, fold
 from portal.services.validation import Field, validate
 
 PER_PAGE = 20
@@ -59,8 +59,8 @@ class Filters:
         f.agency = params.get("agency", "").strip()[:255]
         raw_level = params.get("level", "").strip()
         if raw_level:
-            if raw_level.isdigit() and int(raw_level) in ONLINE_LEVELS:
-                f.level = int(raw_level)
+            if as_int(raw_level) in ONLINE_LEVELS:
+                f.level = as_int(raw_level)
             else:
                 f.ignored.append("level")
         il = params.get("implementing_level", "").strip()
@@ -79,8 +79,9 @@ class Filters:
             f.sort = "code"
         raw_page = params.get("page", "").strip()
         if raw_page:
-            if raw_page.isdigit() and 0 < int(raw_page) < 100000:
-                f.page = int(raw_page)
+            page = as_int(raw_page, 0) or 0
+            if 0 < page < 100000:
+                f.page = page
             else:
                 f.ignored.append("page")
         return f
@@ -93,7 +94,7 @@ class Filters:
             "level": "" if self.level is None else str(self.level),
             "implementing_level": self.implementing_level,
             "agency": self.agency,
-            "sort": self.sort if self.sort not in ("relevance", "code") else "",
+            "sort": "" if self.sort == ("relevance" if self.q else "code") else self.sort,
             "page": "" if self.page == 1 else str(self.page),
         }
         values.update({k: "" if v is None else str(v) for k, v in changes.items()})
@@ -141,7 +142,7 @@ def search_procedures(filters: Filters, per_page: int = PER_PAGE) -> Page:
     if filters.implementing_level:
         query = query.where(Procedure.implementing_level.contains(filters.implementing_level))
     if filters.agency:
-        query = query.where(Procedure.implementing_agency.contains(filters.agency))
+        query = query.where(Procedure.id.in_(_agency_ids(filters.agency)))
     order = {
         "code": [Procedure.code],
         "name": [Procedure.search_name, Procedure.code],
@@ -151,6 +152,14 @@ def search_procedures(filters: Filters, per_page: int = PER_PAGE) -> Page:
     if words and filters.sort == "relevance":
         order = [SQL("score").desc(), Procedure.code]
     return paginate(query.order_by(*order), filters.page, per_page)
+
+
+def _agency_ids(agency: str) -> list[int]:
+    """Procedures that name exactly `agency` among their implementing agencies."""
+    rows = Procedure.select(Procedure.id, Procedure.implementing_agency).where(
+        Procedure.implementing_agency.contains(agency))
+    return [r.id for r in rows
+            if agency in (a.strip() for a in r.implementing_agency.split(";"))] or [0]
 
 
 @reading
@@ -199,7 +208,7 @@ PROCEDURE_FIELDS = [
           pattern_message=N_("Enter a link that starts with https://.")),
     Field("steps", required=False, max_length=5000, multiline=True),
     Field("fee_text", required=False, max_length=2000, multiline=True),
-    Field("fee_amount", required=False, kind="int", minimum=0, maximum=10**12),
+    Field("fee_amount", required=False, kind="int", minimum=0, maximum=2_000_000_000),
     Field("legal_basis", required=False, max_length=5000, multiline=True),
     Field("not_online_reason", required=False, max_length=2000, multiline=True),
     Field("offline_instructions", required=False, max_length=2000, multiline=True),
@@ -218,14 +227,19 @@ DOCUMENT_FIELDS = [Field("documents", required=False, max_length=10000, multilin
 def parse_documents(text: str) -> tuple[list[dict[str, Any]], Message | None]:
     """Parse one document a line: `name | mandatory|optional | pdf,jpg | multiple | confidential`."""
     docs: list[dict[str, Any]] = []
+    flag_words = {"mandatory", "optional", "multiple", "confidential"}
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         parts = [p.strip() for p in line.split("|")]
-        flags = {p.lower() for p in parts[1:]}
-        types = next((p for p in parts[1:] if "," in p or p.lower() in FILE_TYPES), "pdf")
-        types_list = [t.strip().lower() for t in types.split(",") if t.strip()]
-        if not parts[0] or any(t not in FILE_TYPES for t in types_list):
+        flags = {p.lower() for p in parts[1:] if p.lower() in flag_words}
+        others = [p.lower() for p in parts[1:] if p and p.lower() not in flag_words]
+        types_list: list[str] = []
+        for part in others:
+            types_list += [t.strip() for t in part.split(",") if t.strip()]
+        types_list = list(dict.fromkeys(types_list)) or ["pdf"]
+        if (not parts[0] or len(others) > 1 or any(t not in FILE_TYPES for t in types_list)
+                or {"mandatory", "optional"} <= flags):
             return docs, Message(N_("Line %(line)s of the documents is not understood."), line=number)
         docs.append({
             "name": parts[0][:1000],
@@ -271,7 +285,8 @@ def clean_procedure(data: dict[str, Any]) -> dict[str, Any]:
     docs, problem = parse_documents(cleaned.get("documents") or "")
     if problem:
         errors["documents"] = problem
-    if cleaned.get("online_level") in (1, 2) and not cleaned.get("not_online_reason"):
+    level, reason = str(data.get("online_level", "")).strip(), str(data.get("not_online_reason", ""))
+    if level in ("1", "2") and not reason.strip():
         errors["not_online_reason"] = Message(N_("Say why this procedure is not online."))
     if errors:
         raise ValidationError(errors)
@@ -281,8 +296,11 @@ def clean_procedure(data: dict[str, Any]) -> dict[str, Any]:
 
 @transactional
 def save_procedure(data: dict[str, Any], *, original_code: str | None = None) -> Procedure:
-    """Create or update a procedure from a form; raises ValidationError or NotFound."""
+    """Create (no `original_code`) or update a procedure from a form; raises ValidationError
+    (also when a new procedure takes an existing code) or NotFound."""
     cleaned = clean_procedure(data)
+    if original_code is None and Procedure.select().where(Procedure.code == cleaned["code"]).exists():
+        raise ValidationError({"code": Message(N_("Another procedure has this code."))})
     write_procedure(cleaned, original_code=original_code)
     return Procedure.get(Procedure.code == cleaned["code"])
 
@@ -309,10 +327,20 @@ def write_procedure(cleaned: dict[str, Any], *, original_code: str | None = None
     else:
         Procedure.update(**values).where(Procedure.id == existing.id).execute()
         proc = Procedure.get_by_id(existing.id)
-        RequiredDocument.delete().where(RequiredDocument.procedure == proc).execute()
         ProcessingTime.delete().where(ProcessingTime.procedure == proc).execute()
+    # Documents are updated in place, position by position, so the files dossiers attached to
+    # them stay attached; only documents removed from the end are deleted.
+    current = list(RequiredDocument.select().where(RequiredDocument.procedure == proc)
+                   .order_by(RequiredDocument.position, RequiredDocument.id))
     for position, doc in enumerate(cleaned["documents"]):
-        RequiredDocument.create(procedure=proc, position=position, **doc)
+        if position < len(current):
+            RequiredDocument.update(position=position, **doc).where(
+                RequiredDocument.id == current[position].id).execute()
+        else:
+            RequiredDocument.create(procedure=proc, position=position, **doc)
+    extra = [d.id for d in current[len(cleaned["documents"]):]]
+    if extra:
+        RequiredDocument.delete().where(RequiredDocument.id.in_(extra)).execute()
     for channel in CHANNELS:
         amount = cleaned.get(f"time_{channel}")
         unit = cleaned.get(f"time_{channel}_unit") or ""

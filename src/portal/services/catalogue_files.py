@@ -57,8 +57,9 @@ def export_records() -> list[dict[str, Any]]:
 
 
 def _csv_safe(value: str) -> str:
-    # Spreadsheets run cells that start like a formula; a leading quote keeps them text.
-    return "'" + value if value.startswith(CSV_FORMULA_START) else value
+    # Spreadsheets run cells that start like a formula; a leading quote keeps them text. A value
+    # that starts with a quote gets one more, so reading it back is exact.
+    return "'" + value if value.startswith((*CSV_FORMULA_START, "'")) else value
 
 
 def export_catalogue(fmt: str) -> str:
@@ -77,7 +78,7 @@ def export_catalogue(fmt: str) -> str:
 
 
 def _unquote(value: str) -> str:
-    return value[1:] if value.startswith("'") and value[1:2] in CSV_FORMULA_START else value
+    return value[1:] if value.startswith("'") else value
 
 
 def parse_file(content: bytes, fmt: str) -> list[dict[str, Any]]:
@@ -91,6 +92,8 @@ def parse_file(content: bytes, fmt: str) -> list[dict[str, Any]]:
     if fmt == "json":
         try:
             data = json.loads(text)
+        except RecursionError:
+            raise CatalogueFileError([(0, "file", Message(N_("The JSON is nested too deeply.")))]) from None
         except json.JSONDecodeError as exc:
             raise CatalogueFileError([(0, "file", Message(N_("The JSON is not valid (line %(line)s)."),
                                                     line=exc.lineno))]) from None
@@ -109,9 +112,15 @@ def parse_file(content: bytes, fmt: str) -> list[dict[str, Any]]:
             records.append({k: v if isinstance(v, str) else str(v) for k, v in flat.items()})
     else:
         reader = csv.DictReader(io.StringIO(text))
-        if not reader.fieldnames or "code" not in reader.fieldnames:
-            raise CatalogueFileError([(0, "file", Message(N_("The CSV needs a header row with a code column.")))])
-        records = [{k: _unquote(v or "") for k, v in row.items() if k} for row in reader]
+        try:
+            if not reader.fieldnames or "code" not in reader.fieldnames:
+                raise CatalogueFileError([(0, "file", Message(
+                    N_("The CSV needs a header row with a code column.")))])
+            records = [{k: _unquote(v if isinstance(v, str) else "") for k, v in row.items() if k}
+                       for row in reader]
+        except csv.Error as exc:
+            raise CatalogueFileError([(0, "file", Message(N_("The CSV could not be read: %(why)s"),
+                                                          why=str(exc)[:200]))]) from None
     if len(records) > MAX_RECORDS:
         raise CatalogueFileError([(0, "file", Message(N_("At most %(max)s procedures per file."),
                                                 max=MAX_RECORDS))])
@@ -136,7 +145,7 @@ def import_catalogue(content: bytes, fmt: str) -> int:
     if problems:
         raise CatalogueFileError(problems[:50])
     for cleaned, demo_fields in cleaned_all:
-        write_procedure(cleaned, demo_fields=",".join(
-            f for f in demo_fields.split(",") if f.strip() in COLUMNS + ["times"]))
+        known = [f.strip() for f in demo_fields.split(",") if f.strip() in COLUMNS + ["times"]]
+        write_procedure(cleaned, demo_fields=",".join(dict.fromkeys(known)))
     return len(cleaned_all)
 

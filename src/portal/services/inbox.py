@@ -10,6 +10,7 @@ from peewee import JOIN
 from portal.db import reading
 from portal.models import Dossier, Enterprise, Procedure, Unit, User, utcnow
 from portal.services.paging import Page, paginate
+from portal.services.text import as_int
 from portal.services.workflow import CLOCK_RUNS, DRAFT, FINAL, STATUS_LABELS
 
 VIEWS = ("open", "new", "mine", "due_today", "overdue", "all")
@@ -28,13 +29,13 @@ class InboxFilters:
     def parse(cls, params: dict[str, str]) -> InboxFilters:
         f = cls()
         f.view = params.get("view", "open") if params.get("view") in VIEWS else "open"
-        raw = params.get("status", "")
-        if raw.isdigit() and int(raw) in STATUS_LABELS and int(raw) != DRAFT:
-            f.status = int(raw)
+        status = as_int(params.get("status", ""))
+        if status in STATUS_LABELS and status != DRAFT:
+            f.status = status
         f.procedure = params.get("procedure", "").strip()[:16]
         f.sort = params.get("sort", "due") if params.get("sort") in SORTS else "due"
-        page = params.get("page", "")
-        f.page = int(page) if page.isdigit() and 0 < int(page) < 100000 else 1
+        page = as_int(params.get("page", ""), 1) or 1
+        f.page = page if page < 100000 else 1
         return f
 
 

@@ -28,3 +28,14 @@ def clean(value: str, *, multiline: bool = False) -> str:
 def has_forbidden_chars(value: str) -> bool:
     """True when `value` holds control or bidi-override characters."""
     return bool(_FORBIDDEN.search(value))
+
+
+_INT = re.compile(r"[0-9]{1,9}")
+
+
+def as_int(raw: object, default: int | None = None) -> int | None:
+    """`raw` as a non-negative whole number of at most 9 ASCII digits, else `default`
+    (str.isdigit() accepts '²' and other digits int() refuses)."""
+    if isinstance(raw, str) and _INT.fullmatch(raw):
+        return int(raw)
+    return default

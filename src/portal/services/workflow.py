@@ -156,4 +156,5 @@ ACTION_NAMES = {
     "assign": N_("Assigned"),
     "apology": N_("Apology slip issued"),
     "view_confidential": N_("Confidential document opened"),
+    "login": N_("Logged in"),
 }

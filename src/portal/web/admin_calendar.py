@@ -11,6 +11,7 @@ from starlette.responses import RedirectResponse, Response
 from portal.i18n import gettext_ as _
 from portal.services import calendar
 from portal.services.errors import NotFound, ValidationError
+from portal.services.text import as_int
 from portal.web.forms import error_texts, flash, form_dict, kept_values
 from portal.web.rendering import render
 from portal.web.security import guard, int_param, read_form
@@ -45,9 +46,9 @@ async def admin_holiday_add(request: Request) -> Response:
 @guard("admin")
 async def admin_holiday_remove(request: Request) -> Response:
     await read_form(request)
-    raw = request.path_params["holiday_id"]
-    if not raw.isdigit():
-        raise NotFound(raw)
-    await run_in_threadpool(calendar.remove_holiday, int(raw))
+    holiday_id = as_int(request.path_params["holiday_id"])
+    if holiday_id is None:
+        raise NotFound("holiday")
+    await run_in_threadpool(calendar.remove_holiday, holiday_id)
     flash(request, _("Holiday removed."))
     return RedirectResponse("/admin/holidays", 303)

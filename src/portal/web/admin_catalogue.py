@@ -89,9 +89,14 @@ async def admin_catalogue_import(request: Request) -> Response:
     if not isinstance(upload, UploadFile) or not upload.filename:
         errors["file"] = _("Choose a CSV or JSON file.")
     if errors:
+        if isinstance(upload, UploadFile):
+            await upload.close()
         return _transfer(request, errors, status_code=422)
     assert isinstance(upload, UploadFile)
-    content = await upload.read(MAX_IMPORT_BYTES + 1)
+    try:
+        content = await upload.read(MAX_IMPORT_BYTES + 1)
+    finally:
+        await upload.close()
     if len(content) > MAX_IMPORT_BYTES:
         return _transfer(request, {"file": _("The file is larger than 5 MB.")}, status_code=422)
     fmt = "json" if (upload.filename or "").lower().endswith(".json") else "csv"

@@ -11,6 +11,7 @@ from portal.i18n import ngettext_ as ngettext
 from portal.models import ROLES
 from portal.services import accounts, units
 from portal.services.errors import NotFound, ValidationError
+from portal.services.text import as_int
 from portal.web.forms import error_texts, flash, form_dict, kept_values
 from portal.web.rendering import render
 from portal.web.security import guard, int_param, param, read_form
@@ -20,10 +21,10 @@ USER_NAMES = ("username", "full_name", "email", "role", "unit_code", "tax_code",
 
 
 def _user_id(request: Request) -> int:
-    raw = request.path_params["user_id"]
-    if not raw.isdigit() or len(raw) > 12:
-        raise NotFound(raw)
-    return int(raw)
+    user_id = as_int(request.path_params["user_id"])
+    if user_id is None:
+        raise NotFound("user")
+    return user_id
 
 
 async def _form_page(request: Request, values: dict, errors: dict, *, user=None,

@@ -11,7 +11,15 @@ from portal.services import accounts
 from portal.services.errors import ValidationError
 from portal.web.forms import error_texts, flash, form_dict, kept_values
 from portal.web.rendering import render
-from portal.web.security import current_user, guard, read_form, safe_next, sign_in, sign_out
+from portal.web.security import (
+    client_addr,
+    current_user,
+    guard,
+    read_form,
+    safe_next,
+    sign_in,
+    sign_out,
+)
 
 REGISTER_NAMES = ("tax_code", "enterprise_name", "full_name", "email", "password",
                   "password_confirm")
@@ -35,6 +43,7 @@ async def login_submit(request: Request) -> Response:
         return render(request, "auth/login.html", {"values": kept_values(data), "errors": errors},
                       status_code=422)
     await sign_in(request, user)
+    await run_in_threadpool(accounts.record_login, user, client_addr(request))
     flash(request, _("Welcome, %(name)s.") % {"name": user.full_name})
     default = "/admin" if user.role == "admin" else "/"
     return RedirectResponse(safe_next(data["next"], default), 303)

@@ -15,6 +15,8 @@ from portal.i18n import gettext_ as _
 from portal.services import catalogue, dossiers
 from portal.services.access import Ctx
 from portal.services.errors import DomainError, NotFound, ValidationError
+from portal.services.text import as_int
+from portal.services.processing import deadline_flag
 from portal.services.workflow import STATUS_LABELS
 from portal.web.forms import error_texts, flash, form_dict
 from portal.web.rendering import render
@@ -29,21 +31,22 @@ def ctx_of(request: Request) -> Ctx:
 
 
 def dossier_id(request: Request) -> int:
-    raw = request.path_params["dossier_id"]
-    if not raw.isdigit() or len(raw) > 12:
-        raise NotFound(raw)
-    return int(raw)
+    value = as_int(request.path_params["dossier_id"])
+    if value is None:
+        raise NotFound("dossier")
+    return value
 
 
 @guard("enterprise")
 async def dossier_list(request: Request) -> Response:
-    raw = param(request, "status", max_length=2)
-    status = int(raw) if raw.isdigit() and int(raw) in STATUS_LABELS else None
+    status = as_int(param(request, "status", max_length=2))
+    status = status if status in STATUS_LABELS else None
     q = param(request, "q", max_length=32)
     page = await run_in_threadpool(dossiers.list_for_enterprise, request.state.user,
                                    status=status, q=q, page=int_param(request, "page"))
     return render(request, "dossiers/list.html",
-                  {"page": page, "status": status, "q": q, "labels": STATUS_LABELS},
+                  {"page": page, "status": status, "q": q, "labels": STATUS_LABELS,
+                   "flags": {d.id: deadline_flag(d) for d in page.items}},
                   fragment="results")
 
 
@@ -109,7 +112,7 @@ async def _upload(request: Request, purpose: str) -> Response:
     form = await read_form(request, max_files=1, max_part_size=settings.max_upload_bytes + 1)
     upload, doc = form.get("file"), form.get("document", "")
     back = f"/dossiers/{did}/edit" if purpose == "application" else f"/dossiers/{did}"
-    if not isinstance(upload, UploadFile) or not upload.filename or not str(doc).isdigit():
+    if not isinstance(upload, UploadFile) or not upload.filename or as_int(doc) is None:
         errors = {f"doc-{doc}": _("Choose a file to attach.")}
     else:
         try:
@@ -144,10 +147,10 @@ async def dossier_supplement_file_add(request: Request) -> Response:
 async def dossier_file_remove(request: Request) -> Response:
     did = dossier_id(request)
     await read_form(request)
-    raw = request.path_params["attachment_id"]
-    if not raw.isdigit():
-        raise NotFound(raw)
-    await run_in_threadpool(dossiers.remove_attachment, ctx_of(request), did, int(raw))
+    attachment_id = as_int(request.path_params["attachment_id"])
+    if attachment_id is None:
+        raise NotFound("attachment")
+    await run_in_threadpool(dossiers.remove_attachment, ctx_of(request), did, attachment_id)
     flash(request, _("The file was removed."))
     view = await run_in_threadpool(dossiers.load, did, request.state.user)
     return RedirectResponse(f"/dossiers/{did}/edit" if view.dossier.status == 0

@@ -12,6 +12,7 @@ from starlette.responses import Response
 from portal.i18n import translate
 from portal.services.errors import N_, DomainError, NotFound
 from portal.web.rendering import is_htmx, render
+from portal.web.security import SecurityMiddleware
 
 log = logging.getLogger("portal")
 
@@ -59,7 +60,11 @@ async def server_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     if request.app.state.settings.debug:
         raise exc
-    return error_response(request, 500)
+    response = error_response(request, 500)
+    # This handler runs outside the middleware that adds the protective headers.
+    for name, value in SecurityMiddleware.HEADERS:
+        response.headers[name.decode()] = value.decode()
+    return response
 
 
 HANDLERS = {

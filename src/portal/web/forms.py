@@ -19,7 +19,7 @@ def form_dict(form: FormData, names: Iterable[str] | None = None) -> dict[str, s
     out: dict[str, str] = {}
     for key in keys:
         value = form.get(key)
-        out[key] = value if isinstance(value, str) else ""
+        out[key] = value.replace("\x00", "") if isinstance(value, str) else ""
     return out
 
 

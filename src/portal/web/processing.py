@@ -18,6 +18,7 @@ from portal.models import Slip
 from portal.services import dossiers, history, inbox, notify, processing
 from portal.services.errors import N_, Message, NotFound, ValidationError
 from portal.services.inbox import InboxFilters
+from portal.services.text import as_int
 from portal.services.workflow import STATUS_LABELS, TRANSITIONS, Facts, TransitionError, available
 from portal.web.dossiers import ctx_of, dossier_id
 from portal.web.forms import error_texts, flash, form_dict
@@ -76,7 +77,7 @@ async def dossier_act(request: Request) -> Response:
             raise TransitionError(N_("This action is not known."), 422)
         if transition.destructive and data["confirm"] != "1":
             raise ValidationError({"confirm": Message(N_("Tick the box to confirm."))})
-        to_user = int(data["to_user"]) if data["to_user"].isdigit() else None
+        to_user = as_int(data["to_user"])
         await run_in_threadpool(processing.act, ctx_of(request), did, action, data["note"],
                                 to_user=to_user, to_unit=data["to_unit"])
     except ValidationError as exc:
@@ -94,7 +95,7 @@ async def dossier_act(request: Request) -> Response:
 async def dossier_assign(request: Request) -> Response:
     did = dossier_id(request)
     data = form_dict(await read_form(request), ("to_user",))
-    target = int(data["to_user"]) if data["to_user"].isdigit() else None
+    target = as_int(data["to_user"])
     try:
         await run_in_threadpool(processing.assign, ctx_of(request), did, target)
     except (ValidationError, TransitionError) as exc:
@@ -133,13 +134,13 @@ async def dossier_result_upload(request: Request) -> Response:
 @guard("signed_in")
 async def dossier_file(request: Request) -> Response:
     did = dossier_id(request)
-    raw = request.path_params["attachment_id"]
-    if not raw.isdigit() or len(raw) > 12:
-        raise NotFound(raw)
-    att = await run_in_threadpool(processing.open_attachment, ctx_of(request), did, int(raw))
+    attachment_id = as_int(request.path_params["attachment_id"])
+    if attachment_id is None:
+        raise NotFound("attachment")
+    att = await run_in_threadpool(processing.open_attachment, ctx_of(request), did, attachment_id)
     path = request.app.state.settings.uploads / att.stored_name
     if not path.is_file():
-        raise NotFound(raw)
+        raise NotFound("attachment")
     return FileResponse(path, media_type=att.content_type, filename=att.original_name,
                         content_disposition_type="attachment",
                         headers={"Cache-Control": "private, no-store"})

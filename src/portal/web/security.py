@@ -12,7 +12,7 @@ import hmac
 import secrets
 from collections.abc import Awaitable, Callable
 
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote_plus, urlsplit
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from portal.models import User
 from portal.services import accounts
 from portal.services.policy import RULES, allows
+from portal.services.text import as_int
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 CSRF_FIELD = "csrf_token"
@@ -161,6 +162,11 @@ class SecurityMiddleware:
                                 media_type="text/plain; charset=utf-8")
             await response(scope, receive, self._with_headers(send))
             return
+        if self._control_chars(scope):
+            response = Response("Địa chỉ chứa ký tự không hợp lệ. / The address holds characters "
+                                "that are not allowed.", 400, media_type="text/plain; charset=utf-8")
+            await response(scope, receive, self._with_headers(send))
+            return
         await self.app(scope, receive, self._with_headers(send))
 
     def _with_headers(self, send: Send) -> Send:
@@ -171,6 +177,13 @@ class SecurityMiddleware:
             await send(message)
 
         return wrapped
+
+    @staticmethod
+    def _control_chars(scope: Scope) -> bool:
+        """A NUL or other control character in the path or query is never legitimate (and
+        PostgreSQL refuses NUL in text)."""
+        query = unquote_plus(scope.get("query_string", b"").decode("latin-1"))
+        return any(ch < " " or ch == "\x7f" for ch in scope["path"] + query)
 
     @staticmethod
     def _cross_site(scope: Scope) -> bool:
@@ -190,7 +203,7 @@ def param(request: Request, name: str, default: str = "", max_length: int = 200)
 
 
 def int_param(request: Request, name: str, default: int = 1) -> int:
-    raw = request.query_params.get(name, "")
-    return int(raw) if raw.isdigit() and len(raw) < 7 else default
+    value = as_int(request.query_params.get(name, ""))
+    return value if value is not None and value < 1_000_000 else default
 
 

@@ -1,0 +1,65 @@
+"""A few demo dossiers in different states, made through the same services users go through,
+so a new demo has something in the inbox and in "My dossiers"."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from portal.db import reading
+from portal.models import Dossier, RequiredDocument, User
+from portal.services import dossiers, processing
+from portal.services.access import Ctx
+
+DEMO_PDF = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
+            b"2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n")
+ANSWERS = {"declaration_no": "105123456789", "declaration_date": "2026-11-20",
+           "declaration_type": "Nhập khẩu", "reason": "Hàng hóa không nhập khẩu được (demo)."}
+
+
+@reading
+def _users() -> tuple[User, User, User] | None:
+    try:
+        return (User.get(User.username == "doanhnghiep@example.vn"),
+                User.get(User.username == "canbo.02ci"), User.get(User.username == "lanhdao.02ci"))
+    except User.DoesNotExist:
+        return None
+
+
+@reading
+def _has_dossiers() -> bool:
+    return Dossier.select().exists()
+
+
+@reading
+def _documents(dossier_id: int) -> list[int]:
+    d = Dossier.get_by_id(dossier_id)
+    return [r.id for r in RequiredDocument.select().where(
+        RequiredDocument.procedure == d.procedure_id).order_by(RequiredDocument.position)]
+
+
+def _filed(ctx: Ctx) -> int:
+    draft = dossiers.start_draft(ctx, "1.005458", "02CI")
+    dossiers.save_answers(ctx, draft.id, ANSWERS)
+    for doc in _documents(draft.id):
+        dossiers.add_attachment(ctx, draft.id, doc, "de-nghi-demo.pdf", [DEMO_PDF])
+    return dossiers.submit(ctx, draft.id, "").id
+
+
+def seed_dossiers(uploads: Path) -> int:
+    """Three demo dossiers at 02CI (waiting, being processed, returned); none if any exist."""
+    users = _users()
+    if users is None or _has_dossiers():
+        return 0
+    owner, officer, leader = (Ctx(user=u, uploads=uploads) for u in users)
+    _filed(owner)
+    second = _filed(owner)
+    processing.act(officer, second, "receive")
+    processing.act(officer, second, "start_processing")
+    third = _filed(owner)
+    for ctx, action in ((officer, "receive"), (officer, "start_processing"),
+                        (officer, "submit_for_approval"), (leader, "approve")):
+        processing.act(ctx, third, action)
+    processing.upload_result(officer, third, "ket-qua-demo.pdf", [DEMO_PDF])
+    processing.act(officer, third, "issue_result")
+    processing.act(officer, third, "return_result", "Kết quả đã trả trực tuyến (demo).")
+    return 3

@@ -1,0 +1,133 @@
+"""The state machine, exhaustively: every status × action × actor × guard facts, against a table
+written here from the rules (not read from `workflow.TRANSITIONS`)."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from portal.services import workflow
+from portal.services.workflow import Facts, TransitionError, available, check
+
+STATUSES = range(11)
+(DRAFT, NEW, RECEIVED, REFUSED, PROCESSING, SUPPLEMENT, PAYMENT, WITHDRAWN, STOPPED, PROCESSED,
+ RETURNED) = STATUSES
+ACTORS = ("owner", "officer", "leader", None)
+STAFF = {"officer", "leader"}
+
+# action: (statuses it starts from, status it leads to (None: back to before the supplement
+# request), who may take it, whether a note is required)
+EXPECTED = {
+    "submit": ({DRAFT}, NEW, {"owner"}, False),
+    "withdraw": ({NEW, RECEIVED, PROCESSING, SUPPLEMENT, PAYMENT}, WITHDRAWN, {"owner"}, True),
+    "supplement": ({SUPPLEMENT}, None, {"owner"}, False),
+    "receive": ({NEW}, RECEIVED, STAFF, False),
+    "refuse_reception": ({NEW}, REFUSED, STAFF, True),
+    "request_supplement": ({NEW, RECEIVED, PROCESSING}, SUPPLEMENT, STAFF, True),
+    "start_processing": ({RECEIVED}, PROCESSING, STAFF, False),
+    "request_payment": ({RECEIVED, PROCESSING}, PAYMENT, STAFF, True),
+    "confirm_payment": ({PAYMENT}, PROCESSING, STAFF, False),
+    "forward": ({RECEIVED, PROCESSING}, PROCESSING, STAFF, True),
+    "stop_processing": ({RECEIVED, PROCESSING, SUPPLEMENT, PAYMENT}, STOPPED, STAFF, True),
+    "submit_for_approval": ({PROCESSING}, PROCESSING, {"officer"}, False),
+    "approve": ({PROCESSING}, PROCESSING, {"leader"}, False),
+    "refuse_approval": ({PROCESSING}, PROCESSING, {"leader"}, True),
+    "issue_result": ({PROCESSING}, PROCESSED, STAFF, False),
+    "return_result": ({PROCESSED}, RETURNED, STAFF, False),
+}
+# Every combination of what the guards look at.
+FACT_VARIANTS = [
+    dict(approval=approval, has_result=has_result, online_level=level)
+    for approval, has_result, level in itertools.product(
+        ("", "pending", "approved"), (False, True), (3, 4))
+]
+
+
+def guard_passes(action: str, approval: str, has_result: bool, online_level: int) -> bool:
+    if action == "approve" or action == "refuse_approval":
+        return approval == "pending"
+    if action == "submit_for_approval":
+        return approval == ""  # not twice, and not once approved
+    if action == "issue_result":
+        return approval == "approved" and (has_result or online_level < 4)
+    return True
+
+
+def expected_outcome(status: int, action: str, actor: str | None, facts: dict) -> int:
+    """200 when allowed, else the HTTP status of the refusal."""
+    sources, _, actors, _ = EXPECTED[action]
+    if actor not in actors:
+        return 403
+    if status not in sources:
+        return 409
+    if not guard_passes(action, **facts):
+        return 409
+    return 200
+
+
+def test_the_table_covers_exactly_the_actions():
+    assert set(workflow.TRANSITIONS) == set(EXPECTED)
+
+
+@pytest.mark.parametrize("actor", ACTORS, ids=lambda a: str(a))
+@pytest.mark.parametrize("action", sorted(EXPECTED))
+@pytest.mark.parametrize("status", STATUSES)
+def test_check(status: int, action: str, actor: str | None):
+    sources, target, actors, note = EXPECTED[action]
+    for variant in FACT_VARIANTS:
+        facts = Facts(status, **variant)
+        want = expected_outcome(status, action, actor, variant)
+        if want == 200:
+            transition = check(action, actor, facts)
+            assert transition.action == action
+            assert status in transition.sources and actor in transition.actors
+            assert transition.target == target
+            assert transition.note_required is note
+            assert workflow.guard_problem(action, facts) is None
+        else:
+            with pytest.raises(TransitionError) as caught:
+                check(action, actor, facts)
+            assert caught.value.status == want, (status, action, actor, variant)
+            assert caught.value.message
+
+
+@pytest.mark.parametrize("actor", ACTORS, ids=lambda a: str(a))
+def test_available_lists_what_check_allows_in_table_order(actor: str | None):
+    order = list(workflow.TRANSITIONS)
+    for status, variant in itertools.product(STATUSES, FACT_VARIANTS):
+        want = [a for a in order if expected_outcome(status, a, actor, variant) == 200]
+        got = [t.action for t in available(actor, Facts(status, **variant))]
+        assert got == want, (status, variant)
+
+
+def test_nobody_acts_on_a_final_dossier():
+    for status, actor, variant in itertools.product(workflow.FINAL, ACTORS, FACT_VARIANTS):
+        assert available(actor, Facts(status, **variant)) == []
+
+
+def test_guard_messages():
+    with pytest.raises(TransitionError, match="submitted for approval") as caught:
+        check("approve", "leader", Facts(PROCESSING, approval=""))
+    assert caught.value.status == 409
+    with pytest.raises(TransitionError, match="must approve"):
+        check("issue_result", "officer", Facts(PROCESSING, approval="pending", has_result=True))
+    with pytest.raises(TransitionError, match="result document"):
+        check("issue_result", "officer", Facts(PROCESSING, approval="approved", has_result=False))
+    # At level 3 the result is given in person: no file is needed.
+    assert check("issue_result", "leader",
+                 Facts(PROCESSING, approval="approved", online_level=3)).target == PROCESSED
+
+
+def test_unknown_action_is_422():
+    with pytest.raises(TransitionError) as caught:
+        check("teleport", "officer", Facts(NEW))
+    assert caught.value.status == 422
+
+
+def test_role_lists():
+    assert set(workflow.OWNER_ACTIONS) == {"submit", "withdraw", "supplement"}
+    assert set(workflow.STAFF_ACTIONS) == set(EXPECTED) - {"submit", "withdraw", "supplement"}
+    assert workflow.FINAL == {REFUSED, WITHDRAWN, STOPPED, RETURNED}
+    destructive = {a for a, t in workflow.TRANSITIONS.items() if t.destructive}
+    assert destructive == {"withdraw", "refuse_reception", "stop_processing"}
