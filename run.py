@@ -29,6 +29,7 @@ CHROMIUM = "/usr/bin/chromium"
 
 # --- bootstrap (standard library only) -------------------------------------------------------
 
+
 def _in_venv() -> bool:
     return sys.prefix != sys.base_prefix
 
@@ -50,8 +51,19 @@ def ensure_installed(requirements: str) -> None:
     if stamp.exists() and stamp.read_text() == wanted.hexdigest():
         return
     print(f"Installing {requirements} ...", flush=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "--disable-pip-version-check", "-q",
-                    "-r", str(ROOT / requirements)], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--disable-pip-version-check",
+            "-q",
+            "-r",
+            str(ROOT / requirements),
+        ],
+        check=True,
+    )
     stamp.write_text(wanted.hexdigest())
 
 
@@ -69,6 +81,7 @@ def ensure_chromium() -> None:
 
 
 # --- commands -------------------------------------------------------------------------------
+
 
 def settings():
     from portal.config import ConfigError, Settings
@@ -102,9 +115,11 @@ def cmd_seed_demo(args: argparse.Namespace) -> None:
     migrate()
     counts = seed_demo()
     made = seed_dossiers(conf.uploads)
-    print(f"Seeded {counts['units']} units, {counts['procedures']} procedures, "
-          f"{counts['accounts']} new demo accounts (password: {DEMO_PASSWORD}), "
-          f"{made} demo dossiers.")
+    print(
+        f"Seeded {counts['units']} units, {counts['procedures']} procedures, "
+        f"{counts['accounts']} new demo accounts (password: {DEMO_PASSWORD}), "
+        f"{made} demo dossiers."
+    )
 
 
 def _prepare(seed: bool) -> None:
@@ -120,8 +135,11 @@ def _prepare(seed: bool) -> None:
         counts = seed_demo()
         seed_dossiers(conf.uploads)
         print(f"First start: seeded {counts['procedures']} procedures and {counts['units']} units.")
-        print(f"Demo accounts (password {DEMO_PASSWORD}): admin, canbo.02ci, lanhdao.02ci, "
-              "kiemtra, doanhnghiep@example.vn", flush=True)
+        print(
+            f"Demo accounts (password {DEMO_PASSWORD}): admin, canbo.02ci, lanhdao.02ci, "
+            "kiemtra, doanhnghiep@example.vn",
+            flush=True,
+        )
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
@@ -135,9 +153,16 @@ def cmd_serve(args: argparse.Namespace) -> None:
         worker = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "worker"])
     print(f"The portal runs at http://{host}:{port}  (Ctrl+C stops it)", flush=True)
     try:
-        uvicorn.run("portal.asgi:app", host=host, port=port, workers=args.workers,
-                    proxy_headers=True, forwarded_allow_ips=args.forwarded_allow_ips,
-                    log_level="info", app_dir=str(ROOT / "src"))
+        uvicorn.run(
+            "portal.asgi:app",
+            host=host,
+            port=port,
+            workers=args.workers,
+            proxy_headers=True,
+            forwarded_allow_ips=args.forwarded_allow_ips,
+            log_level="info",
+            app_dir=str(ROOT / "src"),
+        )
     finally:
         if worker is not None:
             worker.send_signal(signal.SIGINT)
@@ -232,8 +257,9 @@ def cmd_verify_history(args: argparse.Namespace) -> None:
     checked, broken, problem = verify_chain()
     if problem:
         where = f"event {broken}" if broken else "the end of the chain"
-        sys.exit(f"The processing history is BROKEN at {where}: {problem} "
-                 f"({checked} events checked).")
+        sys.exit(
+            f"The processing history is BROKEN at {where}: {problem} ({checked} events checked)."
+        )
     print(f"The processing history is intact: {checked} events checked.")
 
 
@@ -246,15 +272,24 @@ def cmd_create_user(args: argparse.Namespace) -> None:
 
     configure(settings())
     migrate()
-    data = {"username": args.username, "password": args.password, "role": args.role,
-            "unit_code": args.unit or "", "tax_code": args.tax_code or "",
-            "full_name": args.full_name or args.username, "email": args.email or "",
-            "clearance": "1" if args.clearance else "", "active": "1"}
+    data = {
+        "username": args.username,
+        "password": args.password,
+        "role": args.role,
+        "unit_code": args.unit or "",
+        "tax_code": args.tax_code or "",
+        "full_name": args.full_name or args.username,
+        "email": args.email or "",
+        "clearance": "1" if args.clearance else "",
+        "active": "1",
+    }
     try:
         user = create_user(data)
     except ValidationError as exc:
         for field, message in exc.errors.items():
-            option = {"unit_code": "unit", "tax_code": "tax-code"}.get(field, field.replace("_", "-"))
+            option = {"unit_code": "unit", "tax_code": "tax-code"}.get(
+                field, field.replace("_", "-")
+            )
             print(f"--{option}: {translate(message)}", file=sys.stderr)
         sys.exit("The account was not created.")
     print(f"Created {user.role} account {user.username}.")
@@ -263,32 +298,42 @@ def cmd_create_user(args: argparse.Namespace) -> None:
 def parser() -> argparse.ArgumentParser:
     from portal.models import ROLES, STRUCTURES
 
-    p = argparse.ArgumentParser(prog="run.py", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="run.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def serve_options(s: argparse.ArgumentParser) -> None:
         s.add_argument("--host", help="address to bind (default PORTAL_HOST or 127.0.0.1)")
         s.add_argument("--port", type=int, help="port (default PORTAL_PORT or 8000)")
         s.add_argument("--workers", type=int, default=1, help="web worker processes (default 1)")
-        s.add_argument("--forwarded-allow-ips", default="127.0.0.1",
-                       help="proxies trusted for X-Forwarded-For (default 127.0.0.1)")
+        s.add_argument(
+            "--forwarded-allow-ips",
+            default="127.0.0.1",
+            help="proxies trusted for X-Forwarded-For (default 127.0.0.1)",
+        )
 
-    s = sub.add_parser("demo", help="install the requirements and run the portal with demo data "
-                                    "and its background worker")
+    s = sub.add_parser(
+        "demo",
+        help="install the requirements and run the portal with demo data and its background worker",
+    )
     serve_options(s)
     s.set_defaults(func=cmd_demo)
     s = sub.add_parser("serve", help="run the web server (migrates the schema first)")
     serve_options(s)
     s.add_argument("--with-worker", action="store_true", help="also run the background worker")
-    s.add_argument("--no-demo", action="store_true",
-                   help="do not seed demo data on first start (production)")
+    s.add_argument(
+        "--no-demo", action="store_true", help="do not seed demo data on first start (production)"
+    )
     s.set_defaults(func=cmd_serve)
     s = sub.add_parser("worker", help="run the background worker (huey consumer)")
     s.add_argument("--workers", type=int, default=2, help="worker threads (default 2)")
     s.set_defaults(func=cmd_worker)
-    s = sub.add_parser("test", help="install the test requirements and run the test suite; "
-                                    "arguments after -- go to pytest")
+    s = sub.add_parser(
+        "test",
+        help="install the test requirements and run the test suite; "
+        "arguments after -- go to pytest",
+    )
     s.add_argument("pytest_args", nargs=argparse.REMAINDER)
     s.set_defaults(func=cmd_test)
     s = sub.add_parser("migrate", help="create or upgrade the database schema")
@@ -305,8 +350,10 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("file")
     s.add_argument("--structure", required=True, choices=STRUCTURES)
     s.set_defaults(func=cmd_load_units)
-    s = sub.add_parser("verify-history", help="check the hash chain of the processing history "
-                                              "and name the first broken event")
+    s = sub.add_parser(
+        "verify-history",
+        help="check the hash chain of the processing history and name the first broken event",
+    )
     s.set_defaults(func=cmd_verify_history)
     s = sub.add_parser("create-user", help="create an account of any role")
     s.add_argument("--username", required=True)
@@ -329,8 +376,10 @@ def main(argv: list[str] | None = None) -> None:
     try:
         cli = parser()
     except ImportError as exc:
-        sys.exit(f"{exc}: the requirements are not installed here. Run `python3 run.py demo` "
-                 "once, then use .venv/bin/python run.py ...")
+        sys.exit(
+            f"{exc}: the requirements are not installed here. Run `python3 run.py demo` "
+            "once, then use .venv/bin/python run.py ..."
+        )
     args = cli.parse_args(argv)
     if args.command == "test" and args.pytest_args[:1] == ["--"]:
         args.pytest_args = args.pytest_args[1:]

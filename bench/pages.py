@@ -40,11 +40,28 @@ HTMX = {"HX-Request": "true"}
 
 def start_server(data_dir: Path, port: int) -> subprocess.Popen:
     env = {**os.environ, "PORTAL_DATA_DIR": str(data_dir)}
-    subprocess.run([sys.executable, str(ROOT / "run.py"), "seed-demo"], env=env, check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, str(ROOT / "run.py"), "seed-demo"],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "portal.asgi:app", "--port", str(port),
-         "--log-level", "warning", "--app-dir", str(ROOT / "src")], env=env, cwd=ROOT)
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "portal.asgi:app",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--app-dir",
+            str(ROOT / "src"),
+        ],
+        env=env,
+        cwd=ROOT,
+    )
     for _ in range(200):
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
@@ -55,13 +72,18 @@ def start_server(data_dir: Path, port: int) -> subprocess.Popen:
     raise SystemExit("the server did not start")
 
 
-def fetch(conn: http.client.HTTPConnection, path: str, headers: dict[str, str]) -> tuple[int, int, int]:
+def fetch(
+    conn: http.client.HTTPConnection, path: str, headers: dict[str, str]
+) -> tuple[int, int, int]:
     """(status, bytes on the wire, decoded body length) of one GET."""
     conn.request("GET", path, headers={"Accept-Encoding": "br, gzip", **headers})
     resp = conn.getresponse()
     body = resp.read()
-    head = len(f"HTTP/1.1 {resp.status} {resp.reason}\r\n") + sum(
-        len(k) + len(v) + 4 for k, v in resp.getheaders()) + 2
+    head = (
+        len(f"HTTP/1.1 {resp.status} {resp.reason}\r\n")
+        + sum(len(k) + len(v) + 4 for k, v in resp.getheaders())
+        + 2
+    )
     encoding = resp.getheader("Content-Encoding", "")
     if encoding == "br":
         import brotli
@@ -81,7 +103,9 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def throughput(port: int, path: str, headers: dict[str, str], clients: int, seconds: float) -> float:
+def throughput(
+    port: int, path: str, headers: dict[str, str], clients: int, seconds: float
+) -> float:
     done = [0] * clients
     stop = time.monotonic() + seconds
 
@@ -117,8 +141,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="portal-bench-") as tmp:
         proc = start_server(Path(tmp), args.port)
         try:
-            print(f"{'page':36} {'wire B':>7} {'html B':>7} {'p50 ms':>7} {'p95 ms':>7} "
-                  f"{'p99 ms':>7} {'req/s':>7}")
+            print(
+                f"{'page':36} {'wire B':>7} {'html B':>7} {'p50 ms':>7} {'p95 ms':>7} "
+                f"{'p99 ms':>7} {'req/s':>7}"
+            )
             for name, path in PAGES:
                 headers = HTMX if "htmx" in name else {}
                 conn = http.client.HTTPConnection("127.0.0.1", args.port, timeout=10)
@@ -131,8 +157,10 @@ def main() -> None:
                     times.append((time.perf_counter() - t0) * 1000)
                 conn.close()
                 rps = throughput(args.port, path, headers, args.concurrency, args.seconds)
-                print(f"{name:36} {wire:7d} {plain:7d} {statistics.median(times):7.1f} "
-                      f"{percentile(times, 0.95):7.1f} {percentile(times, 0.99):7.1f} {rps:7.0f}")
+                print(
+                    f"{name:36} {wire:7d} {plain:7d} {statistics.median(times):7.1f} "
+                    f"{percentile(times, 0.95):7.1f} {percentile(times, 0.99):7.1f} {rps:7.0f}"
+                )
             print(f"server peak memory (VmHWM): {peak_rss_kib(proc.pid) / 1024:.1f} MiB")
         finally:
             proc.terminate()

@@ -114,7 +114,7 @@ class People:
 
 @pytest.fixture
 def people(make_user) -> People:
-    # make_user("enterprise") looks its enterprise up outside a connection: lend it one.
+    # The second enterprise, whose user must not see the first one's dossiers.
     with db.connection_context():
         if Enterprise.get_or_none(Enterprise.tax_code == OTHER_TAX_CODE) is None:
             Enterprise.create(tax_code=OTHER_TAX_CODE, name="Công ty B", email="b@example.vn")

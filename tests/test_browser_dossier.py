@@ -168,19 +168,7 @@ def file_dossier(e: Actor, files: dict[str, Path], javascript: bool) -> tuple[in
 def upload_result(officer: Actor, did: int, path: Path) -> None:
     page = officer.page
     form = page.locator(f"form[action='/dossiers/{did}/result']")
-    if form.count() == 0:
-        # The page does not offer the upload before a result exists (the bug behind the
-        # xfail test_the_officer_page_offers_the_result_upload_once_approved in
-        # test_web_dossiers.py): post what that form would, with this session's cookies.
-        token = page.locator("input[name=csrf_token]").first.get_attribute("value")
-        r = officer.context.request.post(
-            f"{officer.server.url}/dossiers/{did}/result", max_redirects=0,
-            multipart={"csrf_token": token, "file": {"name": path.name,
-                                                     "mimeType": "application/pdf",
-                                                     "buffer": path.read_bytes()}})
-        assert r.status == 303, r.text()
-        officer.open(f"/dossiers/{did}")
-        return
+    assert form.count() == 1, "the officer page offers no result upload"
     details = page.locator("details", has=form)
     if details.count() and details.get_attribute("open") is None:
         details.locator("summary").click()

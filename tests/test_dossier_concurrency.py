@@ -52,7 +52,8 @@ def _wait_until_blocked(count: int) -> None:
         time.sleep(0.5)
         return
     query = """
-        SELECT count(*) FROM pg_stat_activity a WHERE pg_backend_pid() = ANY(pg_blocking_pids(a.pid))
+        SELECT count(*) FROM pg_stat_activity a
+         WHERE pg_backend_pid() = ANY(pg_blocking_pids(a.pid))
            OR EXISTS (SELECT 1 FROM pg_stat_activity b
                       WHERE pg_backend_pid() = ANY(pg_blocking_pids(b.pid))
                         AND b.pid = ANY(pg_blocking_pids(a.pid)))"""

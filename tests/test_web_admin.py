@@ -857,9 +857,6 @@ def test_uploaded_files_are_closed(client, admin):
                                   b"not,a,catalogue\n") == (422, [])
 
 
-@pytest.mark.xfail(strict=True, reason="read_form raises the CSRF 403 without closing the parsed "
-                   "form, so a refused upload leaks its SpooledTemporaryFile until garbage "
-                   "collection (web/security.py read_form: close the form before raising)")
 def test_upload_refused_by_the_csrf_check_is_closed(client, admin):
     content = export(client, "csv").encode()
     assert post_and_collect_leaks(client, {"csrf_token": "forged", "confirm": "1"},

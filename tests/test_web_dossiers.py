@@ -102,8 +102,9 @@ def attachments(did: int) -> list[Attachment]:
 
 
 def error_of(page: str, field: str) -> str:
-    """The error message shown next to a form field (`f-<field>-error`)."""
-    match = re.search(rf'id="f-{re.escape(field)}-error">(.*?)</p>', page, re.S)
+    """The error message shown next to a form field (`f-<field>-error`, or
+    `f-<action>-<field>-error` in an action's form on the dossier page)."""
+    match = re.search(rf'id="f-(?:[a-z_]+-)?{re.escape(field)}-error">(.*?)</p>', page, re.S)
     assert match, f"no error shown next to {field}"
     return match.group(1).strip()
 
@@ -133,7 +134,7 @@ def test_enterprise_drafts_attaches_reviews_and_submits(sessions, forms):
     # The autosave of htmx gets only the status line back.
     r = e.post(f"/dossiers/{did}/edit", ANSWERS, headers=HX)
     assert r.status_code == 200
-    assert r.text.strip().startswith('<p id="save-status"') and r.text.strip().endswith("</p>")
+    assert r.text.strip().startswith('<div id="save-status"') and r.text.strip().endswith("</div>")
     assert "<html" not in r.text and "<form" not in r.text
     assert tr("Saved.") in text_of(r)
     assert '"105123456789"' in dossier(did).form_data
@@ -351,20 +352,12 @@ def approved(sessions) -> int:
     return did
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "templates/dossiers/detail.html renders the result upload form only inside the "
-    "issue_result action, which workflow.available() leaves out until a result is attached "
-    "(guard 'Attach the result document first.'): the form never shows for level-4 procedures"))
 def test_the_officer_page_offers_the_result_upload_once_approved(sessions, forms):
     did = approved(sessions)
     page = sessions["officer"].get(f"/dossiers/{did}").text
     assert f'action="/dossiers/{did}/result"' in page and 'id="f-result"' in page
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "templates/dossiers/detail.html renders every action form with the same field ids "
-    "(textarea f-note, checkbox f-confirm): labels and the error summary's #f-note link all "
-    "point to the first action's field"))
 def test_the_dossier_page_has_unique_ids(sessions, forms):
     did = submitted(sessions["enterprise"])
     page = sessions["officer"].get(f"/dossiers/{did}").text
@@ -478,10 +471,6 @@ def test_posts_without_the_csrf_token_are_refused(sessions, forms):
     assert dossier(draft).form_data == "{}" and attachments(draft) == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "src/portal/web/security.py read_form raises 403 on a bad CSRF token without closing the "
-    "parsed form's UploadFile, and web/dossiers.py _upload returns its 'Choose a file' error "
-    "without closing the upload: the temporary files are left to the garbage collector"))
 def test_refused_uploads_close_their_files(sessions, forms):
     e = sessions["enterprise"]
     draft = start(e)

@@ -56,9 +56,14 @@ def create_app(settings: Settings) -> Starlette:
         middleware=[
             Middleware(GZipMiddleware, minimum_size=512, compresslevel=6),
             Middleware(SecurityMiddleware, hsts=settings.secure_cookies),
-            Middleware(SessionMiddleware, secret_key=settings.secret_key,
-                       session_cookie="portal_session", max_age=None, same_site="lax",
-                       https_only=settings.secure_cookies),
+            Middleware(
+                SessionMiddleware,
+                secret_key=settings.secret_key,
+                session_cookie="portal_session",
+                max_age=None,
+                same_site="lax",
+                https_only=settings.secure_cookies,
+            ),
             Middleware(LanguageMiddleware, default=settings.default_language),
         ],
     )

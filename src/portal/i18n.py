@@ -100,5 +100,10 @@ def format_vnd(value: int | None) -> str:
 
 
 def template_globals() -> dict[str, Any]:
-    return {"format_date": format_date, "format_datetime": format_datetime,
-            "format_number": format_number, "format_vnd": format_vnd, "translate": translate}
+    return {
+        "format_date": format_date,
+        "format_datetime": format_datetime,
+        "format_number": format_number,
+        "format_vnd": format_vnd,
+        "translate": translate,
+    }

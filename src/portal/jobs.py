@@ -27,8 +27,9 @@ def settings() -> Settings:
 def smtp_settings(s: Settings) -> notify.SmtpSettings | None:
     if not s.smtp_host:
         return None
-    return notify.SmtpSettings(s.smtp_host, s.smtp_port, s.smtp_user, s.smtp_password,
-                               s.smtp_sender, s.smtp_starttls)
+    return notify.SmtpSettings(
+        s.smtp_host, s.smtp_port, s.smtp_user, s.smtp_password, s.smtp_sender, s.smtp_starttls
+    )
 
 
 @huey.task(retries=notify.MAX_ATTEMPTS)

@@ -26,14 +26,28 @@ def _migrator():
 
 def _v2_dossiers() -> None:
     """Dossiers, their history, forms, holidays, notifications and slips; procedure cut-off."""
-    operations = [_migrator().add_column("procedure", "cutoff", CharField(max_length=5, default=""))]
+    operations = [
+        _migrator().add_column("procedure", "cutoff", CharField(max_length=5, default=""))
+    ]
     if is_postgres():  # SQLite does not enforce lengths; PostgreSQL needs the wider column
-        operations.append(_migrator().alter_column_type("app_user", "username",
-                                                        CharField(max_length=254)))
+        operations.append(
+            _migrator().alter_column_type("app_user", "username", CharField(max_length=254))
+        )
     run_operations(*operations)
-    db.create_tables([models.FormField, models.Holiday, models.Dossier, models.DossierSequence,
-                      models.Attachment, models.DossierEvent, models.HistoryHead,
-                      models.Notification, models.OutgoingMail, models.Slip])
+    db.create_tables(
+        [
+            models.FormField,
+            models.Holiday,
+            models.Dossier,
+            models.DossierSequence,
+            models.Attachment,
+            models.DossierEvent,
+            models.HistoryHead,
+            models.Notification,
+            models.OutgoingMail,
+            models.Slip,
+        ]
+    )
     ensure_head()
 
 

@@ -25,8 +25,14 @@ CONTENT_TYPES = {
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
 _UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f\u200e\u200f\u202a-\u202e\u2066-\u2069/\\:*?\"<>|]")
-_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)),
-             *(f"lpt{i}" for i in range(1, 10))}
+_RESERVED = {
+    "con",
+    "prn",
+    "aux",
+    "nul",
+    *(f"com{i}" for i in range(1, 10)),
+    *(f"lpt{i}" for i in range(1, 10)),
+}
 
 
 class UploadRejected(ValueError):
@@ -99,8 +105,9 @@ def iter_file(f: BinaryIO) -> Iterator[bytes]:
         yield chunk
 
 
-def store(chunks: Iterable[bytes], directory: Path, max_bytes: int,
-          allowed: Iterable[str]) -> StoredFile:
+def store(
+    chunks: Iterable[bytes], directory: Path, max_bytes: int, allowed: Iterable[str]
+) -> StoredFile:
     """Write `chunks` to a new file in `directory` and return what it is; raises
     UploadRejected (and leaves nothing behind) if it is empty, too large or not allowed."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -139,5 +146,8 @@ def orphans(directory: Path, known: set[str], older_than_seconds: int = 3600) ->
     if not directory.exists():
         return []
     cutoff = time.time() - older_than_seconds
-    return [p for p in directory.iterdir()
-            if p.is_file() and p.name not in known and p.stat().st_mtime < cutoff]
+    return [
+        p
+        for p in directory.iterdir()
+        if p.is_file() and p.name not in known and p.stat().st_mtime < cutoff
+    ]

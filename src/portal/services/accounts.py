@@ -9,8 +9,8 @@ import secrets
 from typing import Any
 
 from argon2 import PasswordHasher
-from peewee import JOIN
 from argon2.exceptions import InvalidHashError, VerificationError
+from peewee import JOIN
 
 from portal.db import reading, transactional
 from portal.models import ROLES, STAFF_ROLES, Enterprise, Unit, User, UserSession, utcnow
@@ -27,6 +27,8 @@ def use_hasher(new: PasswordHasher) -> None:
     global hasher, _DUMMY_HASH
     hasher = new
     _DUMMY_HASH = hasher.hash(secrets.token_hex(8))
+
+
 MIN_PASSWORD = 10
 TAX_WEIGHTS = (31, 29, 23, 19, 17, 13, 7, 5, 3)
 EMAIL_PATTERN = r"[^@\s]+@[^@\s]+\.[^@\s]+"
@@ -66,7 +68,10 @@ def hash_password(password: str) -> str:
 
 def _check_password(user: User | None, password: str) -> bool:
     try:
-        return hasher.verify(user.password_hash if user else _DUMMY_HASH, password) and user is not None
+        return (
+            hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+            and user is not None
+        )
     except (VerificationError, InvalidHashError):
         return False
 
@@ -75,8 +80,12 @@ REGISTER_FIELDS = [
     Field("tax_code", max_length=14, check=tax_code_problem),
     Field("enterprise_name", max_length=255),
     Field("full_name", max_length=255),
-    Field("email", max_length=254, pattern=EMAIL_PATTERN,
-          pattern_message=N_("Enter an e-mail address like name@example.vn.")),
+    Field(
+        "email",
+        max_length=254,
+        pattern=EMAIL_PATTERN,
+        pattern_message=N_("Enter an e-mail address like name@example.vn."),
+    ),
     Field("password", max_length=256),
     Field("password_confirm", max_length=256),
 ]
@@ -86,9 +95,14 @@ REGISTER_FIELDS = [
 def register_enterprise(data: dict[str, Any]) -> User:
     """Register an enterprise and its first user (who logs in with the e-mail address);
     raises ValidationError."""
-    cleaned = validate({**data, "password": data.get("password", "") or "",
-                        "password_confirm": data.get("password_confirm", "") or ""},
-                       REGISTER_FIELDS)
+    cleaned = validate(
+        {
+            **data,
+            "password": data.get("password", "") or "",
+            "password_confirm": data.get("password_confirm", "") or "",
+        },
+        REGISTER_FIELDS,
+    )
     errors: dict[str, Message] = {}
     tax_code = normalise_tax_code(cleaned["tax_code"])
     email = cleaned["email"].lower()
@@ -98,16 +112,22 @@ def register_enterprise(data: dict[str, Any]) -> User:
     elif data.get("password") != data.get("password_confirm"):
         errors["password_confirm"] = Message(N_("The two passwords differ."))
     if Enterprise.get_or_none(Enterprise.tax_code == tax_code):
-        errors["tax_code"] = Message(N_(
-            "This enterprise is already registered: ask its account holder or the help desk."))
+        errors["tax_code"] = Message(
+            N_("This enterprise is already registered: ask its account holder or the help desk.")
+        )
     if User.get_or_none(User.username == email):
         errors["email"] = Message(N_("An account with this e-mail address exists already."))
     if errors:
         raise ValidationError(errors)
     enterprise = Enterprise.create(tax_code=tax_code, name=cleaned["enterprise_name"], email=email)
-    return User.create(username=email, password_hash=hash_password(data["password"]),
-                       full_name=cleaned["full_name"], email=email, role="enterprise",
-                       enterprise=enterprise)
+    return User.create(
+        username=email,
+        password_hash=hash_password(data["password"]),
+        full_name=cleaned["full_name"],
+        email=email,
+        role="enterprise",
+        enterprise=enterprise,
+    )
 
 
 @transactional
@@ -136,11 +156,20 @@ def authenticate(username: str, password: str) -> User | None:
 
 
 STAFF_FIELDS = [
-    Field("username", max_length=64, pattern=USERNAME_PATTERN,
-          pattern_message=N_("Use 3 to 64 lower-case letters, digits, dots, dashes or @.")),
+    Field(
+        "username",
+        max_length=64,
+        pattern=USERNAME_PATTERN,
+        pattern_message=N_("Use 3 to 64 lower-case letters, digits, dots, dashes or @."),
+    ),
     Field("full_name", max_length=255),
-    Field("email", required=False, max_length=254, pattern=EMAIL_PATTERN,
-          pattern_message=N_("Enter an e-mail address like name@example.vn.")),
+    Field(
+        "email",
+        required=False,
+        max_length=254,
+        pattern=EMAIL_PATTERN,
+        pattern_message=N_("Enter an e-mail address like name@example.vn."),
+    ),
     Field("role", choices=ROLES),
     Field("unit_code", required=False, max_length=12),
     Field("tax_code", required=False, max_length=14, check=tax_code_problem),
@@ -153,9 +182,8 @@ def _resolve_links(cleaned: dict[str, Any]) -> tuple[dict[str, Any], dict[str, M
     errors: dict[str, Message] = {}
     role = cleaned["role"]
     unit = enterprise = None
-    if role in ("officer", "leader"):
-        if not cleaned["unit_code"]:
-            errors["unit_code"] = Message(N_("Officers and leaders belong to a unit."))
+    if role in ("officer", "leader") and not cleaned["unit_code"]:
+        errors["unit_code"] = Message(N_("Officers and leaders belong to a unit."))
     if cleaned["unit_code"]:
         unit = Unit.get_or_none(Unit.code == cleaned["unit_code"])
         if unit is None:
@@ -165,11 +193,14 @@ def _resolve_links(cleaned: dict[str, Any]) -> tuple[dict[str, Any], dict[str, M
             errors["tax_code"] = Message(N_("Enterprise users need their enterprise's tax code."))
         else:
             enterprise = Enterprise.get_or_none(
-                Enterprise.tax_code == normalise_tax_code(cleaned["tax_code"]))
+                Enterprise.tax_code == normalise_tax_code(cleaned["tax_code"])
+            )
             if enterprise is None:
                 errors["tax_code"] = Message(N_("No enterprise is registered with this tax code."))
-    return {"unit": unit if role in STAFF_ROLES else None,
-            "enterprise": enterprise if role == "enterprise" else None}, errors
+    return {
+        "unit": unit if role in STAFF_ROLES else None,
+        "enterprise": enterprise if role == "enterprise" else None,
+    }, errors
 
 
 @transactional
@@ -192,10 +223,16 @@ def create_user(data: dict[str, Any]) -> User:
         errors["username"] = Message(N_("This user name is taken."))
     if errors:
         raise ValidationError(errors)
-    return User.create(username=cleaned["username"], password_hash=hash_password(password),
-                       full_name=cleaned["full_name"], email=cleaned["email"] or "",
-                       role=cleaned["role"], clearance=cleaned["clearance"],
-                       active=cleaned["active"], **links)
+    return User.create(
+        username=cleaned["username"],
+        password_hash=hash_password(password),
+        full_name=cleaned["full_name"],
+        email=cleaned["email"] or "",
+        role=cleaned["role"],
+        clearance=cleaned["clearance"],
+        active=cleaned["active"],
+        **links,
+    )
 
 
 @transactional
@@ -214,14 +251,22 @@ def update_user(user_id: int, data: dict[str, Any]) -> User:
             errors["password"] = problem
     if errors:
         raise ValidationError(errors)
-    values = {"full_name": cleaned["full_name"], "email": cleaned["email"] or "",
-              "role": cleaned["role"], "clearance": cleaned["clearance"],
-              "active": cleaned["active"], **links}
+    values = {
+        "full_name": cleaned["full_name"],
+        "email": cleaned["email"] or "",
+        "role": cleaned["role"],
+        "clearance": cleaned["clearance"],
+        "active": cleaned["active"],
+        **links,
+    }
     if password:
         values["password_hash"] = hash_password(password)
     privilege_changed = (user.role, user.unit_id, user.active, user.clearance) != (
-        values["role"], links["unit"].id if links["unit"] else None, values["active"],
-        values["clearance"])
+        values["role"],
+        links["unit"].id if links["unit"] else None,
+        values["active"],
+        values["clearance"],
+    )
     User.update(**values).where(User.id == user.id).execute()
     if privilege_changed or password:
         end_sessions(user.id)
@@ -230,38 +275,53 @@ def update_user(user_id: int, data: dict[str, Any]) -> User:
 
 @reading
 def list_users(role: str = "", q: str = "", page: int = 1) -> Page:
-    query = (User.select(User, Unit, Enterprise)
-             .join(Unit, on=(User.unit == Unit.id), join_type=JOIN.LEFT_OUTER)
-             .switch(User)
-             .join(Enterprise, on=(User.enterprise == Enterprise.id), join_type=JOIN.LEFT_OUTER)
-             .order_by(User.username))
+    query = (
+        User.select(User, Unit, Enterprise)
+        .join(Unit, on=(User.unit == Unit.id), join_type=JOIN.LEFT_OUTER)
+        .switch(User)
+        .join(Enterprise, on=(User.enterprise == Enterprise.id), join_type=JOIN.LEFT_OUTER)
+        .order_by(User.username)
+    )
     if role in ROLES:
         query = query.where(User.role == role)
     if q:
         needle = q.strip().lower()[:64]
-        query = query.where(User.username.contains(needle) | User.full_name.contains(q.strip()[:64]))
+        query = query.where(
+            User.username.contains(needle) | User.full_name.contains(q.strip()[:64])
+        )
     return paginate(query, page, 30)
 
 
 @reading
 def get_user(user_id: int) -> User:
-    user = (User.select(User, Unit, Enterprise)
-            .join(Unit, on=(User.unit == Unit.id), join_type=JOIN.LEFT_OUTER).switch(User)
-            .join(Enterprise, on=(User.enterprise == Enterprise.id), join_type=JOIN.LEFT_OUTER)
-            .where(User.id == user_id).first())
+    user = (
+        User.select(User, Unit, Enterprise)
+        .join(Unit, on=(User.unit == Unit.id), join_type=JOIN.LEFT_OUTER)
+        .switch(User)
+        .join(Enterprise, on=(User.enterprise == Enterprise.id), join_type=JOIN.LEFT_OUTER)
+        .where(User.id == user_id)
+        .first()
+    )
     if user is None:
         raise NotFound(user_id)
     return user
 
 
 def user_form_values(user: User) -> dict[str, Any]:
-    return {"username": user.username, "full_name": user.full_name, "email": user.email,
-            "role": user.role, "unit_code": user.unit.code if user.unit_id else "",
-            "tax_code": user.enterprise.tax_code if user.enterprise_id else "",
-            "clearance": user.clearance, "active": user.active}
+    return {
+        "username": user.username,
+        "full_name": user.full_name,
+        "email": user.email,
+        "role": user.role,
+        "unit_code": user.unit.code if user.unit_id else "",
+        "tax_code": user.enterprise.tax_code if user.enterprise_id else "",
+        "clearance": user.clearance,
+        "active": user.active,
+    }
 
 
 # --- sessions ------------------------------------------------------------------------------
+
 
 def _digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
@@ -280,9 +340,12 @@ def session_user(key: str, idle: dt.timedelta, absolute: dt.timedelta) -> User |
     """The user of a live session, refreshing its last-seen time; None once it has expired,
     been ended, or its user was deactivated."""
     now = utcnow()
-    row = (UserSession.select(UserSession, User)
-           .join(User).where(UserSession.key == _digest(key), UserSession.ended_at.is_null())
-           .first())
+    row = (
+        UserSession.select(UserSession, User)
+        .join(User)
+        .where(UserSession.key == _digest(key), UserSession.ended_at.is_null())
+        .first()
+    )
     if row is None:
         return None
     if not row.user.active or row.last_seen_at + idle < now or row.created_at + absolute < now:
@@ -301,22 +364,29 @@ def session_user(key: str, idle: dt.timedelta, absolute: dt.timedelta) -> User |
 @transactional
 def end_session(key: str) -> None:
     UserSession.update(ended_at=utcnow()).where(
-        UserSession.key == _digest(key), UserSession.ended_at.is_null()).execute()
+        UserSession.key == _digest(key), UserSession.ended_at.is_null()
+    ).execute()
 
 
 @transactional
 def end_sessions(user_id: int) -> int:
     """End every open session of a user (logout everywhere); returns how many."""
-    return (UserSession.update(ended_at=utcnow())
-            .where(UserSession.user == user_id, UserSession.ended_at.is_null()).execute())
+    return (
+        UserSession.update(ended_at=utcnow())
+        .where(UserSession.user == user_id, UserSession.ended_at.is_null())
+        .execute()
+    )
 
 
 @transactional
 def purge_sessions(older_than: dt.timedelta) -> int:
     """Delete session rows that ended or started before `older_than` ago."""
     cutoff = utcnow() - older_than
-    return UserSession.delete().where(
-        (UserSession.created_at < cutoff) | (UserSession.ended_at < cutoff)).execute()
+    return (
+        UserSession.delete()
+        .where((UserSession.created_at < cutoff) | (UserSession.ended_at < cutoff))
+        .execute()
+    )
 
 
 def require_role(user: User | None, *roles: str) -> User:

@@ -33,9 +33,16 @@ def _date(value: Any) -> Message | None:
     return None
 
 
-HOLIDAY_FIELDS = [Field("day", max_length=10, pattern=r"\d{4}-\d{2}-\d{2}", check=_date,
-                        pattern_message=N_("Enter a real date as YYYY-MM-DD.")),
-                  Field("name", max_length=255)]
+HOLIDAY_FIELDS = [
+    Field(
+        "day",
+        max_length=10,
+        pattern=r"\d{4}-\d{2}-\d{2}",
+        check=_date,
+        pattern_message=N_("Enter a real date as YYYY-MM-DD."),
+    ),
+    Field("name", max_length=255),
+]
 
 
 @transactional

@@ -13,8 +13,8 @@ from portal.models import (
     CHANNELS,
     ONLINE_LEVELS,
     TIME_UNITS,
-    ProcessingTime,
     Procedure,
+    ProcessingTime,
     RequiredDocument,
     utcnow,
 )
@@ -157,15 +157,19 @@ def search_procedures(filters: Filters, per_page: int = PER_PAGE) -> Page:
 def _agency_ids(agency: str) -> list[int]:
     """Procedures that name exactly `agency` among their implementing agencies."""
     rows = Procedure.select(Procedure.id, Procedure.implementing_agency).where(
-        Procedure.implementing_agency.contains(agency))
-    return [r.id for r in rows
-            if agency in (a.strip() for a in r.implementing_agency.split(";"))] or [0]
+        Procedure.implementing_agency.contains(agency)
+    )
+    return [
+        r.id for r in rows if agency in (a.strip() for a in r.implementing_agency.split(";"))
+    ] or [0]
 
 
 @reading
 def facets() -> dict[str, list[str]]:
     """The values the catalogue's filters can take, from the data."""
-    fields = [r.field for r in Procedure.select(Procedure.field).distinct().order_by(Procedure.field)]
+    fields = [
+        r.field for r in Procedure.select(Procedure.field).distinct().order_by(Procedure.field)
+    ]
     agencies: set[str] = set()
     for row in Procedure.select(Procedure.implementing_agency).distinct():
         agencies.update(a.strip() for a in row.implementing_agency.split(";") if a.strip())
@@ -195,8 +199,12 @@ def level_label(level: int) -> str:
 CODE_PATTERN = r"[0-9]\.[0-9]{6}"
 
 PROCEDURE_FIELDS = [
-    Field("code", pattern=CODE_PATTERN, max_length=16,
-          pattern_message=N_("A procedure code looks like 1.005458.")),
+    Field(
+        "code",
+        pattern=CODE_PATTERN,
+        max_length=16,
+        pattern_message=N_("A procedure code looks like 1.005458."),
+    ),
     Field("name", max_length=1000, multiline=False),
     Field("field", max_length=128),
     Field("online_level", kind="int", minimum=1, maximum=4),
@@ -204,8 +212,13 @@ PROCEDURE_FIELDS = [
     Field("implementing_agency", required=False, max_length=512),
     Field("implementing_level", required=False, max_length=128),
     Field("decision_no", required=False, max_length=64),
-    Field("national_url", required=False, max_length=512, pattern=r"https://\S+",
-          pattern_message=N_("Enter a link that starts with https://.")),
+    Field(
+        "national_url",
+        required=False,
+        max_length=512,
+        pattern=r"https://\S+",
+        pattern_message=N_("Enter a link that starts with https://."),
+    ),
     Field("steps", required=False, max_length=5000, multiline=True),
     Field("fee_text", required=False, max_length=2000, multiline=True),
     Field("fee_amount", required=False, kind="int", minimum=0, maximum=2_000_000_000),
@@ -225,7 +238,7 @@ DOCUMENT_FIELDS = [Field("documents", required=False, max_length=10000, multilin
 
 
 def parse_documents(text: str) -> tuple[list[dict[str, Any]], Message | None]:
-    """Parse one document a line: `name | mandatory|optional | pdf,jpg | multiple | confidential`."""
+    """Parse one document a line: `name | mandatory/optional | pdf,jpg | multiple | confidential`"""
     docs: list[dict[str, Any]] = []
     flag_words = {"mandatory", "optional", "multiple", "confidential"}
     for number, line in enumerate(text.splitlines(), start=1):
@@ -238,24 +251,37 @@ def parse_documents(text: str) -> tuple[list[dict[str, Any]], Message | None]:
         for part in others:
             types_list += [t.strip() for t in part.split(",") if t.strip()]
         types_list = list(dict.fromkeys(types_list)) or ["pdf"]
-        if (not parts[0] or len(others) > 1 or any(t not in FILE_TYPES for t in types_list)
-                or {"mandatory", "optional"} <= flags):
-            return docs, Message(N_("Line %(line)s of the documents is not understood."), line=number)
-        docs.append({
-            "name": parts[0][:1000],
-            "mandatory": "optional" not in flags,
-            "file_types": ",".join(types_list),
-            "multiple": "multiple" in flags,
-            "confidential": "confidential" in flags,
-        })
+        if (
+            not parts[0]
+            or len(others) > 1
+            or any(t not in FILE_TYPES for t in types_list)
+            or {"mandatory", "optional"} <= flags
+        ):
+            return docs, Message(
+                N_("Line %(line)s of the documents is not understood."), line=number
+            )
+        docs.append(
+            {
+                "name": parts[0][:1000],
+                "mandatory": "optional" not in flags,
+                "file_types": ",".join(types_list),
+                "multiple": "multiple" in flags,
+                "confidential": "confidential" in flags,
+            }
+        )
     return docs, None
 
 
 def document_dicts(documents: list[RequiredDocument]) -> list[dict[str, Any]]:
     """Required documents as plain dicts, in order."""
     return [
-        {"name": d.name, "mandatory": d.mandatory, "file_types": d.file_types,
-         "multiple": d.multiple, "confidential": d.confidential}
+        {
+            "name": d.name,
+            "mandatory": d.mandatory,
+            "file_types": d.file_types,
+            "multiple": d.multiple,
+            "confidential": d.confidential,
+        }
         for d in sorted(documents, key=lambda d: d.position)
     ]
 
@@ -285,7 +311,10 @@ def clean_procedure(data: dict[str, Any]) -> dict[str, Any]:
     docs, problem = parse_documents(cleaned.get("documents") or "")
     if problem:
         errors["documents"] = problem
-    level, reason = str(data.get("online_level", "")).strip(), str(data.get("not_online_reason", ""))
+    level, reason = (
+        str(data.get("online_level", "")).strip(),
+        str(data.get("not_online_reason", "")),
+    )
     if level in ("1", "2") and not reason.strip():
         errors["not_online_reason"] = Message(N_("Say why this procedure is not online."))
     if errors:
@@ -299,14 +328,18 @@ def save_procedure(data: dict[str, Any], *, original_code: str | None = None) ->
     """Create (no `original_code`) or update a procedure from a form; raises ValidationError
     (also when a new procedure takes an existing code) or NotFound."""
     cleaned = clean_procedure(data)
-    if original_code is None and Procedure.select().where(Procedure.code == cleaned["code"]).exists():
+    if (
+        original_code is None
+        and Procedure.select().where(Procedure.code == cleaned["code"]).exists()
+    ):
         raise ValidationError({"code": Message(N_("Another procedure has this code."))})
     write_procedure(cleaned, original_code=original_code)
     return Procedure.get(Procedure.code == cleaned["code"])
 
 
-def write_procedure(cleaned: dict[str, Any], *, original_code: str | None = None,
-                    demo_fields: str | None = None) -> None:
+def write_procedure(
+    cleaned: dict[str, Any], *, original_code: str | None = None, demo_fields: str | None = None
+) -> None:
     """Store validated values (inside the caller's transaction); replaces documents and times."""
     code = cleaned["code"]
     key = original_code or code
@@ -317,8 +350,11 @@ def write_procedure(cleaned: dict[str, Any], *, original_code: str | None = None
     if clash is not None and clash != existing:
         raise ValidationError({"code": Message(N_("Another procedure has this code."))})
     values = {f.name: cleaned[f.name] for f in PROCEDURE_FIELDS}
-    values.update(search_columns(code, values["name"], values["implementing_agency"],
-                                 values["issuing_agency"]))
+    values.update(
+        search_columns(
+            code, values["name"], values["implementing_agency"], values["issuing_agency"]
+        )
+    )
     values["updated_at"] = utcnow()
     if demo_fields is not None:
         values["demo_fields"] = demo_fields
@@ -330,23 +366,28 @@ def write_procedure(cleaned: dict[str, Any], *, original_code: str | None = None
         ProcessingTime.delete().where(ProcessingTime.procedure == proc).execute()
     # Documents are updated in place, position by position, so the files dossiers attached to
     # them stay attached; only documents removed from the end are deleted.
-    current = list(RequiredDocument.select().where(RequiredDocument.procedure == proc)
-                   .order_by(RequiredDocument.position, RequiredDocument.id))
+    current = list(
+        RequiredDocument.select()
+        .where(RequiredDocument.procedure == proc)
+        .order_by(RequiredDocument.position, RequiredDocument.id)
+    )
     for position, doc in enumerate(cleaned["documents"]):
         if position < len(current):
             RequiredDocument.update(position=position, **doc).where(
-                RequiredDocument.id == current[position].id).execute()
+                RequiredDocument.id == current[position].id
+            ).execute()
         else:
             RequiredDocument.create(procedure=proc, position=position, **doc)
-    extra = [d.id for d in current[len(cleaned["documents"]):]]
+    extra = [d.id for d in current[len(cleaned["documents"]) :]]
     if extra:
         RequiredDocument.delete().where(RequiredDocument.id.in_(extra)).execute()
     for channel in CHANNELS:
         amount = cleaned.get(f"time_{channel}")
         unit = cleaned.get(f"time_{channel}_unit") or ""
         if amount is not None or unit:
-            ProcessingTime.create(procedure=proc, channel=channel, amount=amount,
-                                  unit=unit or "working_days")
+            ProcessingTime.create(
+                procedure=proc, channel=channel, amount=amount, unit=unit or "working_days"
+            )
 
 
 def form_values(proc: Procedure) -> dict[str, Any]:
@@ -360,13 +401,17 @@ def form_values(proc: Procedure) -> dict[str, Any]:
     return values
 
 
-
 @reading
 def level_summary() -> dict[str, int]:
     """How many procedures there are at each online level, and in all."""
     counts = {level: 0 for level in ONLINE_LEVELS}
     for row in Procedure.select(Procedure.online_level, fn.COUNT(Procedure.id).alias("n")).group_by(
-            Procedure.online_level):
+        Procedure.online_level
+    ):
         counts[row.online_level] = row.n
-    return {"total": sum(counts.values()), "level4": counts[4], "level3": counts[3],
-            "offline": counts[1] + counts[2]}
+    return {
+        "total": sum(counts.values()),
+        "level4": counts[4],
+        "level3": counts[3],
+        "offline": counts[1] + counts[2],
+    }

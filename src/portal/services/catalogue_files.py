@@ -10,7 +10,7 @@ from typing import Any
 from peewee import prefetch
 
 from portal.db import reading, transactional
-from portal.models import CHANNELS, ProcessingTime, Procedure, RequiredDocument
+from portal.models import CHANNELS, Procedure, ProcessingTime, RequiredDocument
 from portal.services.catalogue import (
     PROCEDURE_FIELDS,
     TIME_FIELDS,
@@ -21,8 +21,11 @@ from portal.services.catalogue import (
 )
 from portal.services.errors import N_, DomainError, Message, ValidationError
 
-COLUMNS = [f.name for f in PROCEDURE_FIELDS] + [f.name for f in TIME_FIELDS] + [
-    "documents", "demo_fields"]
+COLUMNS = (
+    [f.name for f in PROCEDURE_FIELDS]
+    + [f.name for f in TIME_FIELDS]
+    + ["documents", "demo_fields"]
+)
 FORMATS = ("csv", "json")
 MAX_RECORDS = 5000
 CSV_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -51,8 +54,11 @@ def _record(proc: Procedure) -> dict[str, Any]:
 @reading
 def export_records() -> list[dict[str, Any]]:
     """Every procedure as a plain record, by code."""
-    procs = prefetch(Procedure.select().order_by(Procedure.code), RequiredDocument.select(),
-                     ProcessingTime.select())
+    procs = prefetch(
+        Procedure.select().order_by(Procedure.code),
+        RequiredDocument.select(),
+        ProcessingTime.select(),
+    )
     return [_record(p) for p in procs]
 
 
@@ -88,42 +94,67 @@ def parse_file(content: bytes, fmt: str) -> list[dict[str, Any]]:
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise CatalogueFileError([(0, "file", Message(N_("The file is not UTF-8 text.")))]) from None
+        raise CatalogueFileError(
+            [(0, "file", Message(N_("The file is not UTF-8 text.")))]
+        ) from None
     if fmt == "json":
         try:
             data = json.loads(text)
         except RecursionError:
-            raise CatalogueFileError([(0, "file", Message(N_("The JSON is nested too deeply.")))]) from None
+            raise CatalogueFileError(
+                [(0, "file", Message(N_("The JSON is nested too deeply.")))]
+            ) from None
         except json.JSONDecodeError as exc:
-            raise CatalogueFileError([(0, "file", Message(N_("The JSON is not valid (line %(line)s)."),
-                                                    line=exc.lineno))]) from None
+            raise CatalogueFileError(
+                [
+                    (
+                        0,
+                        "file",
+                        Message(N_("The JSON is not valid (line %(line)s)."), line=exc.lineno),
+                    )
+                ]
+            ) from None
         if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
-            raise CatalogueFileError([(0, "file", Message(N_("The JSON must be a list of procedures.")))])
+            raise CatalogueFileError(
+                [(0, "file", Message(N_("The JSON must be a list of procedures.")))]
+            )
         records = []
         for rec in data:
             docs = rec.get("documents", [])
             flat = {k: "" if v is None else v for k, v in rec.items()}
             if isinstance(docs, list) and all(isinstance(d, dict) for d in docs):
                 flat["documents"] = format_documents(
-                    [{"name": str(d.get("name", "")), "mandatory": bool(d.get("mandatory", True)),
-                      "file_types": str(d.get("file_types", "pdf")),
-                      "multiple": bool(d.get("multiple")),
-                      "confidential": bool(d.get("confidential"))} for d in docs])
+                    [
+                        {
+                            "name": str(d.get("name", "")),
+                            "mandatory": bool(d.get("mandatory", True)),
+                            "file_types": str(d.get("file_types", "pdf")),
+                            "multiple": bool(d.get("multiple")),
+                            "confidential": bool(d.get("confidential")),
+                        }
+                        for d in docs
+                    ]
+                )
             records.append({k: v if isinstance(v, str) else str(v) for k, v in flat.items()})
     else:
         reader = csv.DictReader(io.StringIO(text))
         try:
             if not reader.fieldnames or "code" not in reader.fieldnames:
-                raise CatalogueFileError([(0, "file", Message(
-                    N_("The CSV needs a header row with a code column.")))])
-            records = [{k: _unquote(v if isinstance(v, str) else "") for k, v in row.items() if k}
-                       for row in reader]
+                raise CatalogueFileError(
+                    [(0, "file", Message(N_("The CSV needs a header row with a code column.")))]
+                )
+            records = [
+                {k: _unquote(v if isinstance(v, str) else "") for k, v in row.items() if k}
+                for row in reader
+            ]
         except csv.Error as exc:
-            raise CatalogueFileError([(0, "file", Message(N_("The CSV could not be read: %(why)s"),
-                                                          why=str(exc)[:200]))]) from None
+            raise CatalogueFileError(
+                [(0, "file", Message(N_("The CSV could not be read: %(why)s"), why=str(exc)[:200]))]
+            ) from None
     if len(records) > MAX_RECORDS:
-        raise CatalogueFileError([(0, "file", Message(N_("At most %(max)s procedures per file."),
-                                                max=MAX_RECORDS))])
+        raise CatalogueFileError(
+            [(0, "file", Message(N_("At most %(max)s procedures per file."), max=MAX_RECORDS))]
+        )
     return records
 
 
@@ -148,4 +179,3 @@ def import_catalogue(content: bytes, fmt: str) -> int:
         known = [f.strip() for f in demo_fields.split(",") if f.strip() in COLUMNS + ["times"]]
         write_procedure(cleaned, demo_fields=",".join(dict.fromkeys(known)))
     return len(cleaned_all)
-

@@ -123,8 +123,9 @@ class Calendar:
             day += dt.timedelta(days=1)
         raise ValueError("interval beyond the calendar")
 
-    def due(self, received: dt.datetime, amount: int, unit: str,
-            cutoff: dt.time | None = None) -> dt.datetime:
+    def due(
+        self, received: dt.datetime, amount: int, unit: str, cutoff: dt.time | None = None
+    ) -> dt.datetime:
         """The promised date for a time limit of `amount` working days or calendar days."""
         start = self.clock_start(received, cutoff)
         if unit == "working_days":
@@ -134,7 +135,9 @@ class Calendar:
             day = self.next_working_day(day)
         return self.closing(day)
 
-    def resume(self, due: dt.datetime, paused_at: dt.datetime, resumed_at: dt.datetime) -> dt.datetime:
+    def resume(
+        self, due: dt.datetime, paused_at: dt.datetime, resumed_at: dt.datetime
+    ) -> dt.datetime:
         """The new due date after a pause from `paused_at` to `resumed_at`: the office time that
         was left at the pause counts again from when the clock restarts."""
         left = self.working_minutes_between(self.clock_start(paused_at), due)

@@ -37,51 +37,109 @@ OFFLINE_HOW = (
 
 # (keyword in the folded-free lower-case name, documents) — first match wins.
 DOCUMENT_RULES: list[tuple[tuple[str, ...], list[dict[str, Any]]]] = [
-    (("huỷ tờ khai", "hủy tờ khai"), [
-        {"name": "Văn bản đề nghị hủy tờ khai hải quan (mẫu số 04/HTK/GSQL)", "file_types": "pdf,xml"},
-        {"name": "Chứng từ chứng minh lý do hủy tờ khai", "file_types": "pdf,jpg,png", "multiple": True},
-    ]),
-    (("khai bổ sung",), [
-        {"name": "Văn bản đề nghị khai bổ sung (mẫu số 03/KBS/GSQL)", "file_types": "pdf,xml"},
-        {"name": "Chứng từ liên quan đến việc khai bổ sung (hóa đơn, hợp đồng, vận đơn)",
-         "file_types": "pdf,jpg,png", "multiple": True},
-    ]),
-    (("xác định trước",), [
-        {"name": "Đơn đề nghị xác định trước (mẫu số 01/XĐTMS/TXNK)", "file_types": "pdf,docx"},
-        {"name": "Tài liệu kỹ thuật, catalogue, hình ảnh hàng hóa", "file_types": "pdf,jpg,png",
-         "multiple": True},
-        {"name": "Mẫu hàng hóa (biên bản lấy mẫu) nếu có", "file_types": "pdf", "mandatory": False},
-    ]),
-    (("hoàn thuế", "không thu thuế"), [
-        {"name": "Công văn đề nghị hoàn thuế (mẫu số 09/DNHT)", "file_types": "pdf,xml"},
-        {"name": "Chứng từ thanh toán, hợp đồng mua bán hàng hóa", "file_types": "pdf",
-         "multiple": True},
-    ]),
-    (("miễn thuế", "xét miễn"), [
-        {"name": "Công văn đề nghị miễn thuế", "file_types": "pdf,xml"},
-        {"name": "Danh mục hàng hóa miễn thuế (mẫu số 16)", "file_types": "pdf,xlsx"},
-    ]),
-    (("doanh nghiệp ưu tiên", "được ưu tiên"), [
-        {"name": "Văn bản đề nghị công nhận doanh nghiệp ưu tiên", "file_types": "pdf"},
-        {"name": "Báo cáo tài chính đã được kiểm toán 02 năm gần nhất", "file_types": "pdf,xlsx",
-         "multiple": True},
-        {"name": "Báo cáo đánh giá tuân thủ pháp luật hải quan", "file_types": "pdf"},
-    ]),
-    (("sổ ata",), [
-        {"name": "Đơn đề nghị cấp sổ ATA", "file_types": "pdf"},
-        {"name": "Danh mục hàng hóa tạm quản", "file_types": "pdf,xlsx"},
-        {"name": "Chứng từ bảo lãnh", "file_types": "pdf"},
-    ]),
-    (("quốc phòng", "an ninh"), [
-        {"name": "Văn bản đề nghị của Bộ Quốc phòng/Bộ Công an", "file_types": "pdf",
-         "confidential": True},
-        {"name": "Danh mục hàng hóa chuyên dùng", "file_types": "pdf,xlsx", "confidential": True},
-    ]),
+    (
+        ("huỷ tờ khai", "hủy tờ khai"),
+        [
+            {
+                "name": "Văn bản đề nghị hủy tờ khai hải quan (mẫu số 04/HTK/GSQL)",
+                "file_types": "pdf,xml",
+            },
+            {
+                "name": "Chứng từ chứng minh lý do hủy tờ khai",
+                "file_types": "pdf,jpg,png",
+                "multiple": True,
+            },
+        ],
+    ),
+    (
+        ("khai bổ sung",),
+        [
+            {"name": "Văn bản đề nghị khai bổ sung (mẫu số 03/KBS/GSQL)", "file_types": "pdf,xml"},
+            {
+                "name": "Chứng từ liên quan đến việc khai bổ sung (hóa đơn, hợp đồng, vận đơn)",
+                "file_types": "pdf,jpg,png",
+                "multiple": True,
+            },
+        ],
+    ),
+    (
+        ("xác định trước",),
+        [
+            {"name": "Đơn đề nghị xác định trước (mẫu số 01/XĐTMS/TXNK)", "file_types": "pdf,docx"},
+            {
+                "name": "Tài liệu kỹ thuật, catalogue, hình ảnh hàng hóa",
+                "file_types": "pdf,jpg,png",
+                "multiple": True,
+            },
+            {
+                "name": "Mẫu hàng hóa (biên bản lấy mẫu) nếu có",
+                "file_types": "pdf",
+                "mandatory": False,
+            },
+        ],
+    ),
+    (
+        ("hoàn thuế", "không thu thuế"),
+        [
+            {"name": "Công văn đề nghị hoàn thuế (mẫu số 09/DNHT)", "file_types": "pdf,xml"},
+            {
+                "name": "Chứng từ thanh toán, hợp đồng mua bán hàng hóa",
+                "file_types": "pdf",
+                "multiple": True,
+            },
+        ],
+    ),
+    (
+        ("miễn thuế", "xét miễn"),
+        [
+            {"name": "Công văn đề nghị miễn thuế", "file_types": "pdf,xml"},
+            {"name": "Danh mục hàng hóa miễn thuế (mẫu số 16)", "file_types": "pdf,xlsx"},
+        ],
+    ),
+    (
+        ("doanh nghiệp ưu tiên", "được ưu tiên"),
+        [
+            {"name": "Văn bản đề nghị công nhận doanh nghiệp ưu tiên", "file_types": "pdf"},
+            {
+                "name": "Báo cáo tài chính đã được kiểm toán 02 năm gần nhất",
+                "file_types": "pdf,xlsx",
+                "multiple": True,
+            },
+            {"name": "Báo cáo đánh giá tuân thủ pháp luật hải quan", "file_types": "pdf"},
+        ],
+    ),
+    (
+        ("sổ ata",),
+        [
+            {"name": "Đơn đề nghị cấp sổ ATA", "file_types": "pdf"},
+            {"name": "Danh mục hàng hóa tạm quản", "file_types": "pdf,xlsx"},
+            {"name": "Chứng từ bảo lãnh", "file_types": "pdf"},
+        ],
+    ),
+    (
+        ("quốc phòng", "an ninh"),
+        [
+            {
+                "name": "Văn bản đề nghị của Bộ Quốc phòng/Bộ Công an",
+                "file_types": "pdf",
+                "confidential": True,
+            },
+            {
+                "name": "Danh mục hàng hóa chuyên dùng",
+                "file_types": "pdf,xlsx",
+                "confidential": True,
+            },
+        ],
+    ),
 ]
 DEFAULT_DOCUMENTS = [
     {"name": "Văn bản đề nghị theo mẫu của thủ tục", "file_types": "pdf,xml,docx"},
-    {"name": "Chứng từ kèm theo (hợp đồng, hóa đơn, giấy phép nếu có)", "file_types": "pdf,jpg,png",
-     "multiple": True, "mandatory": False},
+    {
+        "name": "Chứng từ kèm theo (hợp đồng, hóa đơn, giấy phép nếu có)",
+        "file_types": "pdf,jpg,png",
+        "multiple": True,
+        "mandatory": False,
+    },
 ]
 
 
@@ -118,21 +176,28 @@ def _documents(name: str) -> list[dict[str, Any]]:
 
 def _steps(code: str, online: bool) -> str:
     if code == "2.002184":
-        return "\n".join([
-            "Doanh nghiệp khai bổ sung trực tuyến, đính kèm chứng từ và ký số.",
-            "Hệ thống tiếp nhận, cấp số và phân luồng hồ sơ khai bổ sung.",
-            "Công chức hải quan kiểm tra hồ sơ khai bổ sung.",
-            "Lãnh đạo Chi cục phê duyệt kết quả.",
-            "Trả kết quả trực tuyến cho doanh nghiệp.",
-        ])
-    first = ("Doanh nghiệp nộp hồ sơ trực tuyến trên Cổng dịch vụ công Hải quan và ký số."
-             if online else "Người thực hiện nộp hồ sơ trực tiếp tại bộ phận một cửa.")
-    return "\n".join([
-        first,
-        "Công chức tiếp nhận kiểm tra tính đầy đủ của hồ sơ; tiếp nhận hoặc hướng dẫn bổ sung.",
-        "Công chức xử lý hồ sơ, trình lãnh đạo phê duyệt.",
-        "Trả kết quả cho người thực hiện.",
-    ])
+        return "\n".join(
+            [
+                "Doanh nghiệp khai bổ sung trực tuyến, đính kèm chứng từ và ký số.",
+                "Hệ thống tiếp nhận, cấp số và phân luồng hồ sơ khai bổ sung.",
+                "Công chức hải quan kiểm tra hồ sơ khai bổ sung.",
+                "Lãnh đạo Chi cục phê duyệt kết quả.",
+                "Trả kết quả trực tuyến cho doanh nghiệp.",
+            ]
+        )
+    first = (
+        "Doanh nghiệp nộp hồ sơ trực tuyến trên Cổng dịch vụ công Hải quan và ký số."
+        if online
+        else "Người thực hiện nộp hồ sơ trực tiếp tại bộ phận một cửa."
+    )
+    return "\n".join(
+        [
+            first,
+            "Công chức tiếp nhận kiểm tra tính đầy đủ của hồ sơ; tiếp nhận hoặc hướng dẫn bổ sung.",
+            "Công chức xử lý hồ sơ, trình lãnh đạo phê duyệt.",
+            "Trả kết quả cho người thực hiện.",
+        ]
+    )
 
 
 def procedure_from_row(row: dict[str, str]) -> tuple[dict[str, Any], str]:
@@ -150,7 +215,9 @@ def procedure_from_row(row: dict[str, str]) -> tuple[dict[str, Any], str]:
         level = 4
     elif times and "online" not in times:
         level = 2
-        not_online_reason = "Quyết định công bố thủ tục chỉ quy định nộp hồ sơ trực tiếp hoặc qua bưu chính."
+        not_online_reason = (
+            "Quyết định công bố thủ tục chỉ quy định nộp hồ sơ trực tiếp hoặc qua bưu chính."
+        )
         offline = OFFLINE_HOW
     else:
         level = 3 if _stable(code, 10) == 0 else 4
@@ -158,7 +225,9 @@ def procedure_from_row(row: dict[str, str]) -> tuple[dict[str, Any], str]:
     if not_online_reason:
         demo += ["not_online_reason", "offline_instructions"]
     if not times:
-        amount = 30 if "xác định trước" in lower else 1 if lower.startswith("thủ tục hải quan") else 5
+        amount = (
+            30 if "xác định trước" in lower else 1 if lower.startswith("thủ tục hải quan") else 5
+        )
         times = {"online" if level >= 3 else "in_person": (amount, "working_days")}
         demo.append("times")
     agency = row.get("co_quan_thuc_hien", "").strip()
@@ -196,5 +265,7 @@ def procedure_from_row(row: dict[str, str]) -> tuple[dict[str, Any], str]:
 def read_catalogue(path: Path) -> list[tuple[dict[str, Any], str]]:
     """Every row of the catalogue CSV, NFC-normalised like any input."""
     with path.open(newline="", encoding="utf-8") as f:
-        return [procedure_from_row({k: clean(v or "") for k, v in row.items()})
-                for row in csv.DictReader(f)]
+        return [
+            procedure_from_row({k: clean(v or "") for k, v in row.items()})
+            for row in csv.DictReader(f)
+        ]

@@ -10,17 +10,26 @@ from portal.models import Dossier, RequiredDocument, User
 from portal.services import dossiers, processing
 from portal.services.access import Ctx
 
-DEMO_PDF = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
-            b"2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n")
-ANSWERS = {"declaration_no": "105123456789", "declaration_date": "2026-11-20",
-           "declaration_type": "Nhập khẩu", "reason": "Hàng hóa không nhập khẩu được (demo)."}
+DEMO_PDF = (
+    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
+    b"2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+)
+ANSWERS = {
+    "declaration_no": "105123456789",
+    "declaration_date": "2026-11-20",
+    "declaration_type": "Nhập khẩu",
+    "reason": "Hàng hóa không nhập khẩu được (demo).",
+}
 
 
 @reading
 def _users() -> tuple[User, User, User] | None:
     try:
-        return (User.get(User.username == "doanhnghiep@example.vn"),
-                User.get(User.username == "canbo.02ci"), User.get(User.username == "lanhdao.02ci"))
+        return (
+            User.get(User.username == "doanhnghiep@example.vn"),
+            User.get(User.username == "canbo.02ci"),
+            User.get(User.username == "lanhdao.02ci"),
+        )
     except User.DoesNotExist:
         return None
 
@@ -33,8 +42,12 @@ def _has_dossiers() -> bool:
 @reading
 def _documents(dossier_id: int) -> list[int]:
     d = Dossier.get_by_id(dossier_id)
-    return [r.id for r in RequiredDocument.select().where(
-        RequiredDocument.procedure == d.procedure_id).order_by(RequiredDocument.position)]
+    return [
+        r.id
+        for r in RequiredDocument.select()
+        .where(RequiredDocument.procedure == d.procedure_id)
+        .order_by(RequiredDocument.position)
+    ]
 
 
 def _filed(ctx: Ctx) -> int:
@@ -56,8 +69,12 @@ def seed_dossiers(uploads: Path) -> int:
     processing.act(officer, second, "receive")
     processing.act(officer, second, "start_processing")
     third = _filed(owner)
-    for ctx, action in ((officer, "receive"), (officer, "start_processing"),
-                        (officer, "submit_for_approval"), (leader, "approve")):
+    for ctx, action in (
+        (officer, "receive"),
+        (officer, "start_processing"),
+        (officer, "submit_for_approval"),
+        (leader, "approve"),
+    ):
         processing.act(ctx, third, action)
     processing.upload_result(officer, third, "ket-qua-demo.pdf", [DEMO_PDF])
     processing.act(officer, third, "issue_result")

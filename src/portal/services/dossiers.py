@@ -43,6 +43,7 @@ UPLOAD_PROBLEMS = {
 
 # --- forms ---------------------------------------------------------------------------------
 
+
 def field_specs(fields: list[FormField], *, draft: bool) -> list[Field]:
     """Validation rules of a procedure form; a draft checks format but not presence."""
     specs = []
@@ -51,12 +52,20 @@ def field_specs(fields: list[FormField], *, draft: bool) -> list[Field]:
         pattern = f.pattern or (DATE_PATTERN if f.kind == "date" else None)
         if f.kind == "email":
             pattern = r"[^@\s]+@[^@\s]+\.[^@\s]+"
-        specs.append(Field(
-            f.name, required=f.required and not draft, max_length=f.max_length,
-            pattern=pattern or None, kind=kind, minimum=f.min_value, maximum=f.max_value,
-            multiline=f.kind == "textarea",
-            choices=[c.strip() for c in f.choices.splitlines() if c.strip()] or None,
-            check=_valid_date if f.kind == "date" else None))
+        specs.append(
+            Field(
+                f.name,
+                required=f.required and not draft,
+                max_length=f.max_length,
+                pattern=pattern or None,
+                kind=kind,
+                minimum=f.min_value,
+                maximum=f.max_value,
+                multiline=f.kind == "textarea",
+                choices=[c.strip() for c in f.choices.splitlines() if c.strip()] or None,
+                check=_valid_date if f.kind == "date" else None,
+            )
+        )
     return specs
 
 
@@ -69,6 +78,7 @@ def _valid_date(value: Any) -> Message | None:
 
 
 # --- reading -------------------------------------------------------------------------------
+
 
 @dataclass
 class DossierView:
@@ -84,17 +94,34 @@ class DossierView:
 @reading
 def load(dossier_id: int, user: User | None) -> DossierView:
     """A dossier with everything its pages show; raises NotFound unless `user` may see it."""
-    dossier = (Dossier.select(Dossier, Unit).join(Unit, JOIN.LEFT_OUTER, on=(Dossier.unit == Unit.id))
-               .where(Dossier.id == dossier_id).first())
+    dossier = (
+        Dossier.select(Dossier, Unit)
+        .join(Unit, JOIN.LEFT_OUTER, on=(Dossier.unit == Unit.id))
+        .where(Dossier.id == dossier_id)
+        .first()
+    )
     require_view(user, dossier)
     proc = Procedure.get_by_id(dossier.procedure_id)
-    fields = list(FormField.select().where(FormField.procedure == proc).order_by(FormField.position))
-    docs = list(RequiredDocument.select().where(RequiredDocument.procedure == proc)
-                .order_by(RequiredDocument.position))
-    attachments = list(Attachment.select().where(Attachment.dossier == dossier)
-                       .order_by(Attachment.id))
-    return DossierView(dossier, proc, fields, docs, attachments, json.loads(dossier.form_data),
-                       actor_kind(user, dossier))
+    fields = list(
+        FormField.select().where(FormField.procedure == proc).order_by(FormField.position)
+    )
+    docs = list(
+        RequiredDocument.select()
+        .where(RequiredDocument.procedure == proc)
+        .order_by(RequiredDocument.position)
+    )
+    attachments = list(
+        Attachment.select().where(Attachment.dossier == dossier).order_by(Attachment.id)
+    )
+    return DossierView(
+        dossier,
+        proc,
+        fields,
+        docs,
+        attachments,
+        json.loads(dossier.form_data),
+        actor_kind(user, dossier),
+    )
 
 
 @reading
@@ -105,18 +132,23 @@ def find_by_code(code: str, user: User | None) -> int:
 
 
 @reading
-def list_for_enterprise(user: User, *, status: int | None = None, q: str = "",
-                        page: int = 1) -> Page:
-    query = (Dossier.select(Dossier, Procedure, Unit)
-             .join(Procedure).switch(Dossier)
-             .join(Unit, JOIN.LEFT_OUTER, on=(Dossier.unit == Unit.id))
-             .where(Dossier.enterprise == user.enterprise_id)
-             .order_by(Dossier.updated_at.desc(), Dossier.id.desc()))
+def list_for_enterprise(
+    user: User, *, status: int | None = None, q: str = "", page: int = 1
+) -> Page:
+    query = (
+        Dossier.select(Dossier, Procedure, Unit)
+        .join(Procedure)
+        .switch(Dossier)
+        .join(Unit, JOIN.LEFT_OUTER, on=(Dossier.unit == Unit.id))
+        .where(Dossier.enterprise == user.enterprise_id)
+        .order_by(Dossier.updated_at.desc(), Dossier.id.desc())
+    )
     if status is not None:
         query = query.where(Dossier.status == status)
     if q:
-        query = query.where(Dossier.code.contains(q.strip()[:32].upper())
-                            | Procedure.code.contains(q.strip()[:16]))
+        query = query.where(
+            Dossier.code.contains(q.strip()[:32].upper()) | Procedure.code.contains(q.strip()[:16])
+        )
     return paginate(query, page, 20)
 
 
@@ -125,12 +157,22 @@ def competent_units(procedure: Procedure) -> list[Unit]:
     """The units that may handle dossiers of `procedure`: branches for branch-level agencies,
     departments for department-level ones, of the structure in use."""
     agency = procedure.implementing_agency
-    kind = "department" if agency.startswith(("Cục", "Bộ")) and "Chi cục" not in agency else "branch"
-    return list(Unit.select().where(Unit.kind == kind, Unit.active == True,  # noqa: E712
-                                    Unit.structure == "2016").order_by(Unit.code))
+    kind = (
+        "department" if agency.startswith(("Cục", "Bộ")) and "Chi cục" not in agency else "branch"
+    )
+    return list(
+        Unit.select()
+        .where(
+            Unit.kind == kind,
+            Unit.active == True,  # noqa: E712
+            Unit.structure == "2016",
+        )
+        .order_by(Unit.code)
+    )
 
 
 # --- drafts --------------------------------------------------------------------------------
+
 
 @transactional
 def start_draft(ctx: Ctx, procedure_code: str, unit_code: str) -> Dossier:
@@ -145,8 +187,9 @@ def start_draft(ctx: Ctx, procedure_code: str, unit_code: str) -> Dossier:
     unit = Unit.get_or_none(Unit.code == unit_code[:16])
     if unit is None or unit not in competent_units(proc):
         raise ValidationError({"unit": Message(N_("Choose the customs office that handles it."))})
-    return Dossier.create(procedure=proc, enterprise=ctx.user.enterprise_id, owner=ctx.user,
-                          unit=unit)
+    return Dossier.create(
+        procedure=proc, enterprise=ctx.user.enterprise_id, owner=ctx.user, unit=unit
+    )
 
 
 def _draft_for_update(ctx: Ctx, dossier_id: int, statuses: tuple[int, ...] = (DRAFT,)) -> Dossier:
@@ -167,41 +210,56 @@ def save_answers(ctx: Ctx, dossier_id: int, data: dict[str, str]) -> dict[str, M
     answers = json.loads(dossier.form_data)
     for f in fields:
         if f.name in data:
-            answers[f.name] = clean(data[f.name], multiline=f.kind == "textarea")[:f.max_length]
+            answers[f.name] = clean(data[f.name], multiline=f.kind == "textarea")[: f.max_length]
     problems: dict[str, Message] = {}
     try:
         validate(answers, field_specs(fields, draft=True))
     except ValidationError as exc:
         problems = exc.errors
     Dossier.update(form_data=json.dumps(answers, ensure_ascii=False), updated_at=utcnow()).where(
-        Dossier.id == dossier.id).execute()
+        Dossier.id == dossier.id
+    ).execute()
     return problems
 
 
-def add_attachment(ctx: Ctx, dossier_id: int, document_id: int, filename: str, chunks: Any,
-                   purpose: str = "application") -> Attachment:
+def add_attachment(
+    ctx: Ctx,
+    dossier_id: int,
+    document_id: int,
+    filename: str,
+    chunks: Any,
+    purpose: str = "application",
+) -> Attachment:
     """Store an uploaded file for one required document; the file is written first, then the
     row; if the row cannot be written the file is removed. Raises ValidationError (on the
     `doc-<id>` field) or NotFound."""
     statuses = (DRAFT,) if purpose == "application" else (SUPPLEMENT,)
     with db.connection_context():
         dossier = _draft_for_update(ctx, dossier_id, statuses)
-        doc = RequiredDocument.get_or_none(RequiredDocument.id == document_id,
-                                           RequiredDocument.procedure == dossier.procedure_id)
+        doc = RequiredDocument.get_or_none(
+            RequiredDocument.id == document_id, RequiredDocument.procedure == dossier.procedure_id
+        )
         if doc is None:
             raise NotFound("document")
         count = Attachment.select().where(Attachment.dossier == dossier).count()
     key = f"doc-{doc.id}"
     if count >= ctx.max_files:
-        raise ValidationError({key: Message(N_("A dossier holds at most %(n)s files."),
-                                            n=ctx.max_files)})
+        raise ValidationError(
+            {key: Message(N_("A dossier holds at most %(n)s files."), n=ctx.max_files)}
+        )
     allowed = doc.file_types.split(",")
     try:
         stored = storage.store(chunks, ctx.uploads, ctx.max_upload_bytes, allowed)
     except storage.UploadRejected as exc:
-        raise ValidationError({key: Message(
-            UPLOAD_PROBLEMS[exc.reason], mb=ctx.max_upload_bytes // (1024 * 1024),
-            types=", ".join(t.upper() for t in allowed))}) from None
+        raise ValidationError(
+            {
+                key: Message(
+                    UPLOAD_PROBLEMS[exc.reason],
+                    mb=ctx.max_upload_bytes // (1024 * 1024),
+                    types=", ".join(t.upper() for t in allowed),
+                )
+            }
+        ) from None
     try:
         return _attach(ctx, dossier.id, doc, stored, filename, purpose)
     except BaseException:
@@ -210,20 +268,34 @@ def add_attachment(ctx: Ctx, dossier_id: int, document_id: int, filename: str, c
 
 
 @transactional
-def _attach(ctx: Ctx, dossier_id: int, doc: RequiredDocument, stored: storage.StoredFile,
-            filename: str, purpose: str) -> Attachment:
+def _attach(
+    ctx: Ctx,
+    dossier_id: int,
+    doc: RequiredDocument,
+    stored: storage.StoredFile,
+    filename: str,
+    purpose: str,
+) -> Attachment:
     dossier = Dossier.get_by_id(dossier_id)
     replaced = []
     if not doc.multiple and purpose == "application":
-        replaced = list(Attachment.select().where(Attachment.dossier == dossier,
-                                                  Attachment.document == doc))
+        replaced = list(
+            Attachment.select().where(Attachment.dossier == dossier, Attachment.document == doc)
+        )
         for old in replaced:
             old.delete_instance()
     attachment = Attachment.create(
-        dossier=dossier, document=doc, purpose=purpose,
-        original_name=storage.safe_filename(filename), stored_name=stored.stored_name,
-        size=stored.size, sha256=stored.sha256, content_type=stored.content_type,
-        confidential=doc.confidential, uploaded_by=ctx.user)
+        dossier=dossier,
+        document=doc,
+        purpose=purpose,
+        original_name=storage.safe_filename(filename),
+        stored_name=stored.stored_name,
+        size=stored.size,
+        sha256=stored.sha256,
+        content_type=stored.content_type,
+        confidential=doc.confidential,
+        uploaded_by=ctx.user,
+    )
     Dossier.update(updated_at=utcnow()).where(Dossier.id == dossier.id).execute()
     for old in replaced:
         db.after_commit(lambda name=old.stored_name: storage.remove(ctx.uploads, name))
@@ -253,6 +325,7 @@ def delete_draft(ctx: Ctx, dossier_id: int) -> None:
 
 # --- submission ----------------------------------------------------------------------------
 
+
 def submission_problems(view: DossierView) -> dict[str, Message]:
     """Everything that keeps a draft from being submitted, by field (documents as doc-<id>)."""
     problems: dict[str, Message] = {}
@@ -269,9 +342,14 @@ def submission_problems(view: DossierView) -> dict[str, Message]:
 
 def _next_code(unit: Unit, when: dt.datetime) -> str:
     day = to_local(when).strftime("%y%m%d")
-    (DossierSequence.insert(unit=unit, day=day, last=1)
-     .on_conflict(conflict_target=[DossierSequence.unit, DossierSequence.day],
-                  update={DossierSequence.last: DossierSequence.last + 1}).execute())
+    (
+        DossierSequence.insert(unit=unit, day=day, last=1)
+        .on_conflict(
+            conflict_target=[DossierSequence.unit, DossierSequence.day],
+            update={DossierSequence.last: DossierSequence.last + 1},
+        )
+        .execute()
+    )
     seq = DossierSequence.get(DossierSequence.unit == unit, DossierSequence.day == day).last
     return f"{unit.code}-{day}-{seq:04d}"
 
@@ -295,11 +373,17 @@ def submit(ctx: Ctx, dossier_id: int, submit_key: str) -> Dossier:
     now = utcnow()
     unit = Unit.get_by_id(dossier.unit_id)
     code = _next_code(unit, now)
-    Dossier.update(code=code, status=NEW, submitted_at=now, updated_at=now,
-                   submit_key=key).where(Dossier.id == dossier.id).execute()
+    Dossier.update(code=code, status=NEW, submitted_at=now, updated_at=now, submit_key=key).where(
+        Dossier.id == dossier.id
+    ).execute()
     dossier = Dossier.get_by_id(dossier.id)
-    event = history.record(Actor.of(ctx.user, ctx.client_addr), "submit", dossier=dossier,
-                           status_before=DRAFT, status_after=NEW)
+    event = history.record(
+        Actor.of(ctx.user, ctx.client_addr),
+        "submit",
+        dossier=dossier,
+        status_before=DRAFT,
+        status_after=NEW,
+    )
     notify.status_changed(dossier, event)
     notify.tell_unit(dossier, N_("New dossier %(code)s is waiting for reception."))
     return dossier
@@ -307,12 +391,18 @@ def submit(ctx: Ctx, dossier_id: int, submit_key: str) -> Dossier:
 
 @reading
 def status_counts(user: User) -> dict[int, int]:
-    rows = (Dossier.select(Dossier.status, fn.COUNT(Dossier.id).alias("n"))
-            .where(Dossier.enterprise == user.enterprise_id).group_by(Dossier.status))
+    rows = (
+        Dossier.select(Dossier.status, fn.COUNT(Dossier.id).alias("n"))
+        .where(Dossier.enterprise == user.enterprise_id)
+        .group_by(Dossier.status)
+    )
     return {r.status: r.n for r in rows}
 
 
 @reading
 def attachments_with_documents(dossier_id: int) -> list[Attachment]:
-    return list(prefetch(Attachment.select().where(Attachment.dossier == dossier_id),
-                         RequiredDocument.select()))
+    return list(
+        prefetch(
+            Attachment.select().where(Attachment.dossier == dossier_id), RequiredDocument.select()
+        )
+    )

@@ -14,7 +14,7 @@ GENESIS = "0" * 64
 
 @dataclass(frozen=True)
 class Actor:
-    """Who acts, as the history records it (a snapshot: later changes to the user don't alter it)."""
+    """Who acts, as the history records it: a snapshot that later changes to the user keep."""
 
     user_id: int | None
     name: str
@@ -35,10 +35,19 @@ SYSTEM = Actor(None, "system", "system", "")
 
 def _digest(prev_hash: str, e: DossierEvent) -> str:
     fields = [
-        prev_hash, str(e.dossier_id or ""), str(e.actor_id or ""), e.actor_name, e.actor_role,
-        e.actor_unit, e.action, "" if e.status_before is None else str(e.status_before),
-        "" if e.status_after is None else str(e.status_after), e.note, "1" if e.public else "0",
-        e.client_addr, e.created_at.isoformat(timespec="microseconds"),
+        prev_hash,
+        str(e.dossier_id or ""),
+        str(e.actor_id or ""),
+        e.actor_name,
+        e.actor_role,
+        e.actor_unit,
+        e.action,
+        "" if e.status_before is None else str(e.status_before),
+        "" if e.status_after is None else str(e.status_after),
+        e.note,
+        "1" if e.public else "0",
+        e.client_addr,
+        e.created_at.isoformat(timespec="microseconds"),
     ]
     return hashlib.sha256("\x1f".join(fields).encode()).hexdigest()
 
@@ -49,9 +58,16 @@ def ensure_head() -> None:
         HistoryHead.create(last_hash=GENESIS, count=0)
 
 
-def record(actor: Actor, action: str, *, dossier: Dossier | None = None,
-           status_before: int | None = None, status_after: int | None = None, note: str = "",
-           public: bool = True) -> DossierEvent:
+def record(
+    actor: Actor,
+    action: str,
+    *,
+    dossier: Dossier | None = None,
+    status_before: int | None = None,
+    status_after: int | None = None,
+    note: str = "",
+    public: bool = True,
+) -> DossierEvent:
     """Append an event; call inside the transaction of the change it records."""
     if db.transaction_depth() == 0:
         raise RuntimeError("history events are written inside the change's transaction")
@@ -60,14 +76,25 @@ def record(actor: Actor, action: str, *, dossier: Dossier | None = None,
     if head is None:
         raise RuntimeError("the history chain has no head: run the migrations")
     event = DossierEvent(
-        dossier=dossier, actor=actor.user_id, actor_name=actor.name[:255],
-        actor_role=actor.role, actor_unit=actor.unit, action=action,
-        status_before=status_before, status_after=status_after, note=note, public=public,
-        client_addr=actor.client_addr[:64], created_at=utcnow(), prev_hash=head.last_hash)
+        dossier=dossier,
+        actor=actor.user_id,
+        actor_name=actor.name[:255],
+        actor_role=actor.role,
+        actor_unit=actor.unit,
+        action=action,
+        status_before=status_before,
+        status_after=status_after,
+        note=note,
+        public=public,
+        client_addr=actor.client_addr[:64],
+        created_at=utcnow(),
+        prev_hash=head.last_hash,
+    )
     event.hash = _digest(head.last_hash, event)
     event.save(force_insert=True)
     HistoryHead.update(last_hash=event.hash, count=HistoryHead.count + 1).where(
-        HistoryHead.id == head.id).execute()
+        HistoryHead.id == head.id
+    ).execute()
     return event
 
 

@@ -52,7 +52,9 @@ def _view(query, view: str, user: User, now: dt.datetime):
     if view == "mine":
         return query.where(Dossier.assigned_to == user.id, Dossier.status.not_in(tuple(FINAL)))
     if view == "due_today":
-        return query.where(running, Dossier.due_at >= now, Dossier.due_at < now + dt.timedelta(days=1))
+        return query.where(
+            running, Dossier.due_at >= now, Dossier.due_at < now + dt.timedelta(days=1)
+        )
     if view == "overdue":
         return query.where(running, Dossier.due_at < now)
     return query
@@ -62,10 +64,15 @@ def _view(query, view: str, user: User, now: dt.datetime):
 def inbox(user: User, filters: InboxFilters, now: dt.datetime | None = None) -> Page:
     now = now or utcnow()
     assignee = User.alias()
-    query = (Dossier.select(Dossier, Procedure, Enterprise, assignee)
-             .join(Procedure).switch(Dossier).join(Enterprise).switch(Dossier)
-             .join(assignee, JOIN.LEFT_OUTER, on=(Dossier.assigned_to == assignee.id))
-             .where(Dossier.unit == user.unit_id, Dossier.status != DRAFT))
+    query = (
+        Dossier.select(Dossier, Procedure, Enterprise, assignee)
+        .join(Procedure)
+        .switch(Dossier)
+        .join(Enterprise)
+        .switch(Dossier)
+        .join(assignee, JOIN.LEFT_OUTER, on=(Dossier.assigned_to == assignee.id))
+        .where(Dossier.unit == user.unit_id, Dossier.status != DRAFT)
+    )
     query = _view(query, filters.view, user, now)
     if filters.status is not None:
         query = query.where(Dossier.status == filters.status)
@@ -88,13 +95,26 @@ def counts(user: User, now: dt.datetime | None = None) -> dict[str, int]:
 
 @reading
 def unit_officers(unit_id: int) -> list[User]:
-    return list(User.select().where(User.unit == unit_id, User.active == True,  # noqa: E712
-                                    User.role.in_(("officer", "leader"))).order_by(User.full_name))
+    return list(
+        User.select()
+        .where(
+            User.unit == unit_id,
+            User.active == True,  # noqa: E712
+            User.role.in_(("officer", "leader")),
+        )
+        .order_by(User.full_name)
+    )
 
 
 @reading
 def forward_units(exclude_id: int) -> list[Unit]:
-    return list(Unit.select().where(Unit.kind != "administration", Unit.active == True,  # noqa: E712
-                                    Unit.structure == "2016", Unit.id != exclude_id)
-                .order_by(Unit.code))
-
+    return list(
+        Unit.select()
+        .where(
+            Unit.kind != "administration",
+            Unit.active == True,  # noqa: E712
+            Unit.structure == "2016",
+            Unit.id != exclude_id,
+        )
+        .order_by(Unit.code)
+    )

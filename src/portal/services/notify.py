@@ -12,7 +12,6 @@ from email.utils import make_msgid
 
 from portal.db import db, transactional
 from portal.models import Dossier, DossierEvent, Notification, OutgoingMail, Procedure, User, utcnow
-from portal.services.errors import N_
 from portal.services.workflow import STATUS_LABELS
 
 MAX_ATTEMPTS = 8
@@ -47,8 +46,9 @@ def status_changed(dossier: Dossier, event: DossierEvent) -> None:
     text = f"{dossier.code}: {status}" + (f" — {event.note}" if event.note and event.public else "")
     Notification.create(user=owner, dossier=dossier, text=text)
     if owner.email:
-        queue_mail(event, owner.email, f"{dossier.code}: {status}",
-                   _mail_body(dossier, status, event))
+        queue_mail(
+            event, owner.email, f"{dossier.code}: {status}", _mail_body(dossier, status, event)
+        )
 
 
 def tell_unit(dossier: Dossier, message: str) -> None:
@@ -56,11 +56,17 @@ def tell_unit(dossier: Dossier, message: str) -> None:
     if dossier.assigned_to_id:
         users = [User.get_by_id(dossier.assigned_to_id)]
     else:
-        users = list(User.select().where(User.unit == dossier.unit_id, User.active == True,  # noqa: E712
-                                         User.role.in_(("officer", "leader"))))
+        users = list(
+            User.select().where(
+                User.unit == dossier.unit_id,
+                User.active == True,  # noqa: E712
+                User.role.in_(("officer", "leader")),
+            )
+        )
     for user in users:
-        Notification.create(user=user, dossier=dossier,
-                            text=bilingual(message) % {"code": dossier.code})
+        Notification.create(
+            user=user, dossier=dossier, text=bilingual(message) % {"code": dossier.code}
+        )
 
 
 def _mail_body(dossier: Dossier, status: str, event: DossierEvent) -> str:
@@ -73,18 +79,25 @@ def _mail_body(dossier: Dossier, status: str, event: DossierEvent) -> str:
     if event.note and event.public:
         lines.append(f"Ghi chú / Note: {event.note}")
     lines.append("")
-    lines.append("Đây là thư tự động của Cổng dịch vụ công trực tuyến Hải quan. / "
-                 "This is an automatic message of the customs online public-service portal.")
+    lines.append(
+        "Đây là thư tự động của Cổng dịch vụ công trực tuyến Hải quan. / "
+        "This is an automatic message of the customs online public-service portal."
+    )
     return "\n".join(lines)
 
 
-def queue_mail(event: DossierEvent | None, to_addr: str, subject: str, body: str,
-               key: str | None = None) -> None:
+def queue_mail(
+    event: DossierEvent | None, to_addr: str, subject: str, body: str, key: str | None = None
+) -> None:
     """Queue one e-mail (idempotent by key) and ask the worker to send it after the commit."""
     key = key or f"event:{event.id if event else 0}:{to_addr}"
-    created = (OutgoingMail.insert(event=event, key=key[:96], to_addr=to_addr, subject=subject[:255],
-                                   body=body)
-               .on_conflict_ignore().execute())
+    created = (
+        OutgoingMail.insert(
+            event=event, key=key[:96], to_addr=to_addr, subject=subject[:255], body=body
+        )
+        .on_conflict_ignore()
+        .execute()
+    )
     if created:
         mail = OutgoingMail.get(OutgoingMail.key == key[:96])
         db.after_commit(lambda: _enqueue(mail.id))
@@ -130,8 +143,11 @@ def _claim(mail_id: int) -> OutgoingMail | None:
     mail = OutgoingMail.get_or_none(OutgoingMail.id == mail_id)
     if mail is None or mail.status != "pending":
         return None
-    updated = (OutgoingMail.update(status="sending", attempts=OutgoingMail.attempts + 1)
-               .where(OutgoingMail.id == mail_id, OutgoingMail.status == "pending").execute())
+    updated = (
+        OutgoingMail.update(status="sending", attempts=OutgoingMail.attempts + 1)
+        .where(OutgoingMail.id == mail_id, OutgoingMail.status == "pending")
+        .execute()
+    )
     return mail if updated else None
 
 
@@ -145,7 +161,8 @@ def _release(mail_id: int, error: str) -> None:
 @transactional
 def _mark_sent(mail_id: int) -> None:
     OutgoingMail.update(status="sent", sent_at=utcnow(), last_error="").where(
-        OutgoingMail.id == mail_id).execute()
+        OutgoingMail.id == mail_id
+    ).execute()
 
 
 @transactional
@@ -155,21 +172,34 @@ def pending_mail_ids(stale_minutes: int = 10) -> list[int]:
 
     stale = utcnow() - dt.timedelta(minutes=stale_minutes)
     OutgoingMail.update(status="pending").where(
-        OutgoingMail.status == "sending", OutgoingMail.created_at < stale).execute()
-    return [m.id for m in OutgoingMail.select(OutgoingMail.id).where(
-        OutgoingMail.status == "pending").order_by(OutgoingMail.id).limit(500)]
+        OutgoingMail.status == "sending", OutgoingMail.created_at < stale
+    ).execute()
+    return [
+        m.id
+        for m in OutgoingMail.select(OutgoingMail.id)
+        .where(OutgoingMail.status == "pending")
+        .order_by(OutgoingMail.id)
+        .limit(500)
+    ]
 
 
 @transactional
 def unread(user_id: int, limit: int = 20) -> list[Notification]:
-    return list(Notification.select().where(Notification.user == user_id)
-                .order_by(Notification.id.desc()).limit(limit))
+    return list(
+        Notification.select()
+        .where(Notification.user == user_id)
+        .order_by(Notification.id.desc())
+        .limit(limit)
+    )
 
 
 @transactional
 def mark_read(user_id: int) -> int:
-    return Notification.update(read_at=utcnow()).where(
-        Notification.user == user_id, Notification.read_at.is_null()).execute()
+    return (
+        Notification.update(read_at=utcnow())
+        .where(Notification.user == user_id, Notification.read_at.is_null())
+        .execute()
+    )
 
 
 @transactional

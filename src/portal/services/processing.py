@@ -15,8 +15,8 @@ from portal.models import (
     Dossier,
     DossierEvent,
     Notification,
-    ProcessingTime,
     Procedure,
+    ProcessingTime,
     Slip,
     Unit,
     User,
@@ -41,16 +41,26 @@ from portal.services.workflow import (
     check,
 )
 
-INTERNAL_ACTIONS = frozenset({"submit_for_approval", "approve", "refuse_approval", "assign",
-                              "start_processing", "view_confidential"})
+INTERNAL_ACTIONS = frozenset(
+    {
+        "submit_for_approval",
+        "approve",
+        "refuse_approval",
+        "assign",
+        "start_processing",
+        "view_confidential",
+    }
+)
 DEFAULT_LIMIT = (5, "working_days")
 MAX_NOTE = 2000
 
 
 def time_limit(procedure_id: int) -> tuple[int, str]:
     """The online time limit of a procedure (else in person, else 5 working days)."""
-    times = {t.channel: t for t in ProcessingTime.select().where(
-        ProcessingTime.procedure == procedure_id)}
+    times = {
+        t.channel: t
+        for t in ProcessingTime.select().where(ProcessingTime.procedure == procedure_id)
+    }
     for channel in ("online", "in_person", "post"):
         t = times.get(channel)
         if t is not None and t.amount:
@@ -66,8 +76,11 @@ def _cutoff(proc: Procedure) -> dt.time | None:
 
 
 def _facts(dossier: Dossier) -> Facts:
-    has_result = Attachment.select().where(Attachment.dossier == dossier,
-                                           Attachment.purpose == "result").exists()
+    has_result = (
+        Attachment.select()
+        .where(Attachment.dossier == dossier, Attachment.purpose == "result")
+        .exists()
+    )
     proc = Procedure.get_by_id(dossier.procedure_id)
     return Facts(dossier.status, dossier.approval, has_result, proc.online_level)
 
@@ -75,26 +88,41 @@ def _facts(dossier: Dossier) -> Facts:
 def _clean_note(note: str) -> str:
     note = clean(note or "", multiline=True)
     if has_forbidden_chars(note):
-        raise ValidationError({"note": Message(N_("This field contains characters that are not allowed."))})
+        raise ValidationError(
+            {"note": Message(N_("This field contains characters that are not allowed."))}
+        )
     if len(note) > MAX_NOTE:
-        raise ValidationError({"note": Message(N_("Enter at most %(max)s characters."), max=MAX_NOTE)})
+        raise ValidationError(
+            {"note": Message(N_("Enter at most %(max)s characters."), max=MAX_NOTE)}
+        )
     return note
 
 
 def _supplement_sent(dossier: Dossier) -> bool:
-    asked = (DossierEvent.select(DossierEvent.created_at)
-             .where(DossierEvent.dossier == dossier, DossierEvent.action == "request_supplement")
-             .order_by(DossierEvent.id.desc()).first())
-    query = Attachment.select().where(Attachment.dossier == dossier,
-                                      Attachment.purpose == "supplement")
+    asked = (
+        DossierEvent.select(DossierEvent.created_at)
+        .where(DossierEvent.dossier == dossier, DossierEvent.action == "request_supplement")
+        .order_by(DossierEvent.id.desc())
+        .first()
+    )
+    query = Attachment.select().where(
+        Attachment.dossier == dossier, Attachment.purpose == "supplement"
+    )
     if asked is not None:
         query = query.where(Attachment.uploaded_at >= asked.created_at)
     return query.exists()
 
 
 @transactional
-def act(ctx: Ctx, dossier_id: int, action: str, note: str = "", *,
-        to_user: int | None = None, to_unit: str = "") -> Dossier:
+def act(
+    ctx: Ctx,
+    dossier_id: int,
+    action: str,
+    note: str = "",
+    *,
+    to_user: int | None = None,
+    to_unit: str = "",
+) -> Dossier:
     """Apply `action` to the dossier as `ctx.user`. Raises NotFound (not visible),
     TransitionError (not allowed now: 409, or not by this user: 403) or ValidationError."""
     query = Dossier.select().where(Dossier.id == dossier_id)
@@ -133,8 +161,11 @@ def act(ctx: Ctx, dossier_id: int, action: str, note: str = "", *,
         if not _supplement_sent(dossier):
             raise ValidationError({"files": Message(N_("Attach at least one document first."))})
         if dossier.paused_at is not None and dossier.due_at is not None:
-            changes["due_at"] = to_utc(calendar.resume(
-                to_local(dossier.due_at), to_local(dossier.paused_at), to_local(now)))
+            changes["due_at"] = to_utc(
+                calendar.resume(
+                    to_local(dossier.due_at), to_local(dossier.paused_at), to_local(now)
+                )
+            )
         changes.update(paused_at=None, resume_status=None)
     elif action == "start_processing":
         changes["assigned_to"] = dossier.assigned_to_id or ctx.user.id
@@ -152,12 +183,19 @@ def act(ctx: Ctx, dossier_id: int, action: str, note: str = "", *,
     changes["status"] = after
     Dossier.update(**changes).where(Dossier.id == dossier.id).execute()
     dossier = Dossier.get_by_id(dossier.id)
-    event = history.record(Actor.of(ctx.user, ctx.client_addr), action, dossier=dossier,
-                           status_before=before, status_after=after, note=note,
-                           public=action not in INTERNAL_ACTIONS)
+    event = history.record(
+        Actor.of(ctx.user, ctx.client_addr),
+        action,
+        dossier=dossier,
+        status_before=before,
+        status_after=after,
+        note=note,
+        public=action not in INTERNAL_ACTIONS,
+    )
     if slip is not None:
-        Slip.create(dossier=dossier, kind=slip[0], due_at=slip[1], reason=note,
-                    issued_by=ctx.user.full_name)
+        Slip.create(
+            dossier=dossier, kind=slip[0], due_at=slip[1], reason=note, issued_by=ctx.user.full_name
+        )
     if after != before:
         notify.status_changed(dossier, event)
     if action == "supplement":
@@ -171,9 +209,12 @@ def act(ctx: Ctx, dossier_id: int, action: str, note: str = "", *,
 
 def _forward_target(dossier: Dossier, to_user: int | None, to_unit: str) -> dict[str, Any]:
     if to_user:
-        user = User.get_or_none(User.id == to_user, User.unit == dossier.unit_id,
-                                User.active == True,  # noqa: E712
-                                User.role.in_(("officer", "leader")))
+        user = User.get_or_none(
+            User.id == to_user,
+            User.unit == dossier.unit_id,
+            User.active == True,  # noqa: E712
+            User.role.in_(("officer", "leader")),
+        )
         if user is None:
             raise ValidationError({"to_user": Message(N_("Choose an officer of this unit."))})
         return {"assigned_to": user.id}
@@ -196,16 +237,30 @@ def assign(ctx: Ctx, dossier_id: int, officer_id: int | None) -> Dossier:
         raise TransitionError(N_("You may not do this with this dossier."), 403)
     if dossier.status not in (NEW, *CLOCK_RUNS, SUPPLEMENT) or dossier.finished_at:
         raise TransitionError(N_("This action is not possible in the dossier's current status."))
-    target = ctx.user if officer_id is None else User.get_or_none(
-        User.id == officer_id, User.unit == dossier.unit_id, User.active == True,  # noqa: E712
-        User.role.in_(("officer", "leader")))
+    target = (
+        ctx.user
+        if officer_id is None
+        else User.get_or_none(
+            User.id == officer_id,
+            User.unit == dossier.unit_id,
+            User.active == True,  # noqa: E712
+            User.role.in_(("officer", "leader")),
+        )
+    )
     if target is None:
         raise ValidationError({"to_user": Message(N_("Choose an officer of this unit."))})
     Dossier.update(assigned_to=target.id, updated_at=utcnow()).where(
-        Dossier.id == dossier.id).execute()
-    history.record(Actor.of(ctx.user, ctx.client_addr), "assign", dossier=dossier,
-                   status_before=dossier.status, status_after=dossier.status,
-                   note=target.full_name, public=False)
+        Dossier.id == dossier.id
+    ).execute()
+    history.record(
+        Actor.of(ctx.user, ctx.client_addr),
+        "assign",
+        dossier=dossier,
+        status_before=dossier.status,
+        status_after=dossier.status,
+        note=target.full_name,
+        public=False,
+    )
     return Dossier.get_by_id(dossier.id)
 
 
@@ -218,7 +273,9 @@ def upload_result(ctx: Ctx, dossier_id: int, filename: str, chunks: Any) -> Atta
         if actor_kind(ctx.user, dossier) not in (OFFICER, LEADER):
             raise TransitionError(N_("You may not do this with this dossier."), 403)
         if dossier.status != PROCESSING:
-            raise TransitionError(N_("This action is not possible in the dossier's current status."))
+            raise TransitionError(
+                N_("This action is not possible in the dossier's current status.")
+            )
     try:
         stored = storage.store(chunks, ctx.uploads, ctx.max_upload_bytes, ["pdf"])
     except storage.UploadRejected:
@@ -231,13 +288,20 @@ def upload_result(ctx: Ctx, dossier_id: int, filename: str, chunks: Any) -> Atta
 
 
 @transactional
-def _attach_result(ctx: Ctx, dossier_id: int, stored: storage.StoredFile,
-                   filename: str) -> Attachment:
-    return Attachment.create(dossier=dossier_id, document=None, purpose="result",
-                             original_name=storage.safe_filename(filename),
-                             stored_name=stored.stored_name, size=stored.size,
-                             sha256=stored.sha256, content_type=stored.content_type,
-                             uploaded_by=ctx.user)
+def _attach_result(
+    ctx: Ctx, dossier_id: int, stored: storage.StoredFile, filename: str
+) -> Attachment:
+    return Attachment.create(
+        dossier=dossier_id,
+        document=None,
+        purpose="result",
+        original_name=storage.safe_filename(filename),
+        stored_name=stored.stored_name,
+        size=stored.size,
+        sha256=stored.sha256,
+        content_type=stored.content_type,
+        uploaded_by=ctx.user,
+    )
 
 
 @transactional
@@ -255,16 +319,25 @@ def open_attachment(ctx: Ctx, dossier_id: int, attachment_id: int) -> Attachment
         if not can_open_confidential(ctx.user, dossier):
             raise NotFound("attachment")
         if ctx.user.role != "enterprise":
-            history.record(Actor.of(ctx.user, ctx.client_addr), "view_confidential",
-                           dossier=dossier, status_before=dossier.status,
-                           status_after=dossier.status, note=att.original_name, public=False)
-    if att.purpose == "result" and actor_kind(ctx.user, dossier) == "owner":
-        if dossier.status not in (9, 10) or Procedure.get_by_id(dossier.procedure_id).online_level < 4:
-            raise NotFound("attachment")
+            history.record(
+                Actor.of(ctx.user, ctx.client_addr),
+                "view_confidential",
+                dossier=dossier,
+                status_before=dossier.status,
+                status_after=dossier.status,
+                note=att.original_name,
+                public=False,
+            )
+    if att.purpose == "result" and actor_kind(ctx.user, dossier) == "owner" and (
+        dossier.status not in (9, 10)
+        or Procedure.get_by_id(dossier.procedure_id).online_level < 4
+    ):
+        raise NotFound("attachment")
     return att
 
 
 # --- scheduled work ------------------------------------------------------------------------
+
 
 @transactional
 def issue_apologies(office_hours: str = "", now: dt.datetime | None = None) -> int:
@@ -273,8 +346,10 @@ def issue_apologies(office_hours: str = "", now: dt.datetime | None = None) -> i
     now = now or utcnow()
     calendar = load_calendar(office_hours)
     late = Dossier.select().where(
-        Dossier.status.in_(tuple(CLOCK_RUNS)), Dossier.due_at < now,
-        (Dossier.apology_due_at.is_null() | (Dossier.apology_due_at < now)))
+        Dossier.status.in_(tuple(CLOCK_RUNS)),
+        Dossier.due_at < now,
+        (Dossier.apology_due_at.is_null() | (Dossier.apology_due_at < now)),
+    )
     count = 0
     for dossier in late:
         amount, unit = time_limit(dossier.procedure_id)
@@ -282,15 +357,23 @@ def issue_apologies(office_hours: str = "", now: dt.datetime | None = None) -> i
         new_due = to_utc(calendar.due(to_local(now), extra, unit))
         reason = notify.bilingual(N_("The dossier could not be processed by the promised date."))
         Dossier.update(apology_due_at=new_due).where(Dossier.id == dossier.id).execute()
-        Slip.create(dossier=dossier, kind="apology", due_at=new_due, reason=reason,
-                    issued_by="system")
-        event = history.record(SYSTEM, "apology", dossier=dossier, status_before=dossier.status,
-                               status_after=dossier.status, note=reason)
+        Slip.create(
+            dossier=dossier, kind="apology", due_at=new_due, reason=reason, issued_by="system"
+        )
+        event = history.record(
+            SYSTEM,
+            "apology",
+            dossier=dossier,
+            status_before=dossier.status,
+            status_after=dossier.status,
+            note=reason,
+        )
         owner = User.get_by_id(dossier.owner_id)
         Notification.create(user=owner, dossier=dossier, text=f"{dossier.code}: {reason}")
         if owner.email:
-            notify.queue_mail(event, owner.email, f"{dossier.code}: {reason}", reason,
-                              key=f"apology:{event.id}")
+            notify.queue_mail(
+                event, owner.email, f"{dossier.code}: {reason}", reason, key=f"apology:{event.id}"
+            )
         count += 1
     return count
 
@@ -304,10 +387,11 @@ def remind_due_tomorrow(office_hours: str = "", now: dt.datetime | None = None) 
     tomorrow = calendar.next_working_day(today)
     start = to_utc(dt.datetime.combine(tomorrow, dt.time.min))
     end = to_utc(dt.datetime.combine(tomorrow, dt.time.max))
-    due = Dossier.select().where(Dossier.status.in_(tuple(CLOCK_RUNS)),
-                                 Dossier.due_at.between(start, end),
-                                 (Dossier.reminded_at.is_null() | (Dossier.reminded_at < start
-                                                                   - dt.timedelta(days=1))))
+    due = Dossier.select().where(
+        Dossier.status.in_(tuple(CLOCK_RUNS)),
+        Dossier.due_at.between(start, end),
+        (Dossier.reminded_at.is_null() | (Dossier.reminded_at < start - dt.timedelta(days=1))),
+    )
     count = 0
     for dossier in due:
         notify.tell_unit(dossier, N_("Dossier %(code)s is due on the next working day."))

@@ -11,8 +11,8 @@ from portal.models import (
     CHANNELS,
     Enterprise,
     FormField,
-    ProcessingTime,
     Procedure,
+    ProcessingTime,
     RequiredDocument,
     Unit,
     User,
@@ -46,26 +46,55 @@ def seed_catalogue(path: Path | None = None) -> int:
             write_procedure(values, demo_fields=demo_fields)
         return len(rows)
     now = utcnow()
-    Procedure.insert_many([
-        {**{f.name: values[f.name] for f in PROCEDURE_FIELDS}, "demo_fields": demo_fields,
-         "updated_at": now, **search_columns(values["code"], values["name"],
-                                             values["implementing_agency"],
-                                             values["issuing_agency"])}
-        for values, demo_fields in rows]).execute()
+    Procedure.insert_many(
+        [
+            {
+                **{f.name: values[f.name] for f in PROCEDURE_FIELDS},
+                "demo_fields": demo_fields,
+                "updated_at": now,
+                **search_columns(
+                    values["code"],
+                    values["name"],
+                    values["implementing_agency"],
+                    values["issuing_agency"],
+                ),
+            }
+            for values, demo_fields in rows
+        ]
+    ).execute()
     ids = {p.code: p.id for p in Procedure.select(Procedure.id, Procedure.code)}
-    RequiredDocument.insert_many([
-        {"procedure": ids[values["code"]], "position": position, **doc}
-        for values, _ in rows for position, doc in enumerate(values["documents"])]).execute()
-    ProcessingTime.insert_many([
-        {"procedure": ids[values["code"]], "channel": channel,
-         "amount": values[f"time_{channel}"], "unit": values[f"time_{channel}_unit"]}
-        for values, _ in rows for channel in CHANNELS
-        if values[f"time_{channel}"] is not None or values[f"time_{channel}_unit"]]).execute()
+    RequiredDocument.insert_many(
+        [
+            {"procedure": ids[values["code"]], "position": position, **doc}
+            for values, _ in rows
+            for position, doc in enumerate(values["documents"])
+        ]
+    ).execute()
+    ProcessingTime.insert_many(
+        [
+            {
+                "procedure": ids[values["code"]],
+                "channel": channel,
+                "amount": values[f"time_{channel}"],
+                "unit": values[f"time_{channel}_unit"],
+            }
+            for values, _ in rows
+            for channel in CHANNELS
+            if values[f"time_{channel}"] is not None or values[f"time_{channel}_unit"]
+        ]
+    ).execute()
     return len(rows)
 
 
-DEFAULT_FORM = [{"name": "request", "label": "Nội dung đề nghị", "kind": "textarea",
-                 "max_length": 4000, "help": "Trình bày nội dung đề nghị và các thông tin liên quan."}]
+DEFAULT_FORM = [
+    {
+        "name": "request",
+        "label": "Nội dung đề nghị",
+        "kind": "textarea",
+        "max_length": 4000,
+        "help": "Trình bày nội dung đề nghị và các thông tin liên quan.",
+    }
+]
 
 
 @transactional
@@ -90,17 +119,25 @@ def seed_accounts() -> list[str]:
     password_hash = hash_password(DEMO_PASSWORD)
     enterprise, _ = Enterprise.get_or_create(
         tax_code=DEMO_ENTERPRISE[0],
-        defaults={"name": DEMO_ENTERPRISE[1], "email": "doanhnghiep@example.vn"})
-    accounts = [*DEMO_ACCOUNTS, ("doanhnghiep@example.vn", "Hoàng Văn Em (demo)", "enterprise",
-                                 None, False)]
+        defaults={"name": DEMO_ENTERPRISE[1], "email": "doanhnghiep@example.vn"},
+    )
+    accounts = [
+        *DEMO_ACCOUNTS,
+        ("doanhnghiep@example.vn", "Hoàng Văn Em (demo)", "enterprise", None, False),
+    ]
     for username, full_name, role, unit_code, clearance in accounts:
         if User.get_or_none(User.username == username):
             continue
-        User.create(username=username, password_hash=password_hash, full_name=full_name,
-                    role=role, clearance=clearance,
-                    unit=Unit.get(Unit.code == unit_code) if unit_code else None,
-                    enterprise=enterprise if role == "enterprise" else None,
-                    email=username if "@" in username else "")
+        User.create(
+            username=username,
+            password_hash=password_hash,
+            full_name=full_name,
+            role=role,
+            clearance=clearance,
+            unit=Unit.get(Unit.code == unit_code) if unit_code else None,
+            enterprise=enterprise if role == "enterprise" else None,
+            email=username if "@" in username else "",
+        )
         created.append(username)
     return created
 

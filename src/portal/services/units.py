@@ -57,14 +57,23 @@ def read_unit_file(path: Path) -> list[UnitRow]:
             rows = [UnitRow(ROOT_2016[0], ROOT_2016[1], "administration", "")]
             for rec in reader:
                 prefix = rec["prefix"].strip()
-                rows.append(UnitRow(prefix, rec["cuc_hai_quan"].strip(), "department", ROOT_2016[0]))
+                rows.append(
+                    UnitRow(prefix, rec["cuc_hai_quan"].strip(), "department", ROOT_2016[0])
+                )
                 for item in rec["sample_branch_codes"].split(";"):
                     code, _, name = item.strip().partition(" ")
                     rows.append(UnitRow(code, _branch_name(name), "branch", prefix))
             return rows
         if {"code", "name", "kind", "parent_code"} <= set(header):
-            return [UnitRow(r["code"].strip(), r["name"].strip(), r["kind"].strip(),
-                            r["parent_code"].strip()) for r in reader]
+            return [
+                UnitRow(
+                    r["code"].strip(),
+                    r["name"].strip(),
+                    r["kind"].strip(),
+                    r["parent_code"].strip(),
+                )
+                for r in reader
+            ]
     raise ValueError(f"{path}: not a unit file (expected code,name,kind,parent_code)")
 
 
@@ -79,7 +88,9 @@ def load_units(path: Path, structure: str) -> int:
             raise ValueError(f"{path}: bad unit row {row}")
         parent = Unit.get_or_none(Unit.code == row.parent_code) if row.parent_code else None
         if row.parent_code and parent is None:
-            raise ValueError(f"{path}: parent {row.parent_code} of {row.code} is not defined before it")
+            raise ValueError(
+                f"{path}: parent {row.parent_code} of {row.code} is not defined before it"
+            )
         unit = Unit.get_or_none(Unit.code == row.code)
         values = {"name": row.name, "kind": row.kind, "structure": structure, "parent": parent}
         if unit is None:
@@ -116,8 +127,12 @@ def unit_tree(structure: str | None = None) -> list[tuple[int, Unit]]:
 def get_unit(code: str) -> Unit:
     """The unit with this code, its parent loaded; raises NotFound."""
     parent = Unit.alias()
-    unit = (Unit.select(Unit, parent).join(parent, JOIN.LEFT_OUTER, on=(Unit.parent == parent.id))
-            .where(Unit.code == code).first())
+    unit = (
+        Unit.select(Unit, parent)
+        .join(parent, JOIN.LEFT_OUTER, on=(Unit.parent == parent.id))
+        .where(Unit.code == code)
+        .first()
+    )
     if unit is None:
         raise NotFound(code)
     return unit
@@ -126,15 +141,23 @@ def get_unit(code: str) -> Unit:
 @reading
 def unit_choices(active_only: bool = True) -> list[Unit]:
     """Units a user can belong to (departments and branches), by code."""
-    query = Unit.select().where(Unit.kind != "administration").order_by(Unit.structure.desc(), Unit.code)
+    query = (
+        Unit.select()
+        .where(Unit.kind != "administration")
+        .order_by(Unit.structure.desc(), Unit.code)
+    )
     if active_only:
         query = query.where(Unit.active == True)  # noqa: E712
     return list(query)
 
 
 UNIT_FIELDS = [
-    Field("code", pattern=CODE_PATTERN, max_length=12,
-          pattern_message=N_("Use 2 to 12 capital letters or digits.")),
+    Field(
+        "code",
+        pattern=CODE_PATTERN,
+        max_length=12,
+        pattern_message=N_("Use 2 to 12 capital letters or digits."),
+    ),
     Field("name", max_length=255),
     Field("kind", choices=UNIT_KINDS),
     Field("structure", choices=STRUCTURES),
@@ -161,9 +184,13 @@ def save_unit(data: dict[str, Any], *, original_code: str | None = None) -> Unit
         if parent is None:
             raise ValidationError({"parent_code": Message(N_("No unit has this code."))})
         if existing is not None and _is_descendant(parent, existing):
-            raise ValidationError({"parent_code": Message(N_("A unit cannot be placed under itself."))})
+            raise ValidationError(
+                {"parent_code": Message(N_("A unit cannot be placed under itself."))}
+            )
     elif cleaned["kind"] != "administration":
-        raise ValidationError({"parent_code": Message(N_("Only the top of the tree has no parent."))})
+        raise ValidationError(
+            {"parent_code": Message(N_("Only the top of the tree has no parent."))}
+        )
     values = {k: cleaned[k] for k in ("code", "name", "kind", "structure", "active")}
     values["parent"] = parent
     if existing is None:

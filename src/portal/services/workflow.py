@@ -9,8 +9,19 @@ from dataclasses import dataclass
 
 from portal.services.errors import N_
 
-DRAFT, NEW, RECEIVED, REFUSED, PROCESSING, SUPPLEMENT, PAYMENT, WITHDRAWN, STOPPED, PROCESSED, \
-    RETURNED = range(11)
+(
+    DRAFT,
+    NEW,
+    RECEIVED,
+    REFUSED,
+    PROCESSING,
+    SUPPLEMENT,
+    PAYMENT,
+    WITHDRAWN,
+    STOPPED,
+    PROCESSED,
+    RETURNED,
+) = range(11)
 
 STATUS_LABELS = {
     DRAFT: N_("Draft"),
@@ -45,36 +56,86 @@ class Transition:
     destructive: bool = False
 
 
-def _t(action: str, sources: set[int], target: int | None, actors: set[str], label: str,
-       note: bool = False, destructive: bool = False) -> Transition:
-    return Transition(action, frozenset(sources), target, frozenset(actors), note, label,
-                      destructive)
+def _t(
+    action: str,
+    sources: set[int],
+    target: int | None,
+    actors: set[str],
+    label: str,
+    note: bool = False,
+    destructive: bool = False,
+) -> Transition:
+    return Transition(
+        action, frozenset(sources), target, frozenset(actors), note, label, destructive
+    )
 
 
-TRANSITIONS: dict[str, Transition] = {t.action: t for t in [
-    _t("submit", {DRAFT}, NEW, {OWNER}, N_("Submit")),
-    _t("withdraw", {NEW, RECEIVED, PROCESSING, SUPPLEMENT, PAYMENT}, WITHDRAWN, {OWNER},
-       N_("Withdraw the dossier"), note=True, destructive=True),
-    _t("supplement", {SUPPLEMENT}, None, {OWNER}, N_("Send the supplement")),
-    _t("receive", {NEW}, RECEIVED, {OFFICER, LEADER}, N_("Receive")),
-    _t("refuse_reception", {NEW}, REFUSED, {OFFICER, LEADER}, N_("Refuse at reception"),
-       note=True, destructive=True),
-    _t("request_supplement", {NEW, RECEIVED, PROCESSING}, SUPPLEMENT, {OFFICER, LEADER},
-       N_("Request a supplement"), note=True),
-    _t("start_processing", {RECEIVED}, PROCESSING, {OFFICER, LEADER}, N_("Start processing")),
-    _t("request_payment", {RECEIVED, PROCESSING}, PAYMENT, {OFFICER, LEADER},
-       N_("Request payment"), note=True),
-    _t("confirm_payment", {PAYMENT}, PROCESSING, {OFFICER, LEADER}, N_("Confirm payment")),
-    _t("forward", {RECEIVED, PROCESSING}, PROCESSING, {OFFICER, LEADER},
-       N_("Forward"), note=True),
-    _t("stop_processing", {RECEIVED, PROCESSING, SUPPLEMENT, PAYMENT}, STOPPED, {OFFICER, LEADER},
-       N_("Stop processing"), note=True, destructive=True),
-    _t("submit_for_approval", {PROCESSING}, PROCESSING, {OFFICER}, N_("Submit for approval")),
-    _t("approve", {PROCESSING}, PROCESSING, {LEADER}, N_("Approve")),
-    _t("refuse_approval", {PROCESSING}, PROCESSING, {LEADER}, N_("Send back"), note=True),
-    _t("issue_result", {PROCESSING}, PROCESSED, {OFFICER, LEADER}, N_("Issue the result")),
-    _t("return_result", {PROCESSED}, RETURNED, {OFFICER, LEADER}, N_("Return the result")),
-]}
+TRANSITIONS: dict[str, Transition] = {
+    t.action: t
+    for t in [
+        _t("submit", {DRAFT}, NEW, {OWNER}, N_("Submit")),
+        _t(
+            "withdraw",
+            {NEW, RECEIVED, PROCESSING, SUPPLEMENT, PAYMENT},
+            WITHDRAWN,
+            {OWNER},
+            N_("Withdraw the dossier"),
+            note=True,
+            destructive=True,
+        ),
+        _t("supplement", {SUPPLEMENT}, None, {OWNER}, N_("Send the supplement")),
+        _t("receive", {NEW}, RECEIVED, {OFFICER, LEADER}, N_("Receive")),
+        _t(
+            "refuse_reception",
+            {NEW},
+            REFUSED,
+            {OFFICER, LEADER},
+            N_("Refuse at reception"),
+            note=True,
+            destructive=True,
+        ),
+        _t(
+            "request_supplement",
+            {NEW, RECEIVED, PROCESSING},
+            SUPPLEMENT,
+            {OFFICER, LEADER},
+            N_("Request a supplement"),
+            note=True,
+        ),
+        _t("start_processing", {RECEIVED}, PROCESSING, {OFFICER, LEADER}, N_("Start processing")),
+        _t(
+            "request_payment",
+            {RECEIVED, PROCESSING},
+            PAYMENT,
+            {OFFICER, LEADER},
+            N_("Request payment"),
+            note=True,
+        ),
+        _t("confirm_payment", {PAYMENT}, PROCESSING, {OFFICER, LEADER}, N_("Confirm payment")),
+        _t(
+            "forward",
+            {RECEIVED, PROCESSING},
+            PROCESSING,
+            {OFFICER, LEADER},
+            N_("Forward"),
+            note=True,
+        ),
+        _t(
+            "stop_processing",
+            {RECEIVED, PROCESSING, SUPPLEMENT, PAYMENT},
+            STOPPED,
+            {OFFICER, LEADER},
+            N_("Stop processing"),
+            note=True,
+            destructive=True,
+        ),
+        _t("submit_for_approval", {PROCESSING}, PROCESSING, {OFFICER}, N_("Submit for approval")),
+        _t("approve", {PROCESSING}, PROCESSING, {LEADER}, N_("Approve")),
+        _t("refuse_approval", {PROCESSING}, PROCESSING, {LEADER}, N_("Send back"), note=True),
+        _t("issue_result", {PROCESSING}, PROCESSED, {OFFICER, LEADER}, N_("Issue the result")),
+        _t("return_result", {PROCESSED}, RETURNED, {OFFICER, LEADER}, N_("Return the result")),
+    ]
+}
 OWNER_ACTIONS = tuple(a for a, t in TRANSITIONS.items() if OWNER in t.actors)
 STAFF_ACTIONS = tuple(a for a, t in TRANSITIONS.items() if t.actors & {OFFICER, LEADER})
 

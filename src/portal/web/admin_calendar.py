@@ -17,11 +17,16 @@ from portal.web.rendering import render
 from portal.web.security import guard, int_param, read_form
 
 
-async def _page(request: Request, year: int, values: dict, errors: dict,
-                status_code: int = 200) -> Response:
+async def _page(
+    request: Request, year: int, values: dict, errors: dict, status_code: int = 200
+) -> Response:
     days = await run_in_threadpool(calendar.holidays, year)
-    return render(request, "admin/holidays.html", {"year": year, "days": days,
-                  "values": values, "errors": errors}, status_code=status_code)
+    return render(
+        request,
+        "admin/holidays.html",
+        {"year": year, "days": days, "values": values, "errors": errors},
+        status_code=status_code,
+    )
 
 
 @guard("admin")
@@ -37,8 +42,9 @@ async def admin_holiday_add(request: Request) -> Response:
     try:
         holiday = await run_in_threadpool(calendar.add_holiday, data)
     except ValidationError as exc:
-        return await _page(request, dt.date.today().year, kept_values(data), error_texts(exc),
-                           status_code=422)
+        return await _page(
+            request, dt.date.today().year, kept_values(data), error_texts(exc), status_code=422
+        )
     flash(request, _("Holiday added."))
     return RedirectResponse(f"/admin/holidays?year={holiday.day.year}", 303)
 

@@ -23,12 +23,26 @@ FIELD_NAMES = [f.name for f in (*PROCEDURE_FIELDS, *TIME_FIELDS, *DOCUMENT_FIELD
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
 
 
-def _form(request: Request, values: dict, errors: dict, original: str | None = None,
-          status_code: int = 200) -> Response:
-    return render(request, "admin/procedure_form.html",
-                  {"values": values, "errors": errors, "original": original,
-                   "channels": CHANNELS, "time_units": TIME_UNITS,
-                   "level_labels": catalogue.LEVEL_LABELS}, status_code=status_code)
+def _form(
+    request: Request,
+    values: dict,
+    errors: dict,
+    original: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    return render(
+        request,
+        "admin/procedure_form.html",
+        {
+            "values": values,
+            "errors": errors,
+            "original": original,
+            "channels": CHANNELS,
+            "time_units": TIME_UNITS,
+            "level_labels": catalogue.LEVEL_LABELS,
+        },
+        status_code=status_code,
+    )
 
 
 @guard("admin")
@@ -61,17 +75,22 @@ async def admin_procedure_update(request: Request) -> Response:
     try:
         proc = await run_in_threadpool(catalogue.save_procedure, data, original_code=original)
     except ValidationError as exc:
-        return _form(request, kept_values(data), error_texts(exc), original=original,
-                     status_code=422)
+        return _form(
+            request, kept_values(data), error_texts(exc), original=original, status_code=422
+        )
     flash(request, _("Procedure %(code)s saved.") % {"code": proc.code})
     return RedirectResponse(f"/procedures/{proc.code}", 303)
 
 
-def _transfer(request: Request, errors: dict, problems: list | None = None,
-              status_code: int = 200) -> Response:
-    return render(request, "admin/catalogue_transfer.html",
-                  {"errors": errors, "problems": problems or [], "values": {}},
-                  status_code=status_code)
+def _transfer(
+    request: Request, errors: dict, problems: list | None = None, status_code: int = 200
+) -> Response:
+    return render(
+        request,
+        "admin/catalogue_transfer.html",
+        {"errors": errors, "problems": problems or [], "values": {}},
+        status_code=status_code,
+    )
 
 
 @guard("admin")
@@ -105,8 +124,11 @@ async def admin_catalogue_import(request: Request) -> Response:
     except CatalogueFileError as exc:
         problems = [(n, name, translate(m)) for n, name, m in exc.problems]
         return _transfer(request, {"file": translate(exc.message)}, problems, status_code=422)
-    flash(request, ngettext("%(count)s procedure imported.", "%(count)s procedures imported.",
-                            count) % {"count": count})
+    flash(
+        request,
+        ngettext("%(count)s procedure imported.", "%(count)s procedures imported.", count)
+        % {"count": count},
+    )
     return RedirectResponse("/procedures", 303)
 
 
@@ -116,5 +138,8 @@ async def admin_catalogue_export(request: Request) -> Response:
     fmt = fmt if fmt in catalogue_files.FORMATS else "csv"
     text = await run_in_threadpool(catalogue_files.export_catalogue, fmt)
     media = "application/json" if fmt == "json" else "text/csv"
-    return Response(text, media_type=f"{media}; charset=utf-8", headers={
-        "Content-Disposition": f'attachment; filename="procedures.{fmt}"'})
+    return Response(
+        text,
+        media_type=f"{media}; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="procedures.{fmt}"'},
+    )

@@ -17,11 +17,25 @@ from portal.web.security import guard, param, read_form
 UNIT_NAMES = ("code", "name", "kind", "structure", "parent_code", "active")
 
 
-def _form(request: Request, values: dict, errors: dict, original: str | None = None,
-          status_code: int = 200) -> Response:
-    return render(request, "admin/unit_form.html",
-                  {"values": values, "errors": errors, "kinds": UNIT_KINDS,
-                   "structures": STRUCTURES, "original": original}, status_code=status_code)
+def _form(
+    request: Request,
+    values: dict,
+    errors: dict,
+    original: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    return render(
+        request,
+        "admin/unit_form.html",
+        {
+            "values": values,
+            "errors": errors,
+            "kinds": UNIT_KINDS,
+            "structures": STRUCTURES,
+            "original": original,
+        },
+        status_code=status_code,
+    )
 
 
 @guard("admin")
@@ -29,16 +43,22 @@ async def admin_units(request: Request) -> Response:
     structure = param(request, "structure", "2016", 8)
     structure = structure if structure in STRUCTURES else "2016"
     tree = await run_in_threadpool(units.unit_tree, structure)
-    return render(request, "admin/units.html",
-                  {"tree": tree, "structure": structure, "structures": STRUCTURES},
-                  fragment="results")
+    return render(
+        request,
+        "admin/units.html",
+        {"tree": tree, "structure": structure, "structures": STRUCTURES},
+        fragment="results",
+    )
 
 
 @guard("admin")
 async def admin_unit_new(request: Request) -> Response:
-    values = {"active": True, "kind": "branch",
-              "structure": param(request, "structure", "2016", 8),
-              "parent_code": param(request, "parent", "", 12)}
+    values = {
+        "active": True,
+        "kind": "branch",
+        "structure": param(request, "structure", "2016", 8),
+        "parent_code": param(request, "parent", "", 12),
+    }
     return _form(request, values, {})
 
 
@@ -56,9 +76,14 @@ async def admin_unit_create(request: Request) -> Response:
 @guard("admin")
 async def admin_unit_edit(request: Request) -> Response:
     unit = await run_in_threadpool(units.get_unit, request.path_params["code"][:12])
-    values = {"code": unit.code, "name": unit.name, "kind": unit.kind,
-              "structure": unit.structure, "active": unit.active,
-              "parent_code": unit.parent.code if unit.parent_id else ""}
+    values = {
+        "code": unit.code,
+        "name": unit.name,
+        "kind": unit.kind,
+        "structure": unit.structure,
+        "active": unit.active,
+        "parent_code": unit.parent.code if unit.parent_id else "",
+    }
     return _form(request, values, {}, original=unit.code)
 
 
@@ -69,7 +94,8 @@ async def admin_unit_update(request: Request) -> Response:
     try:
         unit = await run_in_threadpool(units.save_unit, data, original_code=original)
     except ValidationError as exc:
-        return _form(request, kept_values(data), error_texts(exc), original=original,
-                     status_code=422)
+        return _form(
+            request, kept_values(data), error_texts(exc), original=original, status_code=422
+        )
     flash(request, _("Unit %(code)s saved.") % {"code": unit.code})
     return RedirectResponse(f"/admin/units?structure={unit.structure}", 303)

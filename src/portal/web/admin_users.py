@@ -16,8 +16,17 @@ from portal.web.forms import error_texts, flash, form_dict, kept_values
 from portal.web.rendering import render
 from portal.web.security import guard, int_param, param, read_form
 
-USER_NAMES = ("username", "full_name", "email", "role", "unit_code", "tax_code", "clearance",
-              "active", "password")
+USER_NAMES = (
+    "username",
+    "full_name",
+    "email",
+    "role",
+    "unit_code",
+    "tax_code",
+    "clearance",
+    "active",
+    "password",
+)
 
 
 def _user_id(request: Request) -> int:
@@ -27,12 +36,16 @@ def _user_id(request: Request) -> int:
     return user_id
 
 
-async def _form_page(request: Request, values: dict, errors: dict, *, user=None,
-                     status_code: int = 200) -> Response:
+async def _form_page(
+    request: Request, values: dict, errors: dict, *, user=None, status_code: int = 200
+) -> Response:
     choices = await run_in_threadpool(units.unit_choices)
-    return render(request, "admin/user_form.html",
-                  {"values": values, "errors": errors, "roles": ROLES, "units": choices,
-                   "edited": user}, status_code=status_code)
+    return render(
+        request,
+        "admin/user_form.html",
+        {"values": values, "errors": errors, "roles": ROLES, "units": choices, "edited": user},
+        status_code=status_code,
+    )
 
 
 @guard("admin")
@@ -45,9 +58,12 @@ async def admin_users(request: Request) -> Response:
     role = param(request, "role", max_length=16)
     q = param(request, "q", max_length=64)
     page = await run_in_threadpool(accounts.list_users, role, q, int_param(request, "page"))
-    return render(request, "admin/users.html",
-                  {"page": page, "role": role if role in ROLES else "", "q": q, "roles": ROLES},
-                  fragment="results")
+    return render(
+        request,
+        "admin/users.html",
+        {"page": page, "role": role if role in ROLES else "", "q": q, "roles": ROLES},
+        fragment="results",
+    )
 
 
 @guard("admin")
@@ -90,7 +106,13 @@ async def admin_user_sessions_end(request: Request) -> Response:
     user = await run_in_threadpool(accounts.get_user, _user_id(request))
     await read_form(request)
     count = await run_in_threadpool(accounts.end_sessions, user.id)
-    flash(request, ngettext("%(count)s session of %(name)s was ended.",
-                            "%(count)s sessions of %(name)s were ended.", count) % {
-        "count": count, "name": user.username})
+    flash(
+        request,
+        ngettext(
+            "%(count)s session of %(name)s was ended.",
+            "%(count)s sessions of %(name)s were ended.",
+            count,
+        )
+        % {"count": count, "name": user.username},
+    )
     return RedirectResponse(f"/admin/users/{user.id}", 303)

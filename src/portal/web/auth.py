@@ -21,16 +21,25 @@ from portal.web.security import (
     sign_out,
 )
 
-REGISTER_NAMES = ("tax_code", "enterprise_name", "full_name", "email", "password",
-                  "password_confirm")
+REGISTER_NAMES = (
+    "tax_code",
+    "enterprise_name",
+    "full_name",
+    "email",
+    "password",
+    "password_confirm",
+)
 
 
 @guard("public")
 async def login_form(request: Request) -> Response:
     if await current_user(request):
         return RedirectResponse(safe_next(request.query_params.get("next")), 303)
-    return render(request, "auth/login.html", {
-        "values": {"next": safe_next(request.query_params.get("next"), "")}, "errors": {}})
+    return render(
+        request,
+        "auth/login.html",
+        {"values": {"next": safe_next(request.query_params.get("next"), "")}, "errors": {}},
+    )
 
 
 @guard("public")
@@ -40,8 +49,12 @@ async def login_submit(request: Request) -> Response:
     user = await run_in_threadpool(accounts.authenticate, data["username"], data["password"])
     if user is None:
         errors = {"username": _("The user name or password is wrong.")}
-        return render(request, "auth/login.html", {"values": kept_values(data), "errors": errors},
-                      status_code=422)
+        return render(
+            request,
+            "auth/login.html",
+            {"values": kept_values(data), "errors": errors},
+            status_code=422,
+        )
     await sign_in(request, user)
     await run_in_threadpool(accounts.record_login, user, client_addr(request))
     flash(request, _("Welcome, %(name)s.") % {"name": user.full_name})
@@ -69,8 +82,12 @@ async def register_submit(request: Request) -> Response:
     try:
         user = await run_in_threadpool(accounts.register_enterprise, data)
     except ValidationError as exc:
-        return render(request, "auth/register.html",
-                      {"values": kept_values(data), "errors": error_texts(exc)}, status_code=422)
+        return render(
+            request,
+            "auth/register.html",
+            {"values": kept_values(data), "errors": error_texts(exc)},
+            status_code=422,
+        )
     await sign_in(request, user)
     flash(request, _("Your enterprise is registered. You can now file dossiers online."))
     return RedirectResponse("/", 303)

@@ -17,14 +17,25 @@ async def procedure_list(request: Request) -> Response:
     filters = Filters.parse(dict(request.query_params))
     page = await run_in_threadpool(catalogue.search_procedures, filters)
     facets = await run_in_threadpool(catalogue.facets)
-    return render(request, "catalogue/list.html",
-                  {"filters": filters, "page": page, "facets": facets,
-                   "level_labels": catalogue.LEVEL_LABELS, "sorts": catalogue.SORTS},
-                  fragment="results")
+    return render(
+        request,
+        "catalogue/list.html",
+        {
+            "filters": filters,
+            "page": page,
+            "facets": facets,
+            "level_labels": catalogue.LEVEL_LABELS,
+            "sorts": catalogue.SORTS,
+        },
+        fragment="results",
+    )
 
 
 @guard("public")
 async def procedure_detail(request: Request) -> Response:
     proc = await run_in_threadpool(catalogue.get_procedure, request.path_params["code"][:16])
-    return render(request, "catalogue/detail.html",
-                  {"proc": proc, "level_label": catalogue.level_label(proc.online_level)})
+    return render(
+        request,
+        "catalogue/detail.html",
+        {"proc": proc, "level_label": catalogue.level_label(proc.online_level)},
+    )

@@ -15,8 +15,8 @@ from portal.i18n import gettext_ as _
 from portal.services import catalogue, dossiers
 from portal.services.access import Ctx
 from portal.services.errors import DomainError, NotFound, ValidationError
-from portal.services.text import as_int
 from portal.services.processing import deadline_flag
+from portal.services.text import as_int
 from portal.services.workflow import STATUS_LABELS
 from portal.web.forms import error_texts, flash, form_dict
 from portal.web.rendering import render
@@ -25,9 +25,14 @@ from portal.web.security import client_addr, guard, int_param, param, read_form
 
 def ctx_of(request: Request) -> Ctx:
     s = request.app.state.settings
-    return Ctx(user=request.state.user, client_addr=client_addr(request), uploads=s.uploads,
-               max_upload_bytes=s.max_upload_bytes, max_files=s.max_files_per_dossier,
-               office_hours=s.office_hours)
+    return Ctx(
+        user=request.state.user,
+        client_addr=client_addr(request),
+        uploads=s.uploads,
+        max_upload_bytes=s.max_upload_bytes,
+        max_files=s.max_files_per_dossier,
+        office_hours=s.office_hours,
+    )
 
 
 def dossier_id(request: Request) -> int:
@@ -42,12 +47,25 @@ async def dossier_list(request: Request) -> Response:
     status = as_int(param(request, "status", max_length=2))
     status = status if status in STATUS_LABELS else None
     q = param(request, "q", max_length=32)
-    page = await run_in_threadpool(dossiers.list_for_enterprise, request.state.user,
-                                   status=status, q=q, page=int_param(request, "page"))
-    return render(request, "dossiers/list.html",
-                  {"page": page, "status": status, "q": q, "labels": STATUS_LABELS,
-                   "flags": {d.id: deadline_flag(d) for d in page.items}},
-                  fragment="results")
+    page = await run_in_threadpool(
+        dossiers.list_for_enterprise,
+        request.state.user,
+        status=status,
+        q=q,
+        page=int_param(request, "page"),
+    )
+    return render(
+        request,
+        "dossiers/list.html",
+        {
+            "page": page,
+            "status": status,
+            "q": q,
+            "labels": STATUS_LABELS,
+            "flags": {d.id: deadline_flag(d) for d in page.items},
+        },
+        fragment="results",
+    )
 
 
 @guard("enterprise")
@@ -55,29 +73,40 @@ async def dossier_new(request: Request) -> Response:
     code = param(request, "procedure", max_length=16)
     proc = await run_in_threadpool(catalogue.get_procedure, code)
     units = await run_in_threadpool(dossiers.competent_units, proc) if proc.is_online else []
-    return render(request, "dossiers/new.html",
-                  {"proc": proc, "units": units, "errors": {}, "values": {}})
+    return render(
+        request, "dossiers/new.html", {"proc": proc, "units": units, "errors": {}, "values": {}}
+    )
 
 
 @guard("enterprise")
 async def dossier_create(request: Request) -> Response:
     data = form_dict(await read_form(request), ("procedure", "unit"))
     try:
-        dossier = await run_in_threadpool(dossiers.start_draft, ctx_of(request),
-                                          data["procedure"], data["unit"])
+        dossier = await run_in_threadpool(
+            dossiers.start_draft, ctx_of(request), data["procedure"], data["unit"]
+        )
     except ValidationError as exc:
         proc = await run_in_threadpool(catalogue.get_procedure, data["procedure"][:16])
         units = await run_in_threadpool(dossiers.competent_units, proc)
-        return render(request, "dossiers/new.html", {"proc": proc, "units": units,
-                      "errors": error_texts(exc), "values": data}, status_code=422)
+        return render(
+            request,
+            "dossiers/new.html",
+            {"proc": proc, "units": units, "errors": error_texts(exc), "values": data},
+            status_code=422,
+        )
     return RedirectResponse(f"/dossiers/{dossier.id}/edit", 303)
 
 
-async def _edit_page(request: Request, view, errors: dict, status_code: int = 200,
-                     saved: bool = False) -> Response:
-    return render(request, "dossiers/edit.html",
-                  {"view": view, "errors": errors, "values": view.data, "saved": saved},
-                  status_code=status_code, fragment="save_status" if saved else None)
+async def _edit_page(
+    request: Request, view, errors: dict, status_code: int = 200, saved: bool = False
+) -> Response:
+    return render(
+        request,
+        "dossiers/edit.html",
+        {"view": view, "errors": errors, "values": view.data, "saved": saved},
+        status_code=status_code,
+        fragment="save_status" if saved else None,
+    )
 
 
 @guard("enterprise")
@@ -113,11 +142,19 @@ async def _upload(request: Request, purpose: str) -> Response:
     upload, doc = form.get("file"), form.get("document", "")
     back = f"/dossiers/{did}/edit" if purpose == "application" else f"/dossiers/{did}"
     if not isinstance(upload, UploadFile) or not upload.filename or as_int(doc) is None:
+        await form.close()
         errors = {f"doc-{doc}": _("Choose a file to attach.")}
     else:
         try:
-            await run_in_threadpool(dossiers.add_attachment, ctx_of(request), did, int(doc),
-                                    upload.filename, storage.iter_file(upload.file), purpose)
+            await run_in_threadpool(
+                dossiers.add_attachment,
+                ctx_of(request),
+                did,
+                int(doc),
+                upload.filename,
+                storage.iter_file(upload.file),
+                purpose,
+            )
             flash(request, _("The file %(name)s is attached.") % {"name": upload.filename})
             return RedirectResponse(back + f"#doc-{doc}", 303)
         except ValidationError as exc:
@@ -130,7 +167,7 @@ async def _upload(request: Request, purpose: str) -> Response:
         return await _edit_page(request, view, errors, status_code=422)
     from portal.web.processing import detail_page
 
-    return await detail_page(request, view, errors, status_code=422)
+    return await detail_page(request, view, errors, status_code=422, failed="supplement")
 
 
 @guard("enterprise")
@@ -153,8 +190,9 @@ async def dossier_file_remove(request: Request) -> Response:
     await run_in_threadpool(dossiers.remove_attachment, ctx_of(request), did, attachment_id)
     flash(request, _("The file was removed."))
     view = await run_in_threadpool(dossiers.load, did, request.state.user)
-    return RedirectResponse(f"/dossiers/{did}/edit" if view.dossier.status == 0
-                            else f"/dossiers/{did}", 303)
+    return RedirectResponse(
+        f"/dossiers/{did}/edit" if view.dossier.status == 0 else f"/dossiers/{did}", 303
+    )
 
 
 @guard("enterprise")
@@ -163,9 +201,17 @@ async def dossier_review(request: Request) -> Response:
     if view.dossier.status != 0:
         return RedirectResponse(f"/dossiers/{view.dossier.id}", 303)
     problems = dossiers.submission_problems(view)
-    return render(request, "dossiers/review.html",
-                  {"view": view, "problems": error_texts(ValidationError(problems)) if problems else {},
-                   "submit_key": secrets.token_urlsafe(24), "errors": {}, "values": {}})
+    return render(
+        request,
+        "dossiers/review.html",
+        {
+            "view": view,
+            "problems": error_texts(ValidationError(problems)) if problems else {},
+            "submit_key": secrets.token_urlsafe(24),
+            "errors": {},
+            "values": {},
+        },
+    )
 
 
 @guard("enterprise")
@@ -174,18 +220,34 @@ async def dossier_submit(request: Request) -> Response:
     data = form_dict(await read_form(request), ("submit_key", "confirm"))
     if data["confirm"] != "1":
         view = await run_in_threadpool(dossiers.load, did, request.state.user)
-        return render(request, "dossiers/review.html", {
-            "view": view, "problems": {}, "submit_key": data["submit_key"],
-            "errors": {"confirm": _("Confirm that the information is true and complete.")},
-            "values": {}}, status_code=422)
+        return render(
+            request,
+            "dossiers/review.html",
+            {
+                "view": view,
+                "problems": {},
+                "submit_key": data["submit_key"],
+                "errors": {"confirm": _("Confirm that the information is true and complete.")},
+                "values": {},
+            },
+            status_code=422,
+        )
     try:
-        dossier = await run_in_threadpool(dossiers.submit, ctx_of(request), did,
-                                          data["submit_key"])
+        dossier = await run_in_threadpool(dossiers.submit, ctx_of(request), did, data["submit_key"])
     except ValidationError as exc:
         view = await run_in_threadpool(dossiers.load, did, request.state.user)
-        return render(request, "dossiers/review.html", {
-            "view": view, "problems": error_texts(exc), "submit_key": data["submit_key"],
-            "errors": {}, "values": {}}, status_code=422)
+        return render(
+            request,
+            "dossiers/review.html",
+            {
+                "view": view,
+                "problems": error_texts(exc),
+                "submit_key": data["submit_key"],
+                "errors": {},
+                "values": {},
+            },
+            status_code=422,
+        )
     except DomainError:
         raise HTTPException(409) from None
     flash(request, _("Dossier %(code)s is submitted.") % {"code": dossier.code})

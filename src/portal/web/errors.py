@@ -33,10 +33,16 @@ CSRF_MESSAGE = N_("Your form expired. Please go back, reload the page and submit
 def error_response(request: Request, status: int, message: str | None = None) -> Response:
     text = message or translate(MESSAGES.get(status, MESSAGES[400]))
     if is_htmx(request):
-        return render(request, "errors/fragment.html", {"message": text, "status": status},
-                      status_code=status, headers={"HX-Retarget": "#flash", "HX-Reswap": "innerHTML"})
-    return render(request, "errors/error.html", {"message": text, "status": status},
-                  status_code=status)
+        return render(
+            request,
+            "errors/fragment.html",
+            {"message": text, "status": status},
+            status_code=status,
+            headers={"HX-Retarget": "#flash", "HX-Reswap": "innerHTML"},
+        )
+    return render(
+        request, "errors/error.html", {"message": text, "status": status}, status_code=status
+    )
 
 
 async def http_exception(request: Request, exc: Exception) -> Response:

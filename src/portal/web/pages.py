@@ -24,8 +24,14 @@ async def language_set(request: Request) -> Response:
     target = safe_next(request.query_params.get("next"))
     response = RedirectResponse(target, 303)
     if code in LANGUAGES:
-        response.set_cookie("lang", code, max_age=365 * 86400, httponly=True, samesite="lax",
-                            secure=request.app.state.settings.secure_cookies)
+        response.set_cookie(
+            "lang",
+            code,
+            max_age=365 * 86400,
+            httponly=True,
+            samesite="lax",
+            secure=request.app.state.settings.secure_cookies,
+        )
     return response
 
 

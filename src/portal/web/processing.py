@@ -26,24 +26,49 @@ from portal.web.rendering import render
 from portal.web.security import guard, read_form
 
 
-async def detail_page(request: Request, view, errors: dict | None = None,
-                      status_code: int = 200) -> Response:
+async def detail_page(
+    request: Request,
+    view,
+    errors: dict | None = None,
+    status_code: int = 200,
+    failed: str = "",
+    values: dict | None = None,
+) -> Response:
+    """The dossier page; `failed` names the action whose form is shown again with `errors`
+    and the `values` the user typed."""
     user = request.state.user
-    timeline = await run_in_threadpool(history.timeline, view.dossier.id,
-                                       for_applicant=view.actor == "owner")
+    timeline = await run_in_threadpool(
+        history.timeline, view.dossier.id, for_applicant=view.actor == "owner"
+    )
     has_result = any(a.purpose == "result" for a in view.attachments)
-    facts = Facts(view.dossier.status, view.dossier.approval, has_result, view.procedure.online_level)
+    facts = Facts(
+        view.dossier.status, view.dossier.approval, has_result, view.procedure.online_level
+    )
     actions = available(view.actor, facts)
     officers, units = [], []
     if view.actor in ("officer", "leader"):
         officers = await run_in_threadpool(inbox.unit_officers, view.dossier.unit_id)
         units = await run_in_threadpool(inbox.forward_units, view.dossier.unit_id)
     slips = await run_in_threadpool(_slips, view.dossier.id)
-    return render(request, "dossiers/detail.html", {
-        "view": view, "timeline": timeline, "actions": actions, "labels": STATUS_LABELS,
-        "flag": processing.deadline_flag(view.dossier), "officers": officers, "units": units,
-        "slips": slips, "errors": errors or {}, "values": {}, "user_id": user.id},
-        status_code=status_code)
+    return render(
+        request,
+        "dossiers/detail.html",
+        {
+            "view": view,
+            "timeline": timeline,
+            "actions": actions,
+            "labels": STATUS_LABELS,
+            "flag": processing.deadline_flag(view.dossier),
+            "officers": officers,
+            "units": units,
+            "slips": slips,
+            "errors": errors or {},
+            "values": values or {},
+            "user_id": user.id,
+            "failed": failed,
+        },
+        status_code=status_code,
+    )
 
 
 @reading
@@ -61,8 +86,9 @@ async def dossier_detail(request: Request) -> Response:
 
 @guard("signed_in")
 async def dossier_by_code(request: Request) -> Response:
-    did = await run_in_threadpool(dossiers.find_by_code, request.path_params["code"],
-                                  request.state.user)
+    did = await run_in_threadpool(
+        dossiers.find_by_code, request.path_params["code"], request.state.user
+    )
     return RedirectResponse(f"/dossiers/{did}", 303)
 
 
@@ -78,11 +104,20 @@ async def dossier_act(request: Request) -> Response:
         if transition.destructive and data["confirm"] != "1":
             raise ValidationError({"confirm": Message(N_("Tick the box to confirm."))})
         to_user = as_int(data["to_user"])
-        await run_in_threadpool(processing.act, ctx_of(request), did, action, data["note"],
-                                to_user=to_user, to_unit=data["to_unit"])
+        await run_in_threadpool(
+            processing.act,
+            ctx_of(request),
+            did,
+            action,
+            data["note"],
+            to_user=to_user,
+            to_unit=data["to_unit"],
+        )
     except ValidationError as exc:
         view = await run_in_threadpool(dossiers.load, did, request.state.user)
-        return await detail_page(request, view, error_texts(exc), status_code=422)
+        return await detail_page(
+            request, view, error_texts(exc), status_code=422, failed=action, values=data
+        )
     except TransitionError as exc:
         view = await run_in_threadpool(dossiers.load, did, request.state.user)
         errors = {"action": translate(exc.message)}
@@ -100,10 +135,12 @@ async def dossier_assign(request: Request) -> Response:
         await run_in_threadpool(processing.assign, ctx_of(request), did, target)
     except (ValidationError, TransitionError) as exc:
         view = await run_in_threadpool(dossiers.load, did, request.state.user)
-        errors = (error_texts(exc) if isinstance(exc, ValidationError)
-                  else {"action": translate(exc.message)})
-        return await detail_page(request, view, errors,
-                                 status_code=getattr(exc, "status", 422))
+        errors = (
+            error_texts(exc)
+            if isinstance(exc, ValidationError)
+            else {"action": translate(exc.message)}
+        )
+        return await detail_page(request, view, errors, status_code=getattr(exc, "status", 422))
     flash(request, _("The dossier is assigned."))
     return RedirectResponse(f"/dossiers/{did}", 303)
 
@@ -117,12 +154,20 @@ async def dossier_result_upload(request: Request) -> Response:
     try:
         if not isinstance(upload, UploadFile) or not upload.filename:
             raise ValidationError({"result": Message(N_("Attach the result as a PDF file."))})
-        await run_in_threadpool(processing.upload_result, ctx_of(request), did, upload.filename,
-                                storage.iter_file(upload.file))
+        await run_in_threadpool(
+            processing.upload_result,
+            ctx_of(request),
+            did,
+            upload.filename,
+            storage.iter_file(upload.file),
+        )
     except (ValidationError, TransitionError) as exc:
         view = await run_in_threadpool(dossiers.load, did, request.state.user)
-        errors = (error_texts(exc) if isinstance(exc, ValidationError)
-                  else {"action": translate(exc.message)})
+        errors = (
+            error_texts(exc)
+            if isinstance(exc, ValidationError)
+            else {"action": translate(exc.message)}
+        )
         return await detail_page(request, view, errors, status_code=getattr(exc, "status", 422))
     finally:
         if isinstance(upload, UploadFile):
@@ -141,9 +186,13 @@ async def dossier_file(request: Request) -> Response:
     path = request.app.state.settings.uploads / att.stored_name
     if not path.is_file():
         raise NotFound("attachment")
-    return FileResponse(path, media_type=att.content_type, filename=att.original_name,
-                        content_disposition_type="attachment",
-                        headers={"Cache-Control": "private, no-store"})
+    return FileResponse(
+        path,
+        media_type=att.content_type,
+        filename=att.original_name,
+        content_disposition_type="attachment",
+        headers={"Cache-Control": "private, no-store"},
+    )
 
 
 @guard("signed_in")
@@ -155,9 +204,11 @@ async def dossier_receipt(request: Request) -> Response:
     url = f"{settings.base_url}/dossiers/code/{view.dossier.code}"
     qr = segno.make(url, error="m").svg_data_uri(scale=3, border=2)
     slips = await run_in_threadpool(_slips, view.dossier.id)
-    return render(request, "dossiers/receipt.html",
-                  {"view": view, "qr": qr, "track_url": url, "slips": slips,
-                   "labels": STATUS_LABELS})
+    return render(
+        request,
+        "dossiers/receipt.html",
+        {"view": view, "qr": qr, "track_url": url, "slips": slips, "labels": STATUS_LABELS},
+    )
 
 
 @guard("signed_in")
@@ -180,12 +231,25 @@ async def officer_inbox(request: Request) -> Response:
     page = await run_in_threadpool(inbox.inbox, user, filters)
     counts = await run_in_threadpool(inbox.counts, user)
     flags = {d.id: processing.deadline_flag(d) for d in page.items}
-    return render(request, "officer/inbox.html",
-                  {"filters": filters, "page": page, "counts": counts, "flags": flags,
-                   "labels": STATUS_LABELS, "views": inbox.VIEWS,
-                   "filters_params": {"view": filters.view, "procedure": filters.procedure,
-                                      "status": "" if filters.status is None else filters.status,
-                                      "sort": filters.sort}}, fragment="results")
+    return render(
+        request,
+        "officer/inbox.html",
+        {
+            "filters": filters,
+            "page": page,
+            "counts": counts,
+            "flags": flags,
+            "labels": STATUS_LABELS,
+            "views": inbox.VIEWS,
+            "filters_params": {
+                "view": filters.view,
+                "procedure": filters.procedure,
+                "status": "" if filters.status is None else filters.status,
+                "sort": filters.sort,
+            },
+        },
+        fragment="results",
+    )
 
 
 @guard("signed_in")

@@ -20,8 +20,10 @@ from portal.web.security import csrf_token
 
 def is_htmx(request: Request) -> bool:
     """An htmx request for part of a page (a history restore wants the whole page)."""
-    return (request.headers.get("hx-request") == "true"
-            and request.headers.get("hx-history-restore-request") != "true")
+    return (
+        request.headers.get("hx-request") == "true"
+        and request.headers.get("hx-history-restore-request") != "true"
+    )
 
 
 def _context(request: Request) -> dict[str, Any]:
@@ -33,7 +35,9 @@ def _context(request: Request) -> dict[str, Any]:
     }
 
 
-def make_templates(settings: Settings, static_url: Any, directory: Path | None = None) -> Jinja2Templates:
+def make_templates(
+    settings: Settings, static_url: Any, directory: Path | None = None
+) -> Jinja2Templates:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(directory or ROOT / "templates"),
         autoescape=True,
@@ -54,9 +58,15 @@ def make_templates(settings: Settings, static_url: Any, directory: Path | None =
     return Jinja2Templates(env=env, context_processors=[_context])
 
 
-def render(request: Request, name: str, ctx: dict[str, Any] | None = None, *,
-           fragment: str | None = None, status_code: int = 200,
-           headers: dict[str, str] | None = None) -> Response:
+def render(
+    request: Request,
+    name: str,
+    ctx: dict[str, Any] | None = None,
+    *,
+    fragment: str | None = None,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Response:
     """Render `name`; for htmx requests and a named `fragment`, only that block."""
     templates: Jinja2Templates = request.app.state.templates
     ctx = ctx or {}
@@ -67,5 +77,6 @@ def render(request: Request, name: str, ctx: dict[str, Any] | None = None, *,
         html = "".join(template.blocks[fragment](context))
         return HTMLResponse(html, status_code, all_headers)
     ctx = {"flashes": pop_flash(request), **ctx}
-    return templates.TemplateResponse(request, name, ctx, status_code=status_code,
-                                      headers=all_headers)
+    return templates.TemplateResponse(
+        request, name, ctx, status_code=status_code, headers=all_headers
+    )

@@ -63,8 +63,7 @@ def routes(assets: StaticAssets, max_upload_bytes: int) -> list[BaseRoute]:
         ("/dossiers/{dossier_id}/files", dossiers.dossier_file_add, post),
         ("/dossiers/{dossier_id}/supplement-files", dossiers.dossier_supplement_file_add, post),
         ("/dossiers/{dossier_id}/files/{attachment_id}", processing.dossier_file, get),
-        ("/dossiers/{dossier_id}/files/{attachment_id}/delete", dossiers.dossier_file_remove,
-         post),
+        ("/dossiers/{dossier_id}/files/{attachment_id}/delete", dossiers.dossier_file_remove, post),
         ("/dossiers/{dossier_id}/review", dossiers.dossier_review, get),
         ("/dossiers/{dossier_id}/submit", dossiers.dossier_submit, post),
         ("/dossiers/{dossier_id}/delete", dossiers.dossier_delete_confirm, get),
@@ -79,13 +78,20 @@ def routes(assets: StaticAssets, max_upload_bytes: int) -> list[BaseRoute]:
         ("/notifications/read", processing.notifications_read, post),
     ]
     file_limit = max_upload_bytes + 65536
-    body_limits = {dossiers.dossier_file_add: file_limit,
-                   dossiers.dossier_supplement_file_add: file_limit,
-                   processing.dossier_result_upload: file_limit,
-                   admin_catalogue.admin_catalogue_import: 6 * 1024 * 1024}
+    body_limits = {
+        dossiers.dossier_file_add: file_limit,
+        dossiers.dossier_supplement_file_add: file_limit,
+        processing.dossier_result_upload: file_limit,
+        admin_catalogue.admin_catalogue_import: 6 * 1024 * 1024,
+    }
     out: list[BaseRoute] = [
-        Route(path, endpoint, methods=methods, name=endpoint.__name__,
-              max_body_size=body_limits.get(endpoint, 1024 * 1024))
+        Route(
+            path,
+            endpoint,
+            methods=methods,
+            name=endpoint.__name__,
+            max_body_size=body_limits.get(endpoint, 1024 * 1024),
+        )
         for path, endpoint, methods in table
     ]
     out.append(Route("/static/{path:path}", assets.serve, methods=get, name="static"))

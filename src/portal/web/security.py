@@ -11,7 +11,6 @@ import functools
 import hmac
 import secrets
 from collections.abc import Awaitable, Callable
-
 from urllib.parse import quote, unquote_plus, urlsplit
 
 from starlette.concurrency import run_in_threadpool
@@ -40,8 +39,9 @@ def csrf_token(request: Request) -> str:
     return token
 
 
-async def read_form(request: Request, *, max_files: int = 0,
-                    max_part_size: int = 1024 * 1024) -> FormData:
+async def read_form(
+    request: Request, *, max_files: int = 0, max_part_size: int = 1024 * 1024
+) -> FormData:
     """Parse the submitted form and check its CSRF token (field or header); 403 if wrong."""
     try:
         form = await request.form(max_files=max_files, max_fields=200, max_part_size=max_part_size)
@@ -52,6 +52,7 @@ async def read_form(request: Request, *, max_files: int = 0,
     sent = form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER) or ""
     expected = request.session.get("csrf", "")
     if not expected or not isinstance(sent, str) or not hmac.compare_digest(sent, expected):
+        await form.close()  # uploaded parts are temporary files: release them now
         raise HTTPException(403, "csrf")
     return form
 
@@ -68,9 +69,11 @@ async def current_user(request: Request) -> User | None:
         if key:
             settings = request.app.state.settings
             user = await run_in_threadpool(
-                accounts.session_user, key,
+                accounts.session_user,
+                key,
                 dt.timedelta(minutes=settings.session_idle_minutes),
-                dt.timedelta(hours=settings.session_absolute_hours))
+                dt.timedelta(hours=settings.session_absolute_hours),
+            )
             if user is None:
                 request.session.pop("k", None)
         request.state.user = user
@@ -121,7 +124,10 @@ def guard(rule: str) -> Callable[[Endpoint], Endpoint]:
             if not allows(rule, user):
                 if user is None:
                     if request.method in SAFE_METHODS:
-                        target = quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
+                        target = quote(
+                            request.url.path
+                            + (f"?{request.url.query}" if request.url.query else "")
+                        )
                         return RedirectResponse(f"/login?next={target}", 303)
                     raise HTTPException(401)
                 raise HTTPException(403)
@@ -138,10 +144,12 @@ class SecurityMiddleware:
     protective headers to every response."""
 
     HEADERS = [
-        (b"content-security-policy",
-         b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-         b"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; "
-         b"object-src 'none'"),
+        (
+            b"content-security-policy",
+            b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            b"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; "
+            b"object-src 'none'",
+        ),
         (b"x-content-type-options", b"nosniff"),
         (b"referrer-policy", b"same-origin"),
         (b"x-frame-options", b"DENY"),
@@ -158,13 +166,20 @@ class SecurityMiddleware:
             await self.app(scope, receive, send)
             return
         if scope["method"] not in SAFE_METHODS and self._cross_site(scope):
-            response = Response("Yêu cầu từ trang web khác bị từ chối. / Cross-site request refused.", 403,
-                                media_type="text/plain; charset=utf-8")
+            response = Response(
+                "Yêu cầu từ trang web khác bị từ chối. / Cross-site request refused.",
+                403,
+                media_type="text/plain; charset=utf-8",
+            )
             await response(scope, receive, self._with_headers(send))
             return
         if self._control_chars(scope):
-            response = Response("Địa chỉ chứa ký tự không hợp lệ. / The address holds characters "
-                                "that are not allowed.", 400, media_type="text/plain; charset=utf-8")
+            response = Response(
+                "Địa chỉ chứa ký tự không hợp lệ. / The address holds characters "
+                "that are not allowed.",
+                400,
+                media_type="text/plain; charset=utf-8",
+            )
             await response(scope, receive, self._with_headers(send))
             return
         await self.app(scope, receive, self._with_headers(send))
@@ -205,5 +220,3 @@ def param(request: Request, name: str, default: str = "", max_length: int = 200)
 def int_param(request: Request, name: str, default: int = 1) -> int:
     value = as_int(request.query_params.get(name, ""))
     return value if value is not None and value < 1_000_000 else default
-
-

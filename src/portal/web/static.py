@@ -28,7 +28,9 @@ class Asset:
 
 
 @functools.cache
-def _build(root: Path, stamp: tuple[tuple[str, float], ...]) -> tuple[dict[str, str], dict[str, Asset]]:
+def _build(
+    root: Path, stamp: tuple[tuple[str, float], ...]
+) -> tuple[dict[str, str], dict[str, Asset]]:
     """Hash and compress the files once per process (and again only when they change)."""
     urls: dict[str, str] = {}
     assets: dict[str, Asset] = {}
@@ -53,16 +55,18 @@ def _build(root: Path, stamp: tuple[tuple[str, float], ...]) -> tuple[dict[str, 
 
 
 def _served(path: Path) -> bool:
-    return path.is_file() and not path.name.startswith(".") and path.suffix not in (".md",
-                                                                                   ".LICENSE")
+    return (
+        path.is_file() and not path.name.startswith(".") and path.suffix not in (".md", ".LICENSE")
+    )
 
 
 class StaticAssets:
     """The files under `root`, each reachable as `name.<hash>.ext`."""
 
     def __init__(self, root: Path) -> None:
-        stamp = tuple((p.as_posix(), p.stat().st_mtime) for p in sorted(root.rglob("*"))
-                      if _served(p))
+        stamp = tuple(
+            (p.as_posix(), p.stat().st_mtime) for p in sorted(root.rglob("*")) if _served(p)
+        )
         self.urls, self.assets = _build(root, stamp)
 
     def url(self, name: str) -> str:
