@@ -83,16 +83,17 @@ def test_draft_answers_are_kept_with_their_format_problems(people, ctx_of):
         dossiers.load(draft.id, people.officer)  # a draft is not shown to the unit
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "save_answers cuts answers to the field's max_length before validating them "
-    "(dossiers.py:170): a 13-digit declaration number is silently saved as its first 12 "
-    "digits and no problem is reported, so a wrong number can be submitted"))
 def test_an_answer_too_long_is_reported_not_cut(people, ctx_of):
     ctx = ctx_of(people.owner)
     draft = dossiers.start_draft(ctx, PROCEDURE, UNIT)
     problems = dossiers.save_answers(ctx, draft.id, {**GOOD_ANSWERS,
                                                      "declaration_no": "1051234567890"})
+    # Kept as typed, and reported: not silently cut to 12 digits.
     assert "declaration_no" in problems
+    assert json.loads(dossier(draft.id).form_data)["declaration_no"] == "1051234567890"
+    with pytest.raises(ValidationError) as caught:
+        dossiers.submit(ctx, draft.id, "too-long")
+    assert "declaration_no" in caught.value.errors
 
 
 def test_draft_needs_a_competent_unit(people, ctx_of):

@@ -71,8 +71,8 @@ def test_an_overdue_dossier_gets_one_apology_with_a_new_date(people, ctx_of, job
     assert (apology.status_before, apology.status_after, apology.public) == (2, 2, True)
     assert told == 1
     assert mail.to_addr == "owner@example.vn" and late.code in mail.subject
-    # No SMTP server configured: the mail waits, saying why.
-    assert mail.status == "pending" and "PORTAL_SMTP_HOST" in mail.last_error
+    # No SMTP server configured: the mail waits.
+    assert mail.status == "pending" and mail.sent_at is None
 
     # The next runs before the new date issue nothing more.
     assert processing.issue_apologies(now=now + dt.timedelta(minutes=15)) == 0
@@ -141,10 +141,6 @@ def test_remind_due_tomorrow_tells_the_unit(people, ctx_of, job_settings):
         assert Dossier.get_by_id(dossier.id).reminded_at == local(2030, 1, 15, 7, 30)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "remind_due_tomorrow only skips dossiers reminded after `tomorrow - 1 day`; when the next "
-    "working day follows a weekend, Friday's reminder is repeated on every run of Friday, "
-    "Saturday and Sunday (processing.py:309)"))
 def test_remind_once_for_a_monday_deadline(people, ctx_of, job_settings):
     dossier = received_dossier(people, ctx_of, "m")
     # Due on Monday 14 January 2030 at 10:00, Vietnam time.
@@ -208,7 +204,9 @@ def test_clean_orphan_uploads(people, ctx_of, job_settings):
     age(old_orphan, 7200)
 
     assert orphans(uploads, attached) == [old_orphan]
-    jobs.clean_orphan_uploads()  # a periodic task, run at once by the queue in immediate mode
+    # Calling a periodic task runs it at once in immediate mode, but huey keeps no result for
+    # periodic tasks: the count is read through call_local() below.
+    assert jobs.clean_orphan_uploads().get() is None
     assert uploaded_files(uploads) == attached | {young_orphan.name}
 
     age(young_orphan, 3601)

@@ -90,3 +90,20 @@ def test_create_app_refuses_an_unmigrated_database(empty):
 def test_create_app_starts_on_the_latest_schema(settings):
     app = create_app(settings)
     assert app.state.settings is settings
+
+
+def test_a_version_2_database_is_upgraded_to_the_latest(settings):
+    """Version 2 had no outgoing_mail.claimed_at: migrating adds it and records the version."""
+    from playhouse.migrate import migrate as run_operations
+
+    from portal.migrations import LATEST, _migrator, current_version, migrate
+    from portal.models import SchemaVersion
+
+    with db.connection_context():
+        run_operations(_migrator().drop_column("outgoing_mail", "claimed_at"))
+        SchemaVersion.update(version=2).execute()  # a fresh database records only LATEST
+        assert current_version() == 2
+    assert migrate() == (2, LATEST)
+    with db.connection_context():
+        assert "claimed_at" in {c.name for c in db.get_columns("outgoing_mail")}
+        assert current_version() == LATEST

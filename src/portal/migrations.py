@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from peewee import CharField
+from peewee import CharField, DateTimeField
 from playhouse.migrate import PostgresqlMigrator, SqliteMigrator
 from playhouse.migrate import migrate as run_operations
 
@@ -51,9 +51,18 @@ def _v2_dossiers() -> None:
     ensure_head()
 
 
+def _v3_mail_claims() -> None:
+    """When a worker claimed an e-mail, so only mails stuck in sending are retried."""
+    # A database upgraded from version 1 got the table with this column already.
+    if "claimed_at" not in {c.name for c in db.get_columns("outgoing_mail")}:
+        run_operations(
+            _migrator().add_column("outgoing_mail", "claimed_at", DateTimeField(null=True))
+        )
+
+
 # version -> step that upgrades a database from version-1 to version.
-STEPS: dict[int, Callable[[], None]] = {2: _v2_dossiers}
-LATEST = 2
+STEPS: dict[int, Callable[[], None]] = {2: _v2_dossiers, 3: _v3_mail_claims}
+LATEST = 3
 
 
 class SchemaError(RuntimeError):

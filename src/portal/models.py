@@ -303,6 +303,7 @@ class OutgoingMail(BaseModel):
     attempts = IntegerField(default=0)
     last_error = TextField(default="")
     created_at = DateTimeField(default=utcnow)
+    claimed_at = DateTimeField(null=True)  # when a worker started sending it
     sent_at = DateTimeField(null=True)
 
     class Meta:

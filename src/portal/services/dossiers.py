@@ -11,7 +11,7 @@ from typing import Any
 from peewee import JOIN, fn, prefetch
 
 from portal import storage
-from portal.db import db, reading, transactional
+from portal.db import db, is_postgres, reading, transactional
 from portal.models import (
     Attachment,
     Dossier,
@@ -34,6 +34,7 @@ from portal.services.validation import Field, validate
 from portal.services.workflow import DRAFT, NEW, OWNER, SUPPLEMENT, Facts, check
 
 DATE_PATTERN = r"\d{4}-\d{2}-\d{2}"
+MAX_KEPT = 10_000  # an answer is kept as typed up to this; its own limit is checked
 UPLOAD_PROBLEMS = {
     "too_large": N_("The file is larger than the limit of %(mb)s MB."),
     "empty": N_("The file is empty."),
@@ -192,10 +193,25 @@ def start_draft(ctx: Ctx, procedure_code: str, unit_code: str) -> Dossier:
     )
 
 
-def _draft_for_update(ctx: Ctx, dossier_id: int, statuses: tuple[int, ...] = (DRAFT,)) -> Dossier:
-    dossier = Dossier.get_or_none(Dossier.id == dossier_id)
+def _locked(dossier_id: int) -> Dossier | None:
+    """The dossier row, locked until the transaction ends (PostgreSQL; SQLite's write
+    transactions are exclusive already)."""
+    query = Dossier.select().where(Dossier.id == dossier_id)
+    return (query.for_update() if is_postgres() else query).first()
+
+
+def _draft_for_update(
+    ctx: Ctx,
+    dossier_id: int,
+    statuses: tuple[int, ...] = (DRAFT,),
+    submit_key: str | None = None,
+) -> Dossier:
+    dossier = _locked(dossier_id) if db.transaction_depth() else Dossier.get_or_none(
+        Dossier.id == dossier_id)
     if dossier is None or actor_kind(ctx.user, dossier) != OWNER:
         raise NotFound("dossier")
+    if submit_key and dossier.submit_key == submit_key:
+        return dossier  # the same submission again, after the first one won
     if dossier.status not in statuses:
         raise DomainError(N_("This dossier can no longer be changed."))
     return dossier
@@ -210,7 +226,7 @@ def save_answers(ctx: Ctx, dossier_id: int, data: dict[str, str]) -> dict[str, M
     answers = json.loads(dossier.form_data)
     for f in fields:
         if f.name in data:
-            answers[f.name] = clean(data[f.name], multiline=f.kind == "textarea")[: f.max_length]
+            answers[f.name] = clean(data[f.name], multiline=f.kind == "textarea")[:MAX_KEPT]
     problems: dict[str, Message] = {}
     try:
         validate(answers, field_specs(fields, draft=True))
@@ -364,7 +380,9 @@ def submit(ctx: Ctx, dossier_id: int, submit_key: str) -> Dossier:
         done = Dossier.get_or_none(Dossier.submit_key == key)
         if done is not None and actor_kind(ctx.user, done) == OWNER:
             return done
-    dossier = _draft_for_update(ctx, dossier_id)
+    dossier = _draft_for_update(ctx, dossier_id, submit_key=key)
+    if dossier.status != DRAFT:
+        return dossier
     view = load(dossier.id, ctx.user)
     problems = submission_problems(view)
     if problems:

@@ -112,12 +112,11 @@ def _enqueue(mail_id: int) -> None:
 def deliver(mail_id: int, smtp: SmtpSettings | None) -> str:
     """Send one queued e-mail if it is still pending; returns its status afterwards. Raises
     on a delivery failure so the worker retries (the attempt is counted)."""
+    if smtp is None:  # kept pending, no attempt counted, until the server is configured
+        return "pending"
     mail = _claim(mail_id)
     if mail is None:
         return "done"
-    if smtp is None:
-        _release(mail_id, "SMTP is not configured (PORTAL_SMTP_HOST)")
-        return "pending"
     message = EmailMessage()
     message["From"] = smtp.sender
     message["To"] = mail.to_addr
@@ -144,7 +143,9 @@ def _claim(mail_id: int) -> OutgoingMail | None:
     if mail is None or mail.status != "pending":
         return None
     updated = (
-        OutgoingMail.update(status="sending", attempts=OutgoingMail.attempts + 1)
+        OutgoingMail.update(
+            status="sending", attempts=OutgoingMail.attempts + 1, claimed_at=utcnow()
+        )
         .where(OutgoingMail.id == mail_id, OutgoingMail.status == "pending")
         .execute()
     )
@@ -172,7 +173,7 @@ def pending_mail_ids(stale_minutes: int = 10) -> list[int]:
 
     stale = utcnow() - dt.timedelta(minutes=stale_minutes)
     OutgoingMail.update(status="pending").where(
-        OutgoingMail.status == "sending", OutgoingMail.created_at < stale
+        OutgoingMail.status == "sending", OutgoingMail.claimed_at < stale
     ).execute()
     return [
         m.id

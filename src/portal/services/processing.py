@@ -388,12 +388,14 @@ def remind_due_tomorrow(office_hours: str = "", now: dt.datetime | None = None) 
     start = to_utc(dt.datetime.combine(tomorrow, dt.time.min))
     end = to_utc(dt.datetime.combine(tomorrow, dt.time.max))
     due = Dossier.select().where(
-        Dossier.status.in_(tuple(CLOCK_RUNS)),
-        Dossier.due_at.between(start, end),
-        (Dossier.reminded_at.is_null() | (Dossier.reminded_at < start - dt.timedelta(days=1))),
+        Dossier.status.in_(tuple(CLOCK_RUNS)), Dossier.due_at.between(start, end)
     )
     count = 0
     for dossier in due:
+        # One reminder per promised date: a reminder sent in the days before this due date
+        # (a Friday for a Monday) counts; a due date moved later by a supplement gets its own.
+        if dossier.reminded_at and dossier.reminded_at > dossier.due_at - dt.timedelta(days=7):
+            continue
         notify.tell_unit(dossier, N_("Dossier %(code)s is due on the next working day."))
         Dossier.update(reminded_at=now).where(Dossier.id == dossier.id).execute()
         count += 1

@@ -187,6 +187,14 @@ def save_unit(data: dict[str, Any], *, original_code: str | None = None) -> Unit
             raise ValidationError(
                 {"parent_code": Message(N_("A unit cannot be placed under itself."))}
             )
+        if parent.structure != cleaned["structure"]:
+            raise ValidationError(
+                {"parent_code": Message(N_("The parent unit belongs to the other structure."))}
+            )
+        if UNIT_KINDS.index(cleaned["kind"]) != UNIT_KINDS.index(parent.kind) + 1:
+            raise ValidationError(
+                {"kind": Message(N_("This kind of unit cannot be placed under that parent."))}
+            )
     elif cleaned["kind"] != "administration":
         raise ValidationError(
             {"parent_code": Message(N_("Only the top of the tree has no parent."))}
