@@ -31,3 +31,18 @@ def test_login_and_logout(client, make_user, login):
     r = client.post("/logout", data={"csrf_token": token}, follow_redirects=False)
     assert r.status_code == 303
     assert client.get("/admin", follow_redirects=False).status_code == 303
+
+
+def test_officer_logins_are_in_the_history_and_enterprise_logins_are_not(client, make_user, login):
+    from portal.db import db
+    from portal.models import DossierEvent
+
+    officer = make_user("officer")
+    login(officer)
+    enterprise_user = make_user("enterprise")
+    client.cookies.clear()
+    login(enterprise_user)
+    with db.connection_context():
+        logins = [(e.actor_id, e.actor_role, e.actor_unit, e.public)
+                  for e in DossierEvent.select().where(DossierEvent.action == "login")]
+    assert logins == [(officer.id, "officer", "02CI", False)]
