@@ -119,11 +119,19 @@ async def dossier_act(request: Request) -> Response:
             request, view, error_texts(exc), status_code=422, failed=action, values=data
         )
     except TransitionError as exc:
-        view = await run_in_threadpool(dossiers.load, did, request.state.user)
-        errors = {"action": translate(exc.message)}
-        return await detail_page(request, view, errors, status_code=exc.status)
+        return await refused(request, did, exc)
     flash(request, _("Done: %(action)s.") % {"action": _(transition.label)})
     return RedirectResponse(f"/dossiers/{did}", 303)
+
+
+async def refused(request: Request, did: int, exc: ValidationError | TransitionError) -> Response:
+    """The dossier page again, saying why what was asked was refused (422, 403 or 409)."""
+    view = await run_in_threadpool(dossiers.load, did, request.state.user)
+    if isinstance(exc, ValidationError):
+        return await detail_page(request, view, error_texts(exc), status_code=422)
+    return await detail_page(
+        request, view, {"action": translate(exc.message)}, status_code=exc.status
+    )
 
 
 @guard("staff")
@@ -134,13 +142,7 @@ async def dossier_assign(request: Request) -> Response:
     try:
         await run_in_threadpool(processing.assign, ctx_of(request), did, target)
     except (ValidationError, TransitionError) as exc:
-        view = await run_in_threadpool(dossiers.load, did, request.state.user)
-        errors = (
-            error_texts(exc)
-            if isinstance(exc, ValidationError)
-            else {"action": translate(exc.message)}
-        )
-        return await detail_page(request, view, errors, status_code=getattr(exc, "status", 422))
+        return await refused(request, did, exc)
     flash(request, _("The dossier is assigned."))
     return RedirectResponse(f"/dossiers/{did}", 303)
 
@@ -162,13 +164,7 @@ async def dossier_result_upload(request: Request) -> Response:
             storage.iter_file(upload.file),
         )
     except (ValidationError, TransitionError) as exc:
-        view = await run_in_threadpool(dossiers.load, did, request.state.user)
-        errors = (
-            error_texts(exc)
-            if isinstance(exc, ValidationError)
-            else {"action": translate(exc.message)}
-        )
-        return await detail_page(request, view, errors, status_code=getattr(exc, "status", 422))
+        return await refused(request, did, exc)
     finally:
         if isinstance(upload, UploadFile):
             await upload.close()
