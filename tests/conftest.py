@@ -13,8 +13,8 @@ from pathlib import Path
 os.environ.setdefault("PORTAL_DATA_DIR", tempfile.mkdtemp(prefix="portal-test-"))
 
 import psycopg2  # noqa: E402
-from argon2 import PasswordHasher  # noqa: E402
 import pytest  # noqa: E402
+from argon2 import PasswordHasher  # noqa: E402
 from starlette.testclient import TestClient  # noqa: E402
 
 from portal.app import create_app  # noqa: E402
@@ -123,6 +123,19 @@ def make_user(settings: Settings, units: None) -> Callable[..., object]:
         return accounts.create_user(data)
 
     return make
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's chromium driven by playwright (browser tests only)."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.live_server import CHROMIUM, CHROMIUM_ARGS
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests import dossier_web_fixtures as fx
 from tests.conftest import PASSWORD
@@ -25,20 +25,12 @@ from tests.dossier_web_fixtures import (
     pdf_bytes,
     tr,
 )
-from tests.live_server import CHROMIUM, CHROMIUM_ARGS, LiveServer
+from tests.live_server import LiveServer
 
 pytestmark = pytest.mark.browser
 # The shared fixtures, found by pytest under these names.
 forms, people = fx.forms, fx.people
 TIMEOUT_MS = 10_000
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture

@@ -98,6 +98,14 @@ def record(
     return event
 
 
+def note(actor: Actor, action: str, dossier: Dossier, text: str = "", *,
+         public: bool = False) -> DossierEvent:
+    """Append an event that leaves the dossier's status as it is (an assignment, an opened
+    confidential file, an apology slip)."""
+    return record(actor, action, dossier=dossier, status_before=dossier.status,
+                  status_after=dossier.status, note=text, public=public)
+
+
 @reading
 def verify_chain() -> tuple[int, int | None, str]:
     """Check every event against the one before it: (events checked, first broken event id or

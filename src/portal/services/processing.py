@@ -252,15 +252,7 @@ def assign(ctx: Ctx, dossier_id: int, officer_id: int | None) -> Dossier:
     Dossier.update(assigned_to=target.id, updated_at=utcnow()).where(
         Dossier.id == dossier.id
     ).execute()
-    history.record(
-        Actor.of(ctx.user, ctx.client_addr),
-        "assign",
-        dossier=dossier,
-        status_before=dossier.status,
-        status_after=dossier.status,
-        note=target.full_name,
-        public=False,
-    )
+    history.note(Actor.of(ctx.user, ctx.client_addr), "assign", dossier, target.full_name)
     return Dossier.get_by_id(dossier.id)
 
 
@@ -319,14 +311,8 @@ def open_attachment(ctx: Ctx, dossier_id: int, attachment_id: int) -> Attachment
         if not can_open_confidential(ctx.user, dossier):
             raise NotFound("attachment")
         if ctx.user.role != "enterprise":
-            history.record(
-                Actor.of(ctx.user, ctx.client_addr),
-                "view_confidential",
-                dossier=dossier,
-                status_before=dossier.status,
-                status_after=dossier.status,
-                note=att.original_name,
-                public=False,
+            history.note(
+                Actor.of(ctx.user, ctx.client_addr), "view_confidential", dossier, att.original_name
             )
     if att.purpose == "result" and actor_kind(ctx.user, dossier) == "owner" and (
         dossier.status not in (9, 10)
@@ -360,14 +346,7 @@ def issue_apologies(office_hours: str = "", now: dt.datetime | None = None) -> i
         Slip.create(
             dossier=dossier, kind="apology", due_at=new_due, reason=reason, issued_by="system"
         )
-        event = history.record(
-            SYSTEM,
-            "apology",
-            dossier=dossier,
-            status_before=dossier.status,
-            status_after=dossier.status,
-            note=reason,
-        )
+        event = history.note(SYSTEM, "apology", dossier, reason, public=True)
         owner = User.get_by_id(dossier.owner_id)
         Notification.create(user=owner, dossier=dossier, text=f"{dossier.code}: {reason}")
         if owner.email:
