@@ -25,6 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT / "src"))
 CHROMIUM = "/usr/bin/chromium"
+CLAMD = "/usr/sbin/clamd"
 
 
 # --- bootstrap (standard library only) -------------------------------------------------------
@@ -69,15 +70,42 @@ def ensure_installed(requirements: str) -> None:
 
 def ensure_chromium() -> None:
     """Install Debian's chromium for the browser tests when it is missing."""
-    if Path(CHROMIUM).exists():
-        return
+    if not Path(CHROMIUM).exists():
+        apt_install("chromium", f"The browser tests need {CHROMIUM}")
+
+
+def ensure_clamd() -> None:
+    """Install Debian's ClamAV daemon for the virus-scan tests when it is missing (the tests
+    start their own clamd with a test signature; no signature download is needed)."""
+    if not Path(CLAMD).exists():
+        apt_install("clamav-daemon", f"The virus-scan tests need {CLAMD}")
+
+
+def apt_install(package: str, why: str) -> None:
+    """Install Debian's `package` with apt-get (as root or through sudo); exit saying `why`
+    when that is not possible."""
     sudo = [] if os.geteuid() == 0 else (["sudo"] if shutil.which("sudo") else None)
     if sudo is None or not shutil.which("apt-get"):
-        sys.exit(f"The browser tests need {CHROMIUM}: install Debian's 'chromium' package.")
-    print("Installing Debian's chromium for the browser tests ...", flush=True)
+        sys.exit(f"{why}: install Debian's '{package}' package.")
+    print(f"Installing Debian's {package} ({why.lower()}) ...", flush=True)
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run([*sudo, "apt-get", "update", "-qq"], check=True, env=env)
-    subprocess.run([*sudo, "apt-get", "install", "-y", "-qq", "chromium"], check=True, env=env)
+    subprocess.run([*sudo, "apt-get", "install", "-y", "-qq", package], check=True, env=env)
+
+
+def ensure_axe() -> None:
+    """Install axe-core (tests/axe, pinned by its package-lock.json) for the accessibility
+    tests, and Debian's npm first when it is missing."""
+    axe_dir = ROOT / "tests" / "axe"
+    script = axe_dir / "node_modules" / "axe-core" / "axe.min.js"
+    lock = axe_dir / "package-lock.json"
+    if script.exists() and script.stat().st_mtime >= lock.stat().st_mtime:
+        return
+    if not shutil.which("npm"):
+        apt_install("npm", "The accessibility tests need npm")
+    print("Installing axe-core for the accessibility tests ...", flush=True)
+    subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=axe_dir, check=True)
+    script.touch()  # npm keeps the package's own dates: mark it newer than the lock file
 
 
 # --- commands -------------------------------------------------------------------------------
@@ -192,6 +220,8 @@ def cmd_worker(args: argparse.Namespace) -> None:
 
 def cmd_test(args: argparse.Namespace) -> None:
     ensure_chromium()
+    ensure_clamd()
+    ensure_axe()
     os.chdir(ROOT)
     database = os.environ.get("DATABASE_URL", "") or "SQLite (a fresh file per test)"
     print(f"Running the test suite on {database.split('@')[-1]}", flush=True)
@@ -261,6 +291,54 @@ def cmd_verify_history(args: argparse.Namespace) -> None:
             f"The processing history is BROKEN at {where}: {problem} ({checked} events checked)."
         )
     print(f"The processing history is intact: {checked} events checked.")
+
+
+def cmd_backup(args: argparse.Namespace) -> None:
+    from portal.backup import BackupError, create_backup, summary
+
+    try:
+        path, manifest, warnings = create_backup(settings(), args.output)
+    except (BackupError, OSError) as exc:
+        sys.exit(f"No backup was made: {exc}")
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    secret = "with" if manifest["secret_key"] else "without"
+    print(f"Backup written to {path}: {summary(manifest)}, {secret} the secret key.")
+    if os.environ.get("PORTAL_SECRET_KEY"):
+        print("PORTAL_SECRET_KEY is set: it is the key in use, keep its value apart.")
+    print("It holds personal data: keep it where only the portal's operators can read it.")
+
+
+def cmd_restore(args: argparse.Namespace) -> None:
+    from portal.backup import BackupError, summary
+    from portal.config import ConfigError, Settings
+    from portal.restore import PartialRestore, restore_backup
+
+    # The archive brings its own secret key: keep from_env from generating one in the target.
+    env = {**os.environ, "PORTAL_SECRET_KEY": "not-used-by-restore"}
+    if args.data_dir:
+        env["PORTAL_DATA_DIR"] = args.data_dir
+    try:
+        conf = Settings.from_env(env)
+    except ConfigError as exc:
+        sys.exit(f"Configuration error: {exc}")
+    try:
+        manifest, problems = restore_backup(Path(args.archive), conf)
+    except PartialRestore as exc:
+        sys.exit(str(exc))
+    except (BackupError, OSError) as exc:
+        sys.exit(f"Nothing was restored: {exc}")
+    if problems:
+        print("The restored data does NOT match the archive:", file=sys.stderr)
+        for problem in problems:
+            print(f"  {problem}", file=sys.stderr)
+        sys.exit(f"Inspect {conf.data_dir}, then empty it and the database before trying again.")
+    print(
+        f"Restored {args.archive} (made {manifest['created_at']}) into {conf.data_dir}: "
+        f"{summary(manifest)}; every count, file hash and the history chain check out."
+    )
+    if not manifest["secret_key"]:
+        print("The archive has no secret key: set PORTAL_SECRET_KEY as the old instance had it.")
 
 
 def cmd_create_user(args: argparse.Namespace) -> None:
@@ -355,6 +433,22 @@ def parser() -> argparse.ArgumentParser:
         help="check the hash chain of the processing history and name the first broken event",
     )
     s.set_defaults(func=cmd_verify_history)
+    s = sub.add_parser(
+        "backup",
+        help="write the database, uploaded files and secret key to one archive (while running)",
+    )
+    s.add_argument(
+        "--output",
+        type=Path,
+        help="archive to write (default <data dir>/backups/portal-<time>.tar)",
+    )
+    s.set_defaults(func=cmd_backup)
+    s = sub.add_parser(
+        "restore", help="restore an archive of `backup` into an empty data directory and database"
+    )
+    s.add_argument("archive")
+    s.add_argument("--data-dir", help="data directory to restore into (default PORTAL_DATA_DIR)")
+    s.set_defaults(func=cmd_restore)
     s = sub.add_parser("create-user", help="create an account of any role")
     s.add_argument("--username", required=True)
     s.add_argument("--password", required=True)

@@ -13,18 +13,15 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from server import memory_kib, start_server, stop_server  # noqa: E402
 
 PAGES = [
     ("home", "/"),
@@ -36,40 +33,6 @@ PAGES = [
     ("register", "/register"),
 ]
 HTMX = {"HX-Request": "true"}
-
-
-def start_server(data_dir: Path, port: int) -> subprocess.Popen:
-    env = {**os.environ, "PORTAL_DATA_DIR": str(data_dir)}
-    subprocess.run(
-        [sys.executable, str(ROOT / "run.py"), "seed-demo"],
-        env=env,
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "portal.asgi:app",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--app-dir",
-            str(ROOT / "src"),
-        ],
-        env=env,
-        cwd=ROOT,
-    )
-    for _ in range(200):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
-            return proc
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("the server did not start")
 
 
 def fetch(
@@ -124,13 +87,6 @@ def throughput(
     return sum(done) / seconds
 
 
-def peak_rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    return 0
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--requests", type=int, default=200, help="sequential requests per page")
@@ -161,10 +117,9 @@ def main() -> None:
                     f"{name:36} {wire:7d} {plain:7d} {statistics.median(times):7.1f} "
                     f"{percentile(times, 0.95):7.1f} {percentile(times, 0.99):7.1f} {rps:7.0f}"
                 )
-            print(f"server peak memory (VmHWM): {peak_rss_kib(proc.pid) / 1024:.1f} MiB")
+            print(f"server peak memory (VmHWM): {memory_kib(proc.pid) / 1024:.1f} MiB")
         finally:
-            proc.terminate()
-            proc.wait(timeout=10)
+            stop_server(proc)
 
 
 if __name__ == "__main__":

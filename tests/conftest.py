@@ -15,6 +15,8 @@ os.environ.setdefault("PORTAL_DATA_DIR", tempfile.mkdtemp(prefix="portal-test-")
 import psycopg2  # noqa: E402
 import pytest  # noqa: E402
 from argon2 import PasswordHasher  # noqa: E402
+from hypothesis import HealthCheck  # noqa: E402
+from hypothesis import settings as hypothesis_settings  # noqa: E402
 from starlette.testclient import TestClient  # noqa: E402
 
 from portal.app import create_app  # noqa: E402
@@ -26,6 +28,22 @@ from portal.services import accounts  # noqa: E402
 from portal.services.seed import SEED_DIR, seed_catalogue  # noqa: E402
 from portal.services.units import load_units  # noqa: E402
 from tests.helpers import csrf_from  # noqa: E402
+
+# Property tests: modest example counts, no deadline (PostgreSQL is slower), no example database
+# in the checkout; CI replays the same examples every run (HYPOTHESIS_PROFILE=thorough for more).
+hypothesis_settings.register_profile(
+    "portal",
+    max_examples=100,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+hypothesis_settings.register_profile("ci", parent=hypothesis_settings.get_profile("portal"),
+                                     derandomize=True)
+hypothesis_settings.register_profile("thorough", parent=hypothesis_settings.get_profile("portal"),
+                                     max_examples=2000)
+hypothesis_settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "portal"))
 
 BASE_DATABASE_URL = os.environ.get("DATABASE_URL", "")
 ON_POSTGRES = BASE_DATABASE_URL.startswith(("postgres:", "postgresql:"))
@@ -71,6 +89,20 @@ def settings(tmp_path: Path, database_url: str) -> Iterator[Settings]:
 
 # Argon2id with its light test profile: the same code path, a fraction of the memory and time.
 accounts.use_hasher(PasswordHasher(time_cost=1, memory_cost=256, parallelism=1))
+
+
+@pytest.fixture
+def job_settings(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """The jobs read Settings.from_env(): point it at the test's data directory."""
+    monkeypatch.setenv("PORTAL_DATA_DIR", str(settings.data_dir))
+    for name in ("PORTAL_UPLOAD_DIR", "PORTAL_OFFICE_HOURS", "PORTAL_SMTP_HOST",
+                 "PORTAL_SECRET_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    from portal import jobs
+
+    jobs.settings.cache_clear()
+    yield jobs.settings()
+    jobs.settings.cache_clear()
 
 
 @pytest.fixture(autouse=True)

@@ -27,11 +27,12 @@ def free_port() -> int:
 
 
 class LiveServer:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "PORTAL_DATA_DIR": str(settings.data_dir),
-               "DATABASE_URL": settings.database_url, "PORTAL_SECRET_KEY": settings.secret_key}
+               "DATABASE_URL": settings.database_url, "PORTAL_SECRET_KEY": settings.secret_key,
+               **(env or {})}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "portal.asgi:app", "--host", "127.0.0.1",
              "--port", str(self.port), "--log-level", "warning", "--app-dir", str(ROOT / "src")],
@@ -54,3 +55,4 @@ class LiveServer:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+            self.proc.wait()

@@ -63,6 +63,8 @@ class Actor:
                                                            accept_downloads=True)
         self.context.set_default_timeout(TIMEOUT_MS)
         self.page: Page = self.context.new_page()
+        self.requests: list[tuple[str, str]] = []
+        self.page.on("request", lambda r: self.requests.append((r.method, r.url)))
         self.page.on("console", lambda m: errors.append(f"{user.username}: {m.text}")
                      if m.type == "error" else None)
         self.page.on("pageerror", lambda exc: errors.append(f"{user.username}: {exc}"))
@@ -206,6 +208,10 @@ def whole_life(browser: Browser, server: LiveServer, people, files: dict[str, Pa
         upload_result(officer, did, files["quyet-dinh.pdf"])
         officer.act(did, "issue_result")
         officer.act(did, "return_result")
+        # With JavaScript the files went as resumable (tus) uploads, without as plain forms.
+        chunks = [url for method, url in enterprise.requests
+                  if method == "PATCH" and "/uploads/" in url]
+        assert len(chunks) >= 3 if javascript else chunks == []
         staff_history = officer.page.locator(".app-timeline").inner_text()
         assert tr("Submit for approval") in staff_history and tr("Approve") in staff_history
 

@@ -8,8 +8,6 @@ import os
 import time
 import uuid
 
-import pytest
-
 from portal import jobs
 from portal.db import db
 from portal.models import Dossier, DossierEvent, Holiday, Notification, OutgoingMail, Slip, User
@@ -18,18 +16,6 @@ from portal.services.deadlines import Calendar, to_local, to_utc
 from portal.storage import orphans
 from tests.dossier_fixtures import *  # noqa: F403
 from tests.dossier_fixtures import complete_draft, uploaded_files
-
-
-@pytest.fixture
-def job_settings(settings, monkeypatch):
-    """The jobs read Settings.from_env(): point it at the test's data directory."""
-    monkeypatch.setenv("PORTAL_DATA_DIR", str(settings.data_dir))
-    for name in ("PORTAL_UPLOAD_DIR", "PORTAL_OFFICE_HOURS", "PORTAL_SMTP_HOST",
-                 "PORTAL_SECRET_KEY"):
-        monkeypatch.delenv(name, raising=False)
-    jobs.settings.cache_clear()
-    yield jobs.settings()
-    jobs.settings.cache_clear()
 
 
 def received_dossier(people, ctx_of, key: str) -> Dossier:

@@ -33,7 +33,7 @@ def test_login_and_logout(client, make_user, login):
     assert client.get("/admin", follow_redirects=False).status_code == 303
 
 
-def test_officer_logins_are_in_the_history_and_enterprise_logins_are_not(client, make_user, login):
+def test_logins_of_every_role_are_in_the_history(client, make_user, login):
     from portal.db import db
     from portal.models import DossierEvent
 
@@ -45,4 +45,5 @@ def test_officer_logins_are_in_the_history_and_enterprise_logins_are_not(client,
     with db.connection_context():
         logins = [(e.actor_id, e.actor_role, e.actor_unit, e.public)
                   for e in DossierEvent.select().where(DossierEvent.action == "login")]
-    assert logins == [(officer.id, "officer", "02CI", False)]
+    assert logins == [(officer.id, "officer", "02CI", False),
+                      (enterprise_user.id, "enterprise", "", False)]

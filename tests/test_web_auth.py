@@ -467,3 +467,28 @@ def test_language_survives_login(client, make_user):
     client.get("/lang/en")
     assert post_login(client, user.username).status_code == 303
     assert '<html lang="en">' in client.get("/").text
+
+
+def test_the_language_is_kept_in_the_profile_and_follows_the_user(client, make_user, login):
+    """The choice goes into a cookie and, signed in, into the profile; a later login on
+    another device (no cookie) gets the same language back."""
+    user = make_user("officer")
+    login(user)
+    r = client.get("/lang/en?next=/", follow_redirects=False)
+    assert r.status_code == 303 and "lang=en" in r.headers["set-cookie"]
+    with db.connection_context():
+        assert User.get_by_id(user.id).language == "en"
+    client.cookies.clear()  # another device
+    token = csrf_from(client.get("/login").text)
+    r = client.post("/login", data={"username": user.username, "password": PASSWORD,
+                                    "csrf_token": token}, follow_redirects=False)
+    assert r.status_code == 303 and "lang=en" in r.headers["set-cookie"]
+    assert 'lang="en"' in client.get("/").text
+
+
+def test_a_language_chosen_before_login_goes_into_an_empty_profile(client, make_user, login):
+    user = make_user("officer")
+    client.cookies.set("lang", "en")
+    login(user)
+    with db.connection_context():
+        assert User.get_by_id(user.id).language == "en"

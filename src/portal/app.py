@@ -14,6 +14,7 @@ from portal import i18n
 from portal.config import ROOT, Settings
 from portal.db import configure
 from portal.migrations import check_schema
+from portal.web.conditional import ConditionalMiddleware
 from portal.web.errors import HANDLERS
 from portal.web.rendering import make_templates
 from portal.web.routes import routes
@@ -65,6 +66,7 @@ def create_app(settings: Settings) -> Starlette:
                 https_only=settings.secure_cookies,
             ),
             Middleware(LanguageMiddleware, default=settings.default_language),
+            Middleware(ConditionalMiddleware),
         ],
     )
     app.state.settings = settings

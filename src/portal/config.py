@@ -76,6 +76,8 @@ class Settings:
     smtp_sender: str = "no-reply@dichvucong.example"
     smtp_starttls: bool = False
     base_url: str = "http://127.0.0.1:8000"
+    download_link_days: int = 7  # how long a link in an e-mail to a file or slip works
+    clamd_address: str = ""  # a Unix socket path or host:port; empty: files are not scanned
     debug: bool = False
 
     @property
@@ -127,5 +129,7 @@ class Settings:
             smtp_sender=env.get("PORTAL_SMTP_FROM", "no-reply@dichvucong.example"),
             smtp_starttls=env.get("PORTAL_SMTP_STARTTLS") == "1",
             base_url=env.get("PORTAL_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
+            download_link_days=_int(env, "PORTAL_DOWNLOAD_LINK_DAYS", 7, 1),
+            clamd_address=env.get("PORTAL_CLAMD", ""),
             debug=env.get("PORTAL_DEBUG") == "1",
         )

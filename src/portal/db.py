@@ -23,6 +23,9 @@ SQLITE_PRAGMAS = {
     "synchronous": "full",
     "cache_size": -8000,
 }
+# A request that finds all pooled connections in use (the web server runs up to 40 threads)
+# waits this long for one to be returned instead of failing at once.
+POOL_WAIT_SECONDS = 30
 
 
 def configure(settings: Settings) -> None:
@@ -38,12 +41,17 @@ def configure(settings: Settings) -> None:
             check_same_thread=False,  # pooled connections move between worker threads
             max_connections=32,
             stale_timeout=300,
+            timeout=POOL_WAIT_SECONDS,
             autoconnect=False,
         )
     else:
         rest = url.split(":", 1)[1]
         database = connect(
-            "postgresql+pool:" + rest, max_connections=32, stale_timeout=300, autoconnect=False
+            "postgresql+pool:" + rest,
+            max_connections=32,
+            stale_timeout=300,
+            timeout=POOL_WAIT_SECONDS,
+            autoconnect=False,
         )
     db.initialize(database)
 

@@ -9,11 +9,13 @@ import logging
 from huey import crontab
 from huey.exceptions import RetryTask
 
+from portal import clamd
 from portal.config import Settings
 from portal.db import reading
 from portal.models import Attachment
 from portal.queue import huey
-from portal.services import accounts, notify, processing
+from portal.services import accounts, notify, processing, scanning, uploads
+from portal.services.download_links import DownloadLinks
 from portal.storage import orphans
 
 log = logging.getLogger("portal.jobs")
@@ -55,7 +57,7 @@ def flush_mail() -> int:
 @huey.periodic_task(crontab(minute="*/15"))
 def issue_apologies() -> int:
     """Every quarter of an hour: apology slips with a new date for overdue dossiers."""
-    return processing.issue_apologies(settings().office_hours)
+    return processing.issue_apologies(settings().office_hours, links=DownloadLinks.of(settings()))
 
 
 @huey.periodic_task(crontab(hour="0", minute="30"))
@@ -77,6 +79,35 @@ def clean_orphan_uploads() -> int:
     for path in stale:
         path.unlink(missing_ok=True)
     return len(stale)
+
+
+@huey.task(retries=20, retry_delay=30)
+def scan_attachment(attachment_id: int) -> str:
+    """Scan one new file with clamd; retried every 30 s while clamd cannot answer (the file
+    stays held back meanwhile)."""
+    address = settings().clamd_address
+    if not address:
+        return "not configured"
+    try:
+        return scanning.scan(settings().uploads, attachment_id, address)
+    except clamd.ClamdError as exc:
+        log.warning("scan of attachment %s failed: %s", attachment_id, exc)
+        raise
+
+
+@huey.periodic_task(crontab(minute="*/5"))
+def rescan_pending() -> int:
+    """Every 5 minutes: queue again the files still waiting for a scan (a worker died)."""
+    ids = scanning.pending_ids() if settings().clamd_address else []
+    for attachment_id in ids:
+        scan_attachment(attachment_id)
+    return len(ids)
+
+
+@huey.periodic_task(crontab(minute="*/10"))
+def clean_expired_uploads() -> int:
+    """Every 10 minutes: drop resumable uploads left unfinished for a day, and their chunks."""
+    return uploads.clean_expired(settings().uploads)
 
 
 @huey.periodic_task(crontab(minute="17"))

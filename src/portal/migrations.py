@@ -60,9 +60,29 @@ def _v3_mail_claims() -> None:
         )
 
 
+def _v4_uploads() -> None:
+    """Resumable uploads in progress."""
+    db.create_tables([models.Upload])
+
+
+def _v5_virus_scan() -> None:
+    """The virus-scan state of each attachment."""
+    # A database upgraded from version 1 got the table (from today's model) with it already.
+    if "scan" not in {c.name for c in db.get_columns("attachment")}:
+        run_operations(
+            _migrator().add_column("attachment", "scan", CharField(max_length=8, default="")),
+            _migrator().add_index("attachment", ("scan",), False),
+        )
+
+
 # version -> step that upgrades a database from version-1 to version.
-STEPS: dict[int, Callable[[], None]] = {2: _v2_dossiers, 3: _v3_mail_claims}
-LATEST = 3
+STEPS: dict[int, Callable[[], None]] = {
+    2: _v2_dossiers,
+    3: _v3_mail_claims,
+    4: _v4_uploads,
+    5: _v5_virus_scan,
+}
+LATEST = 5
 
 
 class SchemaError(RuntimeError):

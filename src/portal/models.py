@@ -243,9 +243,37 @@ class Attachment(BaseModel):
     confidential = BooleanField(default=False)
     uploaded_by = ForeignKeyField(User, on_delete="RESTRICT")
     uploaded_at = DateTimeField(default=utcnow)
+    # Virus scan: "" not scanned (no scanner configured), pending, clean, infected. A pending
+    # or infected file is held back: nobody can download it.
+    scan = CharField(max_length=8, default="", index=True)
 
     class Meta:
         table_name = "attachment"
+
+
+UPLOAD_STATES = ("open", "done", "rejected")
+
+
+class Upload(BaseModel):
+    """A resumable (tus) upload in progress: the chunks received so far lie on disk under
+    `uploads/partial/<key>/`; once complete and checked, the file becomes an Attachment."""
+
+    key = CharField(max_length=32, unique=True)
+    owner = ForeignKeyField(User, on_delete="CASCADE")
+    dossier = ForeignKeyField(Dossier, backref="uploads", on_delete="CASCADE")
+    document = ForeignKeyField(RequiredDocument, on_delete="CASCADE")
+    purpose = CharField(max_length=16, default="application")
+    filename = CharField(max_length=255)
+    length = BigIntegerField()
+    offset = BigIntegerField(default=0)
+    state = CharField(max_length=8, default="open")
+    problem = CharField(max_length=255, default="")  # why a complete file was refused
+    attachment = ForeignKeyField(Attachment, null=True, on_delete="SET NULL")
+    created_at = DateTimeField(default=utcnow)
+    expires_at = DateTimeField(index=True)
+
+    class Meta:
+        table_name = "upload"
 
 
 class DossierEvent(BaseModel):
@@ -292,7 +320,9 @@ class Notification(BaseModel):
 
 
 class OutgoingMail(BaseModel):
-    """An e-mail to send, at most one per (event, recipient): never sent twice."""
+    """An e-mail to send, queued at most once per (event, recipient). It is marked sent as soon
+    as the mail server accepts it; only a crash in that instant can send one more copy (with
+    the same Message-ID)."""
 
     event = ForeignKeyField(DossierEvent, null=True, on_delete="RESTRICT")
     key = CharField(max_length=96, unique=True)
@@ -339,6 +369,7 @@ ALL_MODELS = [
     Dossier,
     DossierSequence,
     Attachment,
+    Upload,
     DossierEvent,
     HistoryHead,
     Notification,

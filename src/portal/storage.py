@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 import time
 import unicodedata
 import uuid
@@ -24,14 +25,16 @@ CONTENT_TYPES = {
     "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
-_UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f\u200e\u200f\u202a-\u202e\u2066-\u2069/\\:*?\"<>|]")
+_UNSAFE_NAME = re.compile(
+    r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff/\\:*?\"<>|]"
+)
+# Windows device names, also with any extension ("nul.tar.gz" is the device too).
 _RESERVED = {
     "con",
     "prn",
     "aux",
     "nul",
-    *(f"com{i}" for i in range(1, 10)),
-    *(f"lpt{i}" for i in range(1, 10)),
+    *(f"{port}{n}" for port in ("com", "lpt") for n in (*"0123456789", "¹", "²", "³")),
 }
 
 
@@ -60,12 +63,12 @@ def safe_filename(name: str) -> str:
     name = unicodedata.normalize("NFC", name or "")
     name = name.replace("\\", "/").rsplit("/", 1)[-1]
     name = _UNSAFE_NAME.sub("_", name).strip(" .")
-    stem, dot, ext = name.rpartition(".")
-    if (stem if dot else name).lower() in _RESERVED:
+    if name.split(".", 1)[0].rstrip(" ").lower() in _RESERVED:
         name = "_" + name
+    stem, dot, ext = name.rpartition(".")
     if len(name) > 120:
         name = name[: 120 - len(ext) - 1] + "." + ext if dot and len(ext) < 10 else name[:120]
-    return name or "file"
+    return name.rstrip(" .") or "file"
 
 
 def sniff(path: Path) -> str | None:
@@ -150,4 +153,76 @@ def orphans(directory: Path, known: set[str], older_than_seconds: int = 3600) ->
         p
         for p in directory.iterdir()
         if p.is_file() and p.name not in known and p.stat().st_mtime < cutoff
+    ]
+
+
+# --- resumable uploads: the chunks of a file still arriving ----------------------------------
+
+PARTIAL = "partial"
+
+
+class ChunkWriter:
+    """Receives one chunk of a resumable upload into a new file beside the upload's finished
+    chunks, hashing as it goes; `finish()` makes it durable, `abort()` removes it."""
+
+    def __init__(self, directory: Path, key: str) -> None:
+        self.folder = directory / PARTIAL / key
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.path = self.folder / f"incoming-{uuid.uuid4().hex}"
+        self._out = self.path.open("xb")
+        self.size = 0
+        self.sha1 = hashlib.sha1(usedforsecurity=False)
+        self.sha256 = hashlib.sha256()
+
+    def write(self, data: bytes) -> None:
+        self.size += len(data)
+        self.sha1.update(data)
+        self.sha256.update(data)
+        self._out.write(data)
+
+    def finish(self) -> None:
+        self._out.flush()
+        os.fsync(self._out.fileno())
+        self._out.close()
+
+    def abort(self) -> None:
+        self._out.close()
+        self.path.unlink(missing_ok=True)
+
+
+def keep_chunk(writer: ChunkWriter, offset: int) -> None:
+    """Give a received chunk its place in the file: its name is its offset."""
+    writer.path.rename(writer.folder / f"{offset:015d}")
+
+
+def iter_partial(directory: Path, key: str) -> Iterator[bytes]:
+    """The finished chunks of an upload, in order, read piece by piece."""
+    folder = directory / PARTIAL / key
+    for path in sorted(p for p in folder.iterdir() if p.name.isdigit()):
+        with path.open("rb") as f:
+            yield from iter_file(f)
+
+
+def partial_size(directory: Path, key: str) -> int:
+    """How many bytes the finished chunks of an upload hold on disk."""
+    folder = directory / PARTIAL / key
+    if not folder.exists():
+        return 0
+    return sum(p.stat().st_size for p in folder.iterdir() if p.name.isdigit())
+
+
+def remove_partial(directory: Path, key: str) -> None:
+    shutil.rmtree(directory / PARTIAL / key, ignore_errors=True)
+
+
+def stale_partials(directory: Path, known: set[str], older_than_seconds: int = 3600) -> list[str]:
+    """Keys of partial-upload folders that no open upload names, older than the grace time."""
+    folder = directory / PARTIAL
+    if not folder.exists():
+        return []
+    cutoff = time.time() - older_than_seconds
+    return [
+        p.name
+        for p in folder.iterdir()
+        if p.is_dir() and p.name not in known and p.stat().st_mtime < cutoff
     ]

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from portal.models import Dossier, User
-from portal.services.errors import NotFound
-from portal.services.workflow import DRAFT, LEADER, OFFICER, OWNER
+from portal.services.download_links import DownloadLinks
+from portal.services.errors import AccessDenied, NotFound
+from portal.services.workflow import DRAFT, LEADER, OFFICER, OWNER, PROCESSED, RETURNED
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,8 @@ class Ctx:
     max_upload_bytes: int = 20 * 1024 * 1024
     max_files: int = 20
     office_hours: str = ""
+    scan_files: bool = False  # a virus scanner is configured: new files wait for it
+    links: DownloadLinks | None = None  # signs the links e-mails carry; None: no links
 
 
 def actor_kind(user: User | None, dossier: Dossier) -> str | None:
@@ -44,9 +47,12 @@ def can_view(user: User | None, dossier: Dossier) -> bool:
 
 
 def require_view(user: User | None, dossier: Dossier | None) -> Dossier:
-    """`dossier` if `user` may see it; raises NotFound otherwise (and when it is None)."""
-    if dossier is None or not can_view(user, dossier):
+    """`dossier` if `user` may see it; raises NotFound when it is None, AccessDenied (a
+    NotFound) when `user` may not see it."""
+    if dossier is None:
         raise NotFound("dossier")
+    if not can_view(user, dossier):
+        raise AccessDenied("dossier", dossier.id)
     return dossier
 
 
@@ -55,3 +61,9 @@ def can_open_confidential(user: User | None, dossier: Dossier) -> bool:
     who hold the clearance flag."""
     kind = actor_kind(user, dossier)
     return kind == OWNER or (kind in (OFFICER, LEADER) and bool(user and user.clearance))
+
+
+def result_released(dossier: Dossier, online_level: int) -> bool:
+    """Whether the applicant may have the result document: it is issued (status 9 or 10) and
+    the procedure returns results online (level 4)."""
+    return dossier.status in (PROCESSED, RETURNED) and online_level >= 4

@@ -4,22 +4,30 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 import re
 import secrets
+import threading
 from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from peewee import JOIN
 
-from portal.db import reading, transactional
+from portal.db import db, reading, transactional
 from portal.models import ROLES, STAFF_ROLES, Enterprise, Unit, User, UserSession, utcnow
+from portal.services import common_passwords
 from portal.services.errors import N_, DomainError, Message, NotFound, ValidationError
 from portal.services.paging import Page, paginate
 from portal.services.text import has_forbidden_chars
 from portal.services.validation import Field, validate
 
 hasher = PasswordHasher()  # argon2id, memory-hard (64 MiB, 3 passes)
+# Each argon2 computation takes 64 MiB and keeps a core busy: a burst of logins on a threadpool
+# of 40 would take 2.5 GiB and starve every other request. At most this many run at once; the
+# others wait their turn (the web layer also queues logins before they take a thread).
+HASH_CONCURRENCY = max(1, min(4, (os.cpu_count() or 2) // 2))
+HASH_SLOTS = threading.BoundedSemaphore(HASH_CONCURRENCY)
 
 
 def use_hasher(new: PasswordHasher) -> None:
@@ -53,25 +61,37 @@ def tax_code_problem(value: str) -> Message | None:
 
 
 def password_problem(password: str, username: str = "") -> Message | None:
+    """Why `password` may not be used (too short or long, too simple, containing the user
+    name, or on the common-password list), or None."""
     if len(password) < MIN_PASSWORD:
         return Message(N_("Use at least %(min)s characters."), min=MIN_PASSWORD)
     if len(password) > 256:
         return Message(N_("Enter at most %(max)s characters."), max=256)
     if len(set(password)) < 4 or (username and username.lower() in password.lower()):
         return Message(N_("This password is too easy to guess."))
+    if common_passwords.is_common(password):
+        return Message(N_("This password is too common: attackers try such ones first."))
     return None
 
 
+@transactional
+def set_language(user_id: int, code: str) -> None:
+    """Keep the user's interface language in their profile."""
+    User.update(language=code[:2]).where(User.id == user_id).execute()
+
+
 def hash_password(password: str) -> str:
-    return hasher.hash(password)
+    with HASH_SLOTS:
+        return hasher.hash(password)
 
 
 def _check_password(user: User | None, password: str) -> bool:
     try:
-        return (
-            hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
-            and user is not None
-        )
+        with HASH_SLOTS:
+            return (
+                hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+                and user is not None
+            )
     except (VerificationError, InvalidHashError):
         return False
 
@@ -130,28 +150,22 @@ def register_enterprise(data: dict[str, Any]) -> User:
     )
 
 
-@transactional
-def record_login(user: User, client_addr: str = "") -> None:
-    """Officers', leaders', admins' and auditors' logins go into the processing history."""
-    from portal.services import history
-
-    if user.role in STAFF_ROLES:
-        if user.unit_id:
-            user.unit = Unit.get_by_id(user.unit_id)
-        history.record(history.Actor.of(user, client_addr), "login", public=False)
-
-
-@transactional
 def authenticate(username: str, password: str) -> User | None:
-    """The active user with these credentials, or None (the same time either way)."""
+    """The active user with these credentials, or None (the same time either way). The
+    password is checked with no database connection held (argon2 is slow on purpose: a
+    pooled connection, and on SQLite a write lock, would wait for it meanwhile). Logins go
+    through services/logins.py, which throttles and records them."""
     username = username.strip().lower()[:254]
     if has_forbidden_chars(username):
         username = ""
-    user = User.get_or_none(User.username == username) if username else None
+    with db.connection_context():
+        user = User.get_or_none(User.username == username) if username else None
     if not _check_password(user, password[:256]) or user is None or not user.active:
         return None
     if hasher.check_needs_rehash(user.password_hash):
-        User.update(password_hash=hash_password(password)).where(User.id == user.id).execute()
+        new_hash = hash_password(password)
+        with db.connection_context(), db.atomic():
+            User.update(password_hash=new_hash).where(User.id == user.id).execute()
     return user
 
 
@@ -335,10 +349,11 @@ def start_session(user_id: int, client_addr: str = "") -> str:
     return key
 
 
-@transactional
+@reading
 def session_user(key: str, idle: dt.timedelta, absolute: dt.timedelta) -> User | None:
     """The user of a live session, refreshing its last-seen time; None once it has expired,
-    been ended, or its user was deactivated."""
+    been ended, or its user was deactivated. A read only, on almost every request: it writes
+    (and on SQLite takes the write lock) only to end a session or once a minute to note it."""
     now = utcnow()
     row = (
         UserSession.select(UserSession, User)
@@ -349,10 +364,12 @@ def session_user(key: str, idle: dt.timedelta, absolute: dt.timedelta) -> User |
     if row is None:
         return None
     if not row.user.active or row.last_seen_at + idle < now or row.created_at + absolute < now:
-        UserSession.update(ended_at=now).where(UserSession.id == row.id).execute()
+        with db.atomic():
+            UserSession.update(ended_at=now).where(UserSession.id == row.id).execute()
         return None
     if (now - row.last_seen_at).total_seconds() > 60:
-        UserSession.update(last_seen_at=now).where(UserSession.id == row.id).execute()
+        with db.atomic():
+            UserSession.update(last_seen_at=now).where(UserSession.id == row.id).execute()
     user = row.user
     if user.unit_id:
         user.unit = Unit.get_by_id(user.unit_id)

@@ -62,7 +62,8 @@ def export_records() -> list[dict[str, Any]]:
     return [_record(p) for p in procs]
 
 
-def _csv_safe(value: str) -> str:
+def csv_safe(value: str) -> str:
+    """`value` as a CSV cell that spreadsheets show as text, never run as a formula."""
     # Spreadsheets run cells that start like a formula; a leading quote keeps them text. A value
     # that starts with a quote gets one more, so reading it back is exact.
     return "'" + value if value.startswith((*CSV_FORMULA_START, "'")) else value
@@ -79,7 +80,7 @@ def export_catalogue(fmt: str) -> str:
     for rec in records:
         flat = dict(rec)
         flat["documents"] = format_documents(rec["documents"])
-        writer.writerow({k: _csv_safe("" if v is None else str(v)) for k, v in flat.items()})
+        writer.writerow({k: csv_safe("" if v is None else str(v)) for k, v in flat.items()})
     return out.getvalue()
 
 

@@ -20,13 +20,21 @@ from portal.models import (
     Procedure,
     RequiredDocument,
     Unit,
+    Upload,
     User,
     utcnow,
 )
-from portal.services import history, notify
+from portal.services import history, notify, scanning
 from portal.services.access import Ctx, actor_kind, require_view
 from portal.services.deadlines import to_local
-from portal.services.errors import N_, DomainError, Message, NotFound, ValidationError
+from portal.services.errors import (
+    N_,
+    AccessDenied,
+    DomainError,
+    Message,
+    NotFound,
+    ValidationError,
+)
 from portal.services.history import Actor
 from portal.services.paging import Page, paginate
 from portal.services.text import clean
@@ -206,10 +214,15 @@ def _draft_for_update(
     statuses: tuple[int, ...] = (DRAFT,),
     submit_key: str | None = None,
 ) -> Dossier:
-    dossier = _locked(dossier_id) if db.transaction_depth() else Dossier.get_or_none(
-        Dossier.id == dossier_id)
-    if dossier is None or actor_kind(ctx.user, dossier) != OWNER:
+    dossier = (
+        _locked(dossier_id)
+        if db.transaction_depth()
+        else Dossier.get_or_none(Dossier.id == dossier_id)
+    )
+    if dossier is None:
         raise NotFound("dossier")
+    if actor_kind(ctx.user, dossier) != OWNER:
+        raise AccessDenied("dossier", dossier.id)
     if submit_key and dossier.submit_key == submit_key:
         return dossier  # the same submission again, after the first one won
     if dossier.status not in statuses:
@@ -238,17 +251,11 @@ def save_answers(ctx: Ctx, dossier_id: int, data: dict[str, str]) -> dict[str, M
     return problems
 
 
-def add_attachment(
-    ctx: Ctx,
-    dossier_id: int,
-    document_id: int,
-    filename: str,
-    chunks: Any,
-    purpose: str = "application",
-) -> Attachment:
-    """Store an uploaded file for one required document; the file is written first, then the
-    row; if the row cannot be written the file is removed. Raises ValidationError (on the
-    `doc-<id>` field) or NotFound."""
+def attachable(
+    ctx: Ctx, dossier_id: int, document_id: int, purpose: str
+) -> tuple[Dossier, RequiredDocument]:
+    """The dossier and document a file of `purpose` may be attached to now; raises NotFound,
+    DomainError (not in a state that takes files) or ValidationError (too many files)."""
     statuses = (DRAFT,) if purpose == "application" else (SUPPLEMENT,)
     with db.connection_context():
         dossier = _draft_for_update(ctx, dossier_id, statuses)
@@ -258,11 +265,27 @@ def add_attachment(
         if doc is None:
             raise NotFound("document")
         count = Attachment.select().where(Attachment.dossier == dossier).count()
-    key = f"doc-{doc.id}"
     if count >= ctx.max_files:
         raise ValidationError(
-            {key: Message(N_("A dossier holds at most %(n)s files."), n=ctx.max_files)}
+            {f"doc-{doc.id}": Message(N_("A dossier holds at most %(n)s files."), n=ctx.max_files)}
         )
+    return dossier, doc
+
+
+def add_attachment(
+    ctx: Ctx,
+    dossier_id: int,
+    document_id: int,
+    filename: str,
+    chunks: Any,
+    purpose: str = "application",
+    upload_key: str = "",
+) -> Attachment:
+    """Store an uploaded file for one required document; the file is written first, then the
+    row; if the row cannot be written the file is removed. Raises ValidationError (on the
+    `doc-<id>` field) or NotFound."""
+    dossier, doc = attachable(ctx, dossier_id, document_id, purpose)
+    key = f"doc-{doc.id}"
     allowed = doc.file_types.split(",")
     try:
         stored = storage.store(chunks, ctx.uploads, ctx.max_upload_bytes, allowed)
@@ -277,7 +300,7 @@ def add_attachment(
             }
         ) from None
     try:
-        return _attach(ctx, dossier.id, doc, stored, filename, purpose)
+        return _attach(ctx, dossier.id, doc, stored, filename, purpose, upload_key)
     except BaseException:
         storage.remove(ctx.uploads, stored.stored_name)
         raise
@@ -291,6 +314,7 @@ def _attach(
     stored: storage.StoredFile,
     filename: str,
     purpose: str,
+    upload_key: str = "",
 ) -> Attachment:
     dossier = Dossier.get_by_id(dossier_id)
     replaced = []
@@ -311,8 +335,13 @@ def _attach(
         content_type=stored.content_type,
         confidential=doc.confidential,
         uploaded_by=ctx.user,
+        scan="pending" if ctx.scan_files else "",
     )
+    if ctx.scan_files:
+        db.after_commit(lambda: scanning.enqueue(attachment.id))
     Dossier.update(updated_at=utcnow()).where(Dossier.id == dossier.id).execute()
+    if upload_key:  # the resumable upload that brought the file is done, in the same commit
+        Upload.update(state="done", attachment=attachment).where(Upload.key == upload_key).execute()
     for old in replaced:
         db.after_commit(lambda name=old.stored_name: storage.remove(ctx.uploads, name))
     return attachment
@@ -353,6 +382,9 @@ def submission_problems(view: DossierView) -> dict[str, Message]:
     for doc in view.documents:
         if doc.mandatory and doc.id not in attached:
             problems[f"doc-{doc.id}"] = Message(N_("Attach this document."))
+    for a in view.attachments:
+        if a.scan == "infected":
+            problems[f"doc-{a.document_id}"] = Message(scanning.FOUND, name=a.original_name)
     return problems
 
 
@@ -402,7 +434,7 @@ def submit(ctx: Ctx, dossier_id: int, submit_key: str) -> Dossier:
         status_before=DRAFT,
         status_after=NEW,
     )
-    notify.status_changed(dossier, event)
+    notify.status_changed(dossier, event, ctx.links)
     notify.tell_unit(dossier, N_("New dossier %(code)s is waiting for reception."))
     return dossier
 

@@ -42,3 +42,13 @@ class ValidationError(DomainError):
 
 class NotFound(Exception):
     """The object does not exist (or the caller may not know it exists)."""
+
+
+class AccessDenied(NotFound):
+    """The object exists but the user may not see it: answered like a missing one (404), and
+    recorded in the history as a permission denial."""
+
+    def __init__(self, kind: str, object_id: int) -> None:
+        self.kind = kind
+        self.object_id = object_id
+        super().__init__(kind)

@@ -98,12 +98,20 @@ def record(
     return event
 
 
-def note(actor: Actor, action: str, dossier: Dossier, text: str = "", *,
-         public: bool = False) -> DossierEvent:
+def note(
+    actor: Actor, action: str, dossier: Dossier, text: str = "", *, public: bool = False
+) -> DossierEvent:
     """Append an event that leaves the dossier's status as it is (an assignment, an opened
     confidential file, an apology slip)."""
-    return record(actor, action, dossier=dossier, status_before=dossier.status,
-                  status_after=dossier.status, note=text, public=public)
+    return record(
+        actor,
+        action,
+        dossier=dossier,
+        status_before=dossier.status,
+        status_after=dossier.status,
+        note=text,
+        public=public,
+    )
 
 
 @reading

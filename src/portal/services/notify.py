@@ -1,6 +1,7 @@
 """Notifications: in-app messages and e-mails, written in the transaction of the event they
-announce. E-mails are sent after the commit by the worker, at most once per event and
-recipient (a unique key), retried until they go."""
+announce. E-mails are queued at most once per event and recipient (a unique key) and sent
+after the commit by the worker, retried until they go; see deliver() for the one moment a
+worker's crash can send a mail twice."""
 
 from __future__ import annotations
 
@@ -8,11 +9,23 @@ import smtplib
 import ssl
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import make_msgid
 
 from portal.db import db, transactional
-from portal.models import Dossier, DossierEvent, Notification, OutgoingMail, Procedure, User, utcnow
-from portal.services.workflow import STATUS_LABELS
+from portal.models import (
+    Attachment,
+    Dossier,
+    DossierEvent,
+    Notification,
+    OutgoingMail,
+    Procedure,
+    Slip,
+    User,
+    utcnow,
+)
+from portal.services.access import result_released
+from portal.services.download_links import DownloadLinks, Target
+from portal.services.errors import N_
+from portal.services.workflow import PURPOSE_NAMES, SLIP_NAMES, STATUS_LABELS
 
 MAX_ATTEMPTS = 8
 
@@ -39,16 +52,60 @@ def _owner(dossier: Dossier) -> User:
     return User.get_by_id(dossier.owner_id)
 
 
-def status_changed(dossier: Dossier, event: DossierEvent) -> None:
-    """Tell the applicant about a status change: a notification and an e-mail (queued)."""
+def status_changed(
+    dossier: Dossier,
+    event: DossierEvent,
+    links: DownloadLinks | None = None,
+    slip: Slip | None = None,
+) -> None:
+    """Tell the applicant about a status change: a notification and an e-mail (queued), which
+    links to what the change made available (signed by `links`; no links when None)."""
     owner = _owner(dossier)
     status = bilingual(STATUS_LABELS.get(dossier.status, ""))
     text = f"{dossier.code}: {status}" + (f" — {event.note}" if event.note and event.public else "")
     Notification.create(user=owner, dossier=dossier, text=text)
     if owner.email:
-        queue_mail(
-            event, owner.email, f"{dossier.code}: {status}", _mail_body(dossier, status, event)
+        body = _mail_body(dossier, status, event, link_lines(dossier, event, links, slip))
+        queue_mail(event, owner.email, f"{dossier.code}: {status}", body)
+
+
+def download_targets(
+    dossier: Dossier, event: DossierEvent, slip: Slip | None = None
+) -> list[tuple[str, Target]]:
+    """What the applicant's e-mail about `event` points at, each with its label: the receipt
+    of a submission, the slip the event issued, the result document once it is released."""
+    owner = dossier.owner_id
+    targets = []
+    if event.action == "submit":
+        targets.append((N_("Receipt"), Target(owner, dossier.id, "receipt", dossier.id)))
+    if slip is not None:
+        label = SLIP_NAMES.get(slip.kind, N_("Receipt"))
+        targets.append((label, Target(owner, dossier.id, "slip", slip.id)))
+    if result_released(dossier, Procedure.get_by_id(dossier.procedure_id).online_level):
+        results = Attachment.select(Attachment.id).where(
+            Attachment.dossier == dossier.id, Attachment.purpose == "result"
         )
+        targets += [
+            (PURPOSE_NAMES["result"], Target(owner, dossier.id, "file", a.id))
+            for a in results.order_by(Attachment.id)
+        ]
+    return targets
+
+
+def link_lines(
+    dossier: Dossier, event: DossierEvent, links: DownloadLinks | None, slip: Slip | None = None
+) -> list[str]:
+    """An e-mail's lines with the signed links to `download_targets` (none without `links`)."""
+    if links is None:
+        return []
+    targets = download_targets(dossier, event, slip)
+    if not targets:
+        return []
+    lines = [f"{bilingual(label)}: {links.url(target)}" for label, target in targets]
+    note = N_(
+        "The links work for %(days)s days, after you log in with the account they were sent to."
+    )
+    return [*lines, bilingual(note) % {"days": links.days}]
 
 
 def tell_unit(dossier: Dossier, message: str) -> None:
@@ -69,7 +126,9 @@ def tell_unit(dossier: Dossier, message: str) -> None:
         )
 
 
-def _mail_body(dossier: Dossier, status: str, event: DossierEvent) -> str:
+def _mail_body(
+    dossier: Dossier, status: str, event: DossierEvent, links: list[str] | None = None
+) -> str:
     proc = Procedure.get_by_id(dossier.procedure_id)
     lines = [
         f"Hồ sơ / Dossier: {dossier.code}",
@@ -78,6 +137,8 @@ def _mail_body(dossier: Dossier, status: str, event: DossierEvent) -> str:
     ]
     if event.note and event.public:
         lines.append(f"Ghi chú / Note: {event.note}")
+    if links:
+        lines += ["", *links]
     lines.append("")
     lines.append(
         "Đây là thư tự động của Cổng dịch vụ công trực tuyến Hải quan. / "
@@ -111,7 +172,13 @@ def _enqueue(mail_id: int) -> None:
 
 def deliver(mail_id: int, smtp: SmtpSettings | None) -> str:
     """Send one queued e-mail if it is still pending; returns its status afterwards. Raises
-    on a delivery failure so the worker retries (the attempt is counted)."""
+    on a delivery failure so the worker retries (the attempt is counted).
+
+    The mail is recorded as sent as soon as the server has taken it (its 250 to DATA), before
+    the goodbye, so that neither a failed QUIT nor a crash from then on sends it twice. A worker
+    that dies after the server has the message and before that record is written leaves the
+    mail `sending`; ten minutes later pending_mail_ids() sends it again (at least once: the
+    copy carries the same Message-ID, so the receiving side can recognise it)."""
     if smtp is None:  # kept pending, no attempt counted, until the server is configured
         return "pending"
     mail = _claim(mail_id)
@@ -121,8 +188,9 @@ def deliver(mail_id: int, smtp: SmtpSettings | None) -> str:
     message["From"] = smtp.sender
     message["To"] = mail.to_addr
     message["Subject"] = mail.subject
-    message["Message-ID"] = make_msgid(idstring=mail.key.replace(":", "."), domain="portal")
+    message["Message-ID"] = message_id(mail, smtp.sender)
     message.set_content(mail.body)
+    sent = False
     try:
         with smtplib.SMTP(smtp.host, smtp.port, timeout=20) as client:
             if smtp.starttls:
@@ -130,11 +198,20 @@ def deliver(mail_id: int, smtp: SmtpSettings | None) -> str:
             if smtp.user:
                 client.login(smtp.user, smtp.password)
             client.send_message(message)
+            _mark_sent(mail_id)
+            sent = True
     except (OSError, smtplib.SMTPException) as exc:
+        if sent:  # only the goodbye failed: the server has the mail
+            return "sent"
         _release(mail_id, str(exc)[:500])
         raise
-    _mark_sent(mail_id)
     return "sent"
+
+
+def message_id(mail: OutgoingMail, sender: str) -> str:
+    """The Message-ID of a mail: the same on every attempt, unique to the mail."""
+    domain = sender.rpartition("@")[2].strip(" <>") or "portal"
+    return f"<{mail.created_at:%Y%m%d%H%M%S%f}.{mail.id}.portal@{domain}>"
 
 
 @transactional

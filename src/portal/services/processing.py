@@ -22,11 +22,12 @@ from portal.models import (
     User,
     utcnow,
 )
-from portal.services import history, notify
-from portal.services.access import Ctx, actor_kind, can_view
+from portal.services import history, notify, scanning
+from portal.services.access import Ctx, actor_kind, require_view
 from portal.services.calendar import load_calendar
 from portal.services.deadlines import to_local, to_utc
-from portal.services.errors import N_, Message, NotFound, ValidationError
+from portal.services.download_links import DownloadLinks
+from portal.services.errors import N_, AccessDenied, Message, NotFound, ValidationError
 from portal.services.history import SYSTEM, Actor
 from portal.services.text import clean, has_forbidden_chars
 from portal.services.workflow import (
@@ -129,8 +130,7 @@ def act(
     if is_postgres():
         query = query.for_update()  # SQLite's write transactions are already exclusive
     dossier = query.first()
-    if dossier is None or not can_view(ctx.user, dossier):
-        raise NotFound("dossier")
+    dossier = require_view(ctx.user, dossier)
     kind = actor_kind(ctx.user, dossier)
     transition = check(action, kind, _facts(dossier))
     note = _clean_note(note)
@@ -192,12 +192,13 @@ def act(
         note=note,
         public=action not in INTERNAL_ACTIONS,
     )
+    issued = None
     if slip is not None:
-        Slip.create(
+        issued = Slip.create(
             dossier=dossier, kind=slip[0], due_at=slip[1], reason=note, issued_by=ctx.user.full_name
         )
     if after != before:
-        notify.status_changed(dossier, event)
+        notify.status_changed(dossier, event, ctx.links, issued)
     if action == "supplement":
         notify.tell_unit(dossier, N_("Dossier %(code)s: the applicant sent the supplement."))
     elif action == "submit_for_approval":
@@ -231,8 +232,7 @@ def assign(ctx: Ctx, dossier_id: int, officer_id: int | None) -> Dossier:
     """Give the dossier to an officer of its unit (oneself when claiming); raises NotFound,
     TransitionError or ValidationError."""
     dossier = Dossier.get_or_none(Dossier.id == dossier_id)
-    if dossier is None or not can_view(ctx.user, dossier):
-        raise NotFound("dossier")
+    dossier = require_view(ctx.user, dossier)
     if actor_kind(ctx.user, dossier) not in (OFFICER, LEADER):
         raise TransitionError(N_("You may not do this with this dossier."), 403)
     if dossier.status not in (NEW, *CLOCK_RUNS, SUPPLEMENT) or dossier.finished_at:
@@ -260,8 +260,7 @@ def upload_result(ctx: Ctx, dossier_id: int, filename: str, chunks: Any) -> Atta
     """Attach the signed result document (PDF) before issuing the result."""
     with db.connection_context():
         dossier = Dossier.get_or_none(Dossier.id == dossier_id)
-        if dossier is None or not can_view(ctx.user, dossier):
-            raise NotFound("dossier")
+        dossier = require_view(ctx.user, dossier)
         if actor_kind(ctx.user, dossier) not in (OFFICER, LEADER):
             raise TransitionError(N_("You may not do this with this dossier."), 403)
         if dossier.status != PROCESSING:
@@ -283,7 +282,7 @@ def upload_result(ctx: Ctx, dossier_id: int, filename: str, chunks: Any) -> Atta
 def _attach_result(
     ctx: Ctx, dossier_id: int, stored: storage.StoredFile, filename: str
 ) -> Attachment:
-    return Attachment.create(
+    attachment = Attachment.create(
         dossier=dossier_id,
         document=None,
         purpose="result",
@@ -293,7 +292,11 @@ def _attach_result(
         sha256=stored.sha256,
         content_type=stored.content_type,
         uploaded_by=ctx.user,
+        scan="pending" if ctx.scan_files else "",
     )
+    if ctx.scan_files:
+        db.after_commit(lambda: scanning.enqueue(attachment.id))
+    return attachment
 
 
 @transactional
@@ -301,22 +304,25 @@ def open_attachment(ctx: Ctx, dossier_id: int, attachment_id: int) -> Attachment
     """The attachment if the user may download it; a confidential one is opened only by its
     enterprise or cleared officers of the handling unit, and every opening by an officer is
     recorded in the history. Raises NotFound."""
-    from portal.services.access import can_open_confidential
+    from portal.services.access import can_open_confidential, result_released
 
     dossier = Dossier.get_or_none(Dossier.id == dossier_id)
     att = Attachment.get_or_none(Attachment.id == attachment_id, Attachment.dossier == dossier_id)
-    if dossier is None or att is None or not can_view(ctx.user, dossier):
+    if dossier is None or att is None:
         raise NotFound("attachment")
+    require_view(ctx.user, dossier)
+    scanning.require_clean(att)
     if att.confidential:
         if not can_open_confidential(ctx.user, dossier):
-            raise NotFound("attachment")
+            raise AccessDenied("attachment", att.id)
         if ctx.user.role != "enterprise":
             history.note(
                 Actor.of(ctx.user, ctx.client_addr), "view_confidential", dossier, att.original_name
             )
-    if att.purpose == "result" and actor_kind(ctx.user, dossier) == "owner" and (
-        dossier.status not in (9, 10)
-        or Procedure.get_by_id(dossier.procedure_id).online_level < 4
+    if (
+        att.purpose == "result"
+        and actor_kind(ctx.user, dossier) == "owner"
+        and not result_released(dossier, Procedure.get_by_id(dossier.procedure_id).online_level)
     ):
         raise NotFound("attachment")
     return att
@@ -326,9 +332,12 @@ def open_attachment(ctx: Ctx, dossier_id: int, attachment_id: int) -> Attachment
 
 
 @transactional
-def issue_apologies(office_hours: str = "", now: dt.datetime | None = None) -> int:
-    """Issue an apology slip with a new date for every dossier that has gone overdue (again);
-    returns how many. Run by the worker every quarter of an hour."""
+def issue_apologies(
+    office_hours: str = "", now: dt.datetime | None = None, links: DownloadLinks | None = None
+) -> int:
+    """Issue an apology slip with a new date for every dossier that has gone overdue (again),
+    e-mailed with a link to it signed by `links`; returns how many. Run by the worker every
+    quarter of an hour."""
     now = now or utcnow()
     calendar = load_calendar(office_hours)
     late = Dossier.select().where(
@@ -343,15 +352,17 @@ def issue_apologies(office_hours: str = "", now: dt.datetime | None = None) -> i
         new_due = to_utc(calendar.due(to_local(now), extra, unit))
         reason = notify.bilingual(N_("The dossier could not be processed by the promised date."))
         Dossier.update(apology_due_at=new_due).where(Dossier.id == dossier.id).execute()
-        Slip.create(
+        apology = Slip.create(
             dossier=dossier, kind="apology", due_at=new_due, reason=reason, issued_by="system"
         )
         event = history.note(SYSTEM, "apology", dossier, reason, public=True)
         owner = User.get_by_id(dossier.owner_id)
         Notification.create(user=owner, dossier=dossier, text=f"{dossier.code}: {reason}")
         if owner.email:
+            lines = notify.link_lines(dossier, event, links, apology)
+            body = "\n\n".join([reason, "\n".join(lines)]) if lines else reason
             notify.queue_mail(
-                event, owner.email, f"{dossier.code}: {reason}", reason, key=f"apology:{event.id}"
+                event, owner.email, f"{dossier.code}: {reason}", body, key=f"apology:{event.id}"
             )
         count += 1
     return count

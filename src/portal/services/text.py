@@ -6,8 +6,11 @@ import re
 import unicodedata
 
 _NOT_WORD = re.compile(r"[^0-9a-z]+")
-# Control characters other than tab/newline, and bidi overrides, are never accepted in input.
-_FORBIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
+# Control characters (C0 and C1) other than tab/newline, bidi overrides and isolates, and lone
+# surrogates (from JSON "\ud800" escapes; no database can store them) are never accepted.
+_FORBIDDEN = re.compile(
+    r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
 
 
 def fold(text: str) -> str:
@@ -19,7 +22,7 @@ def fold(text: str) -> str:
 
 def clean(value: str, *, multiline: bool = False) -> str:
     """NFC-normalise user input, trim it and fold line breaks unless `multiline`."""
-    value = unicodedata.normalize("NFC", value).replace("\r\n", "\n").strip()
+    value = unicodedata.normalize("NFC", value).replace("\r\n", "\n").replace("\r", "\n").strip()
     if not multiline:
         value = " ".join(value.split())
     return value

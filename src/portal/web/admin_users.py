@@ -9,7 +9,7 @@ from starlette.responses import RedirectResponse, Response
 from portal.i18n import gettext_ as _
 from portal.i18n import ngettext_ as ngettext
 from portal.models import ROLES
-from portal.services import accounts, units
+from portal.services import accounts, scanning, units
 from portal.services.errors import NotFound, ValidationError
 from portal.services.text import as_int
 from portal.web.forms import error_texts, flash, form_dict, kept_values
@@ -50,7 +50,9 @@ async def _form_page(
 
 @guard("admin")
 async def admin_home(request: Request) -> Response:
-    return render(request, "admin/home.html", {})
+    address = request.app.state.settings.clamd_address
+    scan = await run_in_threadpool(scanning.status, address)
+    return render(request, "admin/home.html", {"scan": scan})
 
 
 @guard("admin")

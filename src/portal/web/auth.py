@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import functools
+
+from anyio import CapacityLimiter, to_thread
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from portal.config import LANGUAGES
 from portal.i18n import gettext_ as _
-from portal.services import accounts
+from portal.i18n import ngettext_ as ngettext
+from portal.services import accounts, logins
 from portal.services.errors import ValidationError
 from portal.web.forms import error_texts, flash, form_dict, kept_values
+from portal.web.pages import remember_language
 from portal.web.rendering import render
 from portal.web.security import (
     client_addr,
@@ -20,6 +26,16 @@ from portal.web.security import (
     sign_in,
     sign_out,
 )
+
+
+def _login_limiter(request: Request) -> CapacityLimiter:
+    """Logins wait their turn here, before taking one of the threads that serve pages: a
+    burst of logins (argon2, slow on purpose) then never holds up the rest of the portal."""
+    state = request.app.state
+    if getattr(state, "login_limiter", None) is None:
+        state.login_limiter = CapacityLimiter(accounts.HASH_CONCURRENCY)
+    return state.login_limiter
+
 
 REGISTER_NAMES = (
     "tax_code",
@@ -46,7 +62,25 @@ async def login_form(request: Request) -> Response:
 async def login_submit(request: Request) -> Response:
     form = await read_form(request)
     data = form_dict(form, ("username", "password", "next"))
-    user = await run_in_threadpool(accounts.authenticate, data["username"], data["password"])
+    attempt = await to_thread.run_sync(
+        functools.partial(logins.log_in, data["username"], data["password"], client_addr(request)),
+        limiter=_login_limiter(request),
+    )
+    if attempt.throttle is not None:
+        minutes = attempt.minutes_left
+        text = ngettext(
+            "Too many failed login attempts. For your security, try again in %(num)s minute.",
+            "Too many failed login attempts. For your security, try again in %(num)s minutes.",
+            minutes,
+        ) % {"num": minutes}
+        return render(
+            request,
+            "auth/login.html",
+            {"values": kept_values(data), "errors": {"username": text}},
+            status_code=429,
+            headers={"Retry-After": str(attempt.seconds_left)},
+        )
+    user = attempt.user
     if user is None:
         errors = {"username": _("The user name or password is wrong.")}
         return render(
@@ -56,10 +90,14 @@ async def login_submit(request: Request) -> Response:
             status_code=422,
         )
     await sign_in(request, user)
-    await run_in_threadpool(accounts.record_login, user, client_addr(request))
     flash(request, _("Welcome, %(name)s.") % {"name": user.full_name})
     default = "/admin" if user.role == "admin" else "/"
-    return RedirectResponse(safe_next(data["next"], default), 303)
+    response = RedirectResponse(safe_next(data["next"], default), 303)
+    if user.language in LANGUAGES:  # the language chosen last time, on any device
+        remember_language(request, response, user.language)
+    elif request.cookies.get("lang") in LANGUAGES:  # keep the one chosen before logging in
+        await run_in_threadpool(accounts.set_language, user.id, request.cookies["lang"])
+    return response
 
 
 @guard("public")

@@ -14,6 +14,7 @@ from portal import storage
 from portal.i18n import gettext_ as _
 from portal.services import catalogue, dossiers
 from portal.services.access import Ctx
+from portal.services.download_links import DownloadLinks
 from portal.services.errors import DomainError, NotFound, ValidationError
 from portal.services.processing import deadline_flag
 from portal.services.text import as_int
@@ -32,6 +33,8 @@ def ctx_of(request: Request) -> Ctx:
         max_upload_bytes=s.max_upload_bytes,
         max_files=s.max_files_per_dossier,
         office_hours=s.office_hours,
+        scan_files=bool(s.clamd_address),
+        links=DownloadLinks.of(s),
     )
 
 

@@ -10,9 +10,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from portal.i18n import translate
-from portal.services.errors import N_, DomainError, NotFound
+from portal.services.errors import N_, AccessDenied, DomainError, NotFound
 from portal.web.rendering import is_htmx, render
-from portal.web.security import SecurityMiddleware
+from portal.web.security import SecurityMiddleware, record_denial
 
 log = logging.getLogger("portal")
 
@@ -50,10 +50,14 @@ async def http_exception(request: Request, exc: Exception) -> Response:
     status = exc.status_code if exc.status_code in MESSAGES else 400
     if status == 403 and exc.detail == "csrf":
         return error_response(request, 403, translate(CSRF_MESSAGE))
+    if status == 403:
+        await record_denial(request)
     return error_response(request, status)
 
 
 async def not_found(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, AccessDenied):
+        await record_denial(request, exc.kind, exc.object_id)
     return error_response(request, 404)
 
 

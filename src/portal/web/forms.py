@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 from typing import Any
 
@@ -14,12 +15,15 @@ SECRET_FIELDS = ("password", "password_confirm", "csrf_token")
 
 
 def form_dict(form: FormData, names: Iterable[str] | None = None) -> dict[str, str]:
-    """Text fields of a submitted form (files and repeated keys are ignored)."""
+    """Text fields of a submitted form without NUL, NFC-normalised (Vietnamese typed with
+    combining marks is kept and shown composed) except secrets, which stay as typed; files and
+    repeated keys are ignored."""
     keys = names if names is not None else form.keys()
     out: dict[str, str] = {}
     for key in keys:
         value = form.get(key)
-        out[key] = value.replace("\x00", "") if isinstance(value, str) else ""
+        value = value.replace("\x00", "") if isinstance(value, str) else ""
+        out[key] = value if key in SECRET_FIELDS else unicodedata.normalize("NFC", value)
     return out
 
 

@@ -7,9 +7,9 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
 from portal.config import LANGUAGES
-from portal.services import catalogue
+from portal.services import accounts, catalogue
 from portal.web.rendering import render
-from portal.web.security import guard, safe_next
+from portal.web.security import current_user, guard, safe_next
 
 
 @guard("public")
@@ -20,19 +20,27 @@ async def home(request: Request) -> Response:
 
 @guard("public")
 async def language_set(request: Request) -> Response:
+    """Switch the language: kept in a cookie, and in the profile of a signed-in user."""
     code = request.path_params["code"]
-    target = safe_next(request.query_params.get("next"))
-    response = RedirectResponse(target, 303)
+    response = RedirectResponse(safe_next(request.query_params.get("next")), 303)
     if code in LANGUAGES:
-        response.set_cookie(
-            "lang",
-            code,
-            max_age=365 * 86400,
-            httponly=True,
-            samesite="lax",
-            secure=request.app.state.settings.secure_cookies,
-        )
+        remember_language(request, response, code)
+        user = await current_user(request)
+        if user is not None and user.language != code:
+            await run_in_threadpool(accounts.set_language, user.id, code)
     return response
+
+
+def remember_language(request: Request, response: Response, code: str) -> None:
+    """Set the language cookie the LanguageMiddleware reads."""
+    response.set_cookie(
+        "lang",
+        code,
+        max_age=365 * 86400,
+        httponly=True,
+        samesite="lax",
+        secure=request.app.state.settings.secure_cookies,
+    )
 
 
 @guard("public")

@@ -16,14 +16,15 @@ from portal.i18n import gettext_ as _
 from portal.i18n import translate
 from portal.models import Slip
 from portal.services import dossiers, history, inbox, notify, processing
-from portal.services.errors import N_, Message, NotFound, ValidationError
+from portal.services.download_links import DownloadLinks, Target
+from portal.services.errors import N_, AccessDenied, Message, NotFound, ValidationError
 from portal.services.inbox import InboxFilters
 from portal.services.text import as_int
 from portal.services.workflow import STATUS_LABELS, TRANSITIONS, Facts, TransitionError, available
 from portal.web.dossiers import ctx_of, dossier_id
 from portal.web.forms import error_texts, flash, form_dict
 from portal.web.rendering import render
-from portal.web.security import guard, read_form
+from portal.web.security import guard, read_form, record_denial
 
 
 async def detail_page(
@@ -129,6 +130,8 @@ async def refused(request: Request, did: int, exc: ValidationError | TransitionE
     view = await run_in_threadpool(dossiers.load, did, request.state.user)
     if isinstance(exc, ValidationError):
         return await detail_page(request, view, error_texts(exc), status_code=422)
+    if exc.status == 403:
+        await record_denial(request, "dossier", did)
     return await detail_page(
         request, view, {"action": translate(exc.message)}, status_code=exc.status
     )
@@ -172,12 +175,28 @@ async def dossier_result_upload(request: Request) -> Response:
     return RedirectResponse(f"/dossiers/{did}", 303)
 
 
+def check_link(request: Request, kind: str, did: int, object_id: int) -> None:
+    """A link from an e-mail carries a signed token (`?t=`): it opens `kind` `object_id` of
+    dossier `did` only for the signed-in user it names, until it expires. Raises NotFound for
+    a forged, altered or expired token, AccessDenied (recorded) for a genuine one naming
+    another user or object. Links inside the portal carry no token: the session suffices."""
+    token = request.query_params.get("t")
+    if token is None:
+        return
+    target = DownloadLinks.of(request.app.state.settings).read(token[:1000])
+    if target is None:
+        raise NotFound("link")
+    if target != Target(request.state.user.id, did, kind, object_id):
+        raise AccessDenied(f"{kind} link", object_id)
+
+
 @guard("signed_in")
 async def dossier_file(request: Request) -> Response:
     did = dossier_id(request)
     attachment_id = as_int(request.path_params["attachment_id"])
     if attachment_id is None:
         raise NotFound("attachment")
+    check_link(request, "file", did, attachment_id)
     att = await run_in_threadpool(processing.open_attachment, ctx_of(request), did, attachment_id)
     path = request.app.state.settings.uploads / att.stored_name
     if not path.is_file():
@@ -193,6 +212,7 @@ async def dossier_file(request: Request) -> Response:
 
 @guard("signed_in")
 async def dossier_receipt(request: Request) -> Response:
+    check_link(request, "receipt", dossier_id(request), dossier_id(request))
     view = await run_in_threadpool(dossiers.load, dossier_id(request), request.state.user)
     if not view.dossier.code:
         raise NotFound("receipt")
@@ -209,8 +229,12 @@ async def dossier_receipt(request: Request) -> Response:
 
 @guard("signed_in")
 async def dossier_slip(request: Request) -> Response:
-    view = await run_in_threadpool(dossiers.load, dossier_id(request), request.state.user)
     raw = request.path_params["slip_id"]
+    slip_id = as_int(raw)
+    if slip_id is None:
+        raise NotFound("slip")
+    check_link(request, "slip", dossier_id(request), slip_id)
+    view = await run_in_threadpool(dossiers.load, dossier_id(request), request.state.user)
     slips = await run_in_threadpool(_slips, view.dossier.id)
     slip = next((s for s in slips if str(s.id) == raw), None)
     if slip is None:

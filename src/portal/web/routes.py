@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
+from portal.services.uploads import MAX_CHUNK
 from portal.web import (
     admin_calendar,
     admin_catalogue,
@@ -14,6 +15,8 @@ from portal.web import (
     dossiers,
     pages,
     processing,
+    stats,
+    uploads,
 )
 from portal.web.static import StaticAssets
 
@@ -62,6 +65,11 @@ def routes(assets: StaticAssets, max_upload_bytes: int) -> list[BaseRoute]:
         ("/dossiers/{dossier_id}/edit", dossiers.dossier_save, post),
         ("/dossiers/{dossier_id}/files", dossiers.dossier_file_add, post),
         ("/dossiers/{dossier_id}/supplement-files", dossiers.dossier_supplement_file_add, post),
+        ("/dossiers/{dossier_id}/uploads", uploads.upload_create, post),
+        ("/uploads", uploads.upload_options, ["OPTIONS"]),
+        ("/uploads/{key}", uploads.upload_offset, ["HEAD"]),
+        ("/uploads/{key}", uploads.upload_append, ["PATCH"]),
+        ("/uploads/{key}", uploads.upload_cancel, ["DELETE"]),
         ("/dossiers/{dossier_id}/files/{attachment_id}", processing.dossier_file, get),
         ("/dossiers/{dossier_id}/files/{attachment_id}/delete", dossiers.dossier_file_remove, post),
         ("/dossiers/{dossier_id}/review", dossiers.dossier_review, get),
@@ -76,12 +84,15 @@ def routes(assets: StaticAssets, max_upload_bytes: int) -> list[BaseRoute]:
         ("/officer/inbox", processing.officer_inbox, get),
         ("/notifications", processing.notifications, get),
         ("/notifications/read", processing.notifications_read, post),
+        ("/statistics", stats.statistics_page, get),
+        ("/statistics.csv", stats.statistics_csv, get),
     ]
     file_limit = max_upload_bytes + 65536
     body_limits = {
         dossiers.dossier_file_add: file_limit,
         dossiers.dossier_supplement_file_add: file_limit,
         processing.dossier_result_upload: file_limit,
+        uploads.upload_append: MAX_CHUNK + 1,
         admin_catalogue.admin_catalogue_import: 6 * 1024 * 1024,
     }
     out: list[BaseRoute] = [

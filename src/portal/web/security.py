@@ -9,7 +9,9 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hmac
+import logging
 import secrets
+import unicodedata
 from collections.abc import Awaitable, Callable
 from urllib.parse import quote, unquote_plus, urlsplit
 
@@ -21,13 +23,14 @@ from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from portal.models import User
-from portal.services import accounts
+from portal.services import accounts, denials
 from portal.services.policy import RULES, allows
 from portal.services.text import as_int
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
+log = logging.getLogger("portal")
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
@@ -101,6 +104,27 @@ async def sign_out(request: Request) -> None:
     if language:
         request.session["lang"] = language
     request.state.user = None
+
+
+async def record_denial(request: Request, kind: str = "", object_id: int | None = None) -> None:
+    """Write the refusal of this request (or of the object `kind` `object_id` it asked for) to
+    the history as the signed-in user's `access_denied` event; anonymous visitors are not
+    recorded. A failure to record is logged, and the refusal is answered all the same."""
+    user = getattr(request.state, "user", None)
+    if user is None:
+        return
+    try:
+        await run_in_threadpool(
+            denials.record_denial,
+            user.id,
+            client_addr(request),
+            request.method,
+            request.url.path,
+            kind,
+            object_id,
+        )
+    except Exception:
+        log.exception("could not record the access denial on %s", request.url.path)
 
 
 def safe_next(target: str | None, default: str = "/") -> str:
@@ -212,9 +236,9 @@ class SecurityMiddleware:
 
 
 def param(request: Request, name: str, default: str = "", max_length: int = 200) -> str:
-    """A query parameter as text, cut to a sane length."""
+    """A query parameter as text, cut to a sane length, NFC-normalised like form fields."""
     value = request.query_params.get(name, default)
-    return value[:max_length]
+    return unicodedata.normalize("NFC", value[:max_length])
 
 
 def int_param(request: Request, name: str, default: int = 1) -> int:

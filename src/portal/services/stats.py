@@ -1,0 +1,404 @@
+"""Adoption statistics: dossiers received, completed (on time or late), in progress and overdue,
+enterprises and departments taking part, and the catalogue's online levels, for a period and
+optionally one department (or regional branch) with its units.
+
+Every dossier figure is a SQL aggregate (SUM of CASE, COUNT DISTINCT) that runs the same on
+SQLite and PostgreSQL. Periods are whole days of Vietnam's calendar; the database keeps UTC.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import datetime as dt
+import io
+import re
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from peewee import JOIN, Case, fn
+
+from portal.db import reading
+from portal.models import Dossier, DossierEvent, Unit, utcnow
+from portal.services.catalogue import level_summary
+from portal.services.catalogue_files import csv_safe
+from portal.services.deadlines import to_local, to_utc
+from portal.services.errors import N_, Message, ValidationError
+from portal.services.paging import Page, paginate
+from portal.services.workflow import (
+    DRAFT,
+    NEW,
+    PAYMENT,
+    PROCESSED,
+    PROCESSING,
+    RECEIVED,
+    REFUSED,
+    RETURNED,
+    STOPPED,
+    SUPPLEMENT,
+    WITHDRAWN,
+)
+
+# The structure dossiers are filed to (see dossiers.competent_units): its departments are the
+# ones counted in "departments that received dossiers".
+ACTIVE_STRUCTURE = "2016"
+TOP_KIND = "department"  # departments (2016) and regional branches (2025)
+PER_PAGE = 20
+MAX_PAGE = 100_000
+YEARS = (2000, 2100)
+COMPLETED = (PROCESSED, RETURNED)
+IN_PROGRESS = (NEW, RECEIVED, PROCESSING, SUPPLEMENT, PAYMENT)
+# In progress with the legal clock running (a supplement request pauses it).
+CLOCK_RUNNING = (RECEIVED, PROCESSING, PAYMENT)
+COLUMNS = ("unit", "received", "completed", "on_time", "late", "overdue", "rate")
+DEFAULT_SORT = "-received"
+SORTS = tuple(s for c in COLUMNS for s in (c, f"-{c}"))
+CSV_COLUMNS = [
+    ("code", N_("Unit code")),
+    ("name", N_("Unit")),
+    ("received", N_("Received")),
+    ("completed", N_("Completed")),
+    ("on_time", N_("On time")),
+    ("late", N_("Late")),
+    ("overdue", N_("Overdue now")),
+    ("rate", N_("On-time rate, per cent")),
+]
+_ISO = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
+_DMY = re.compile(r"([0-9]{1,2})/([0-9]{1,2})/([0-9]{4})")
+
+
+def local_today() -> dt.date:
+    """Today in Vietnam."""
+    return to_local(utcnow()).date()
+
+
+def percent(part: int, whole: int) -> Decimal | None:
+    """`part` of `whole` in per cent with one decimal (half up), or None when `whole` is 0."""
+    if not whole:
+        return None
+    return (Decimal(part * 100) / Decimal(whole)).quantize(Decimal("0.1"), ROUND_HALF_UP)
+
+
+@dataclass(frozen=True)
+class StatsQuery:
+    """A validated request for a report: a period of local days and at most one top unit."""
+
+    date_from: dt.date
+    date_to: dt.date
+    unit: Unit | None = None
+    sort: str = DEFAULT_SORT
+    page: int = 1
+
+    def params(self, **changes: Any) -> dict[str, str]:
+        """The query as URL parameters (defaults left out), with `changes` applied."""
+        values = {
+            "from": self.date_from.isoformat(),
+            "to": self.date_to.isoformat(),
+            "unit": self.unit.code if self.unit else "",
+            "sort": "" if self.sort == DEFAULT_SORT else self.sort,
+            "page": "" if self.page == 1 else str(self.page),
+        }
+        values.update({k: "" if v is None else str(v) for k, v in changes.items()})
+        return {k: v for k, v in values.items() if v}
+
+    def sort_state(self, column: str) -> str:
+        """'ascending', 'descending' or '' (not sorted by `column`), as aria-sort says it."""
+        if self.sort == column:
+            return "ascending"
+        return "descending" if self.sort == f"-{column}" else ""
+
+    def next_sort(self, column: str) -> str:
+        """The sort a click on `column`'s header asks for: the other direction when sorted by
+        it already, else units A to Z and figures largest first."""
+        if self.sort == f"-{column}":
+            return column
+        if self.sort == column or column != "unit":
+            return f"-{column}"
+        return column
+
+    def bounds(self) -> tuple[dt.datetime, dt.datetime]:
+        """The period as UTC datetimes [start, end): local midnight to the midnight after."""
+        start = dt.datetime.combine(self.date_from, dt.time())
+        end = dt.datetime.combine(self.date_to + dt.timedelta(days=1), dt.time())
+        return to_utc(start), to_utc(end)
+
+
+def _parse_date(raw: str) -> tuple[dt.date | None, Message | None]:
+    text = raw.strip()
+    iso, dmy = _ISO.fullmatch(text), _DMY.fullmatch(text)
+    if iso:
+        year, month, day = (int(g) for g in iso.groups())
+    elif dmy:
+        day, month, year = (int(g) for g in dmy.groups())
+    else:
+        return None, Message(N_("Enter a real date as YYYY-MM-DD."))
+    try:
+        value = dt.date(year, month, day)
+    except ValueError:
+        return None, Message(N_("Enter a real date as YYYY-MM-DD."))
+    if not YEARS[0] <= value.year <= YEARS[1]:
+        return None, Message(
+            N_("Enter a date between %(first)s and %(last)s."), first=YEARS[0], last=YEARS[1]
+        )
+    return value, None
+
+
+@reading
+def clean_query(raw: dict[str, str], page: int, today: dt.date) -> StatsQuery:
+    """Validate the report's parameters (`from`, `to` as YYYY-MM-DD or DD/MM/YYYY, `unit` a
+    top unit's code, `sort`); the period defaults to 1 January to `today`. `page` 0 means a
+    page number that is not one. Raises ValidationError naming each bad field."""
+    errors: dict[str, Message] = {}
+    dates = {"from": dt.date(today.year, 1, 1), "to": today}
+    for name in dates:
+        if raw.get(name, "").strip():
+            value, problem = _parse_date(raw[name])
+            if problem:
+                errors[name] = problem
+            else:
+                assert value is not None
+                dates[name] = value
+    if not errors and dates["from"] > dates["to"]:
+        errors["to"] = Message(N_("The end of the period must not be before its start."))
+    unit = None
+    code = raw.get("unit", "").strip()
+    if code:
+        unit = Unit.get_or_none(Unit.code == code[:16], Unit.kind == TOP_KIND)
+        if unit is None:
+            errors["unit"] = Message(N_("Choose a department or regional branch from the list."))
+    if not 1 <= page <= MAX_PAGE:
+        errors["page"] = Message(N_("There is no such page."))
+    if errors:
+        raise ValidationError(errors)
+    sort = raw.get("sort", "") if raw.get("sort", "") in SORTS else DEFAULT_SORT
+    return StatsQuery(dates["from"], dates["to"], unit, sort, page)
+
+
+@reading
+def top_units() -> list[Unit]:
+    """The units a report can be limited to: departments and regional branches, the active
+    structure first, then by code."""
+    return list(
+        Unit.select()
+        .where(Unit.kind == TOP_KIND)
+        .order_by(Case(None, [(Unit.structure == ACTIVE_STRUCTURE, 0)], 1), Unit.code)
+    )
+
+
+def _tops() -> tuple[dict[int, int], dict[int, Unit]]:
+    """Each unit's top unit (itself or the ancestor of kind TOP_KIND), and the top units."""
+    units = {u.id: u for u in Unit.select()}
+    tops: dict[int, int] = {}
+    for unit in units.values():
+        node, seen = unit, set()
+        while node.kind != TOP_KIND and node.parent_id in units and node.id not in seen:
+            seen.add(node.id)
+            node = units[node.parent_id]
+        if node.kind == TOP_KIND:
+            tops[unit.id] = node.id
+    return tops, {u.id: u for u in units.values() if u.kind == TOP_KIND}
+
+
+@dataclass(frozen=True)
+class Figures:
+    received: int
+    completed: int
+    on_time: int
+    late: int
+    withdrawn: int
+    refused: int
+    stopped: int
+    in_progress: int
+    overdue: int
+    enterprises: int
+    departments: int = 0
+    departments_total: int = 0
+
+    @property
+    def on_time_rate(self) -> Decimal | None:
+        return percent(self.on_time, self.completed)
+
+    @property
+    def overdue_rate(self) -> Decimal | None:
+        """Overdue dossiers as a share of those in progress now."""
+        return percent(self.overdue, self.in_progress)
+
+    @property
+    def empty(self) -> bool:
+        """No dossier was submitted, completed or closed in the period."""
+        return not (
+            self.received or self.completed or self.withdrawn or self.refused or self.stopped
+        )
+
+
+@dataclass(frozen=True)
+class UnitRow:
+    code: str
+    name: str
+    received: int
+    completed: int
+    on_time: int
+    late: int
+    overdue: int
+
+    @property
+    def rate(self) -> Decimal | None:
+        return percent(self.on_time, self.completed)
+
+
+@dataclass(frozen=True)
+class Report:
+    query: StatsQuery
+    figures: Figures
+    catalogue: dict[str, Any]
+    units: Page  # of UnitRow
+
+
+class _Sql:
+    """The report's conditions and aggregates over Dossier, for one period and moment."""
+
+    def __init__(self, query: StatsQuery, now: dt.datetime) -> None:
+        start, end = query.bounds()
+        # When a dossier reached "result ready": status 9 has no finished_at of its own.
+        self.issued = (
+            DossierEvent.select(
+                DossierEvent.dossier.alias("dossier_id"),
+                fn.MAX(DossierEvent.created_at).alias("at"),
+            )
+            .where(DossierEvent.action == "issue_result", DossierEvent.status_after == PROCESSED)
+            .group_by(DossierEvent.dossier)
+            .alias("issued")
+        )
+        done = fn.COALESCE(Dossier.finished_at, self.issued.c.at)
+        completed = Dossier.status.in_(COMPLETED) & (done >= start) & (done < end)
+        closed = (Dossier.finished_at >= start) & (Dossier.finished_at < end)
+        self.conditions = {
+            "received": (Dossier.submitted_at >= start) & (Dossier.submitted_at < end),
+            "completed": completed,
+            "on_time": completed & (done <= Dossier.due_at),
+            "withdrawn": (Dossier.status == WITHDRAWN) & closed,
+            "refused": (Dossier.status == REFUSED) & closed,
+            "stopped": (Dossier.status == STOPPED) & closed,
+            "in_progress": Dossier.status.in_(IN_PROGRESS),
+            "overdue": Dossier.status.in_(CLOCK_RUNNING) & (Dossier.due_at < now),
+        }
+        self.sums = {name: self.count_if(cond) for name, cond in self.conditions.items()}
+        # Completed and not on time (also when no promised date was ever set).
+        self.sums["late"] = self.sums["completed"] - self.sums["on_time"]
+
+    @staticmethod
+    def count_if(condition: Any) -> Any:
+        return fn.COALESCE(fn.SUM(Case(None, [(condition, 1)], 0)), 0)
+
+    def base(self, *columns: Any, unit_ids: list[int] | None) -> Any:
+        query = (
+            Dossier.select(*columns)
+            .join(self.issued, JOIN.LEFT_OUTER, on=(self.issued.c.dossier_id == Dossier.id))
+            .where(Dossier.status != DRAFT)
+        )
+        return query if unit_ids is None else query.where(Dossier.unit.in_(unit_ids))
+
+
+def _scope(query: StatsQuery) -> tuple[list[int] | None, dict[int, int], dict[int, Unit]]:
+    tops, top_units_by_id = _tops()
+    if query.unit is None:
+        return None, tops, top_units_by_id
+    ids = [unit_id for unit_id, top in tops.items() if top == query.unit.id] or [0]
+    return ids, tops, top_units_by_id
+
+
+@reading
+def build_report(query: StatsQuery, now: dt.datetime | None = None) -> Report:
+    """The headline figures, the catalogue's levels and one page of the per-unit table."""
+    now = now or utcnow()
+    sql = _Sql(query, now)
+    unit_ids, tops, top_by_id = _scope(query)
+    names = [*sql.conditions, "late"]
+    row = (
+        sql.base(
+            *[sql.sums[name].alias(name) for name in names],
+            fn.COUNT(
+                fn.DISTINCT(Case(None, [(sql.conditions["received"], Dossier.enterprise)]))
+            ).alias("enterprises"),
+            unit_ids=unit_ids,
+        )
+        .dicts()
+        .get()
+    )
+    received_units = sql.base(Dossier.unit, unit_ids=unit_ids).where(
+        sql.conditions["received"], Dossier.unit.is_null(False)
+    )
+    if query.unit is None:
+        counted = {t.id for t in top_by_id.values() if t.structure == ACTIVE_STRUCTURE and t.active}
+    else:
+        counted = {query.unit.id}
+    departments = {tops.get(r.unit_id) for r in received_units.distinct()} & counted
+    figures = Figures(
+        **{name: int(row[name] or 0) for name in [*names, "enterprises"]},
+        departments=len(departments),
+        departments_total=len(counted),
+    )
+    return Report(query, figures, catalogue_levels(), unit_table(query, sql, unit_ids))
+
+
+def _unit_query(sql: _Sql, unit_ids: list[int] | None, sort: str) -> Any:
+    sums = {name: sql.sums[name] for name in ("received", "completed", "on_time", "overdue")}
+    sums["late"] = sql.sums["late"]
+    rate = Case(None, [(sums["completed"] > 0, sums["on_time"] * 100.0 / sums["completed"])])
+    keys = {"unit": Unit.code, "rate": rate, **sums}
+    key = keys[sort.lstrip("-")]
+    order = key.desc(nulls="LAST") if sort.startswith("-") else key.asc(nulls="LAST")
+    return (
+        sql.base(Unit.code, Unit.name, *[s.alias(n) for n, s in sums.items()], unit_ids=unit_ids)
+        .join(Unit, on=(Dossier.unit == Unit.id))
+        .group_by(Unit.id, Unit.code, Unit.name)
+        .having((sums["received"] + sums["completed"] + sums["overdue"]) > 0)
+        .order_by(order, Unit.code)
+        .dicts()
+    )
+
+
+def _row(values: dict[str, Any]) -> UnitRow:
+    return UnitRow(**{f.name: values[f.name] for f in dataclasses.fields(UnitRow)})
+
+
+def unit_table(query: StatsQuery, sql: _Sql, unit_ids: list[int] | None) -> Page:
+    """The page of units with dossiers received or completed in the period or overdue now."""
+    page = paginate(_unit_query(sql, unit_ids, query.sort), query.page, PER_PAGE)
+    return dataclasses.replace(page, items=[_row(r) for r in page.items])
+
+
+@reading
+def unit_rows(query: StatsQuery, now: dt.datetime | None = None) -> list[UnitRow]:
+    """Every row of the per-unit table, in the query's order (for the CSV export)."""
+    sql = _Sql(query, now or utcnow())
+    unit_ids, _, _ = _scope(query)
+    return [_row(r) for r in _unit_query(sql, unit_ids, query.sort)]
+
+
+def units_csv(rows: list[UnitRow], headers: list[str]) -> str:
+    """The per-unit table as CSV text under `headers` (the CSV_COLUMNS labels, translated);
+    cells that a spreadsheet would run as formulas are kept as text."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow([csv_safe(h) for h in headers])
+    for r in rows:
+        values = [getattr(r, key) for key, _label in CSV_COLUMNS]
+        writer.writerow([csv_safe("" if v is None else str(v)) for v in values])
+    return out.getvalue()
+
+
+@reading
+def catalogue_levels() -> dict[str, Any]:
+    """Procedures at level 4 (full online service), level 3 (partial) and not online, with
+    their share of the catalogue in per cent."""
+    counts = level_summary()
+    total = counts["total"]
+    return {
+        "total": total,
+        **{
+            name: {"count": counts[name], "percent": percent(counts[name], total)}
+            for name in ("level4", "level3", "offline")
+        },
+    }

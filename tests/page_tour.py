@@ -1,0 +1,264 @@
+"""Every page of the portal, as data, and a tour that opens each one in Debian's chromium as the
+person who sees it, in one language: shared by the accessibility, phone-width and page-structure
+browser tests.
+
+A page is a `PageSpec`: who looks at it, its address (`{draft}` and the like are the dossiers
+`build_dossiers` makes), and for a page that shows errors, what to type and which button to
+press first. Add a page by adding a line to `PAGES`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, Response
+
+from portal.db import db
+from portal.models import Slip
+from portal.services import dossiers, processing
+from portal.web import routes
+from tests.conftest import PASSWORD
+from tests.dossier_fixtures import complete_draft, make_ctx
+from tests.dossier_web_fixtures import NOT_ONLINE, PROCEDURE, UNIT
+from tests.live_server import LiveServer
+
+TIMEOUT_MS = 10_000
+LANGUAGES = ("vi", "en")
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    name: str
+    role: str  # "anonymous", "enterprise", "officer", "leader" or "admin"
+    path: str  # formatted with the ids of `build_dossiers`
+    status: int = 200
+    fill: tuple[tuple[str, str], ...] = ()  # (selector, text) typed before pressing `press`
+    press: str = ""  # a submit button: the page is the answer to that POST
+
+    @property
+    def shows_errors(self) -> bool:
+        return self.status == 422
+
+
+def _errors(name: str, role: str, path: str, press: str, *fill: tuple[str, str]) -> PageSpec:
+    return PageSpec(name, role, path, 422, tuple(fill), press)
+
+
+SUBMIT = "main form.app-form button[type=submit]"
+# fmt: off
+PAGES: list[PageSpec] = [
+    PageSpec("home", "anonymous", "/"),
+    PageSpec("catalogue", "anonymous", "/procedures"),
+    PageSpec("catalogue search", "anonymous", "/procedures?q=huy+to+khai"),
+    PageSpec("catalogue search, no result", "anonymous", "/procedures?q=zzzxq"),
+    PageSpec("procedure", "anonymous", f"/procedures/{PROCEDURE}"),
+    PageSpec("procedure not online", "anonymous", f"/procedures/{NOT_ONLINE}"),
+    PageSpec("login", "anonymous", "/login"),
+    _errors("login, errors", "anonymous", "/login", SUBMIT),
+    PageSpec("register", "anonymous", "/register"),
+    _errors("register, errors", "anonymous", "/register", SUBMIT, ("#f-tax_code", "0100112438")),
+    PageSpec("not found", "anonymous", "/no-such-page", status=404),
+    PageSpec("home, enterprise", "enterprise", "/"),
+    PageSpec("my dossiers", "enterprise", "/dossiers"),
+    PageSpec("new dossier", "enterprise", f"/dossiers/new?procedure={PROCEDURE}"),
+    _errors("new dossier, errors", "enterprise", f"/dossiers/new?procedure={PROCEDURE}", SUBMIT),
+    PageSpec("dossier form", "enterprise", "/dossiers/{draft}/edit"),
+    _errors("dossier form, errors", "enterprise", "/dossiers/{typo}/edit",
+            "button[name=next][value=save]", ("#f-declaration_no", "12")),
+    _errors("dossier form, file errors", "enterprise", "/dossiers/{typo}/edit",
+            "form[action$='/files'] button[type=submit]"),
+    PageSpec("review", "enterprise", "/dossiers/{draft}/review"),
+    _errors("review, errors", "enterprise", "/dossiers/{draft}/review", SUBMIT),
+    PageSpec("review, incomplete", "enterprise", "/dossiers/{empty}/review"),
+    PageSpec("delete draft", "enterprise", "/dossiers/{empty}/delete"),
+    PageSpec("receipt", "enterprise", "/dossiers/{new}/receipt"),
+    PageSpec("tracking", "enterprise", "/dossiers/{new}"),
+    PageSpec("tracking, supplement asked", "enterprise", "/dossiers/{supplement}"),
+    _errors("supplement, errors", "enterprise", "/dossiers/{supplement}",
+            "form[action$='/actions/supplement'] button[type=submit]"),
+    _errors("supplement, file errors", "enterprise", "/dossiers/{supplement}",
+            "form[action$='/supplement-files'] button[type=submit]"),
+    PageSpec("slip", "enterprise", "/dossiers/{supplement}/slips/{slip}"),
+    PageSpec("notifications", "enterprise", "/notifications"),
+    PageSpec("inbox", "officer", "/officer/inbox"),
+    PageSpec("officer, new dossier", "officer", "/dossiers/{new}"),
+    _errors("officer, refusal errors", "officer", "/dossiers/{new}",
+            "form[action$='/actions/refuse_reception'] button[type=submit]"),
+    PageSpec("officer, processing", "officer", "/dossiers/{processing}"),
+    _errors("officer, result errors", "officer", "/dossiers/{processing}",
+            "form[action$='/result'] button[type=submit]"),
+    PageSpec("officer, notifications", "officer", "/notifications"),
+    PageSpec("leader, inbox", "leader", "/officer/inbox?view=all"),
+    PageSpec("leader, approval", "leader", "/dossiers/{approval}"),
+    PageSpec("admin", "admin", "/admin"),
+    PageSpec("users", "admin", "/admin/users"),
+    PageSpec("user form", "admin", "/admin/users/{officer}"),
+    _errors("user form, errors", "admin", "/admin/users/new", SUBMIT),
+    PageSpec("units", "admin", "/admin/units"),
+    PageSpec("unit form", "admin", f"/admin/units/{UNIT}"),
+    _errors("unit form, errors", "admin", "/admin/units/new", SUBMIT),
+    PageSpec("procedure form", "admin", f"/admin/procedures/{PROCEDURE}"),
+    _errors("procedure form, errors", "admin", "/admin/procedures/new", SUBMIT),
+    PageSpec("catalogue import and export", "admin", "/admin/catalogue"),
+    _errors("catalogue import, errors", "admin", "/admin/catalogue", SUBMIT),
+    PageSpec("holidays", "admin", "/admin/holidays"),
+    _errors("holidays, errors", "admin", "/admin/holidays", SUBMIT, ("#f-name", "Tết")),
+]
+# fmt: on
+
+
+# The statistics page (staff only), when its route exists.
+if '"/statistics"' in Path(routes.__file__).read_text(encoding="utf-8"):
+    PAGES += [
+        PageSpec("statistics", "officer", "/statistics"),
+        PageSpec("statistics, errors", "leader", "/statistics?from=31/02/2026", 422),
+    ]
+
+
+# --- data ----------------------------------------------------------------------------------
+
+
+def build_dossiers(people, settings) -> dict[str, int]:
+    """Dossiers of procedure 1.005458 at 02CI in the states the pages show, made through the
+    services; returns the ids the page addresses use."""
+    owner, officer, leader = (
+        make_ctx(p, settings) for p in (people.enterprise, people.officer, people.leader)
+    )
+
+    def filed(*steps: tuple[object, str, str]) -> int:
+        did = dossiers.submit(owner, complete_draft(owner), "").id
+        for ctx, action, note in steps:
+            processing.act(ctx, did, action, note)
+        return did
+
+    ids = {
+        "draft": complete_draft(owner),
+        "typo": complete_draft(owner),  # its form is sent with a mistake
+        "empty": dossiers.start_draft(owner, PROCEDURE, UNIT).id,
+        "new": filed(),
+        "supplement": filed(
+            (officer, "receive", ""),
+            (officer, "request_supplement", "Đề nghị bổ sung hợp đồng đã ký."),
+        ),
+        "processing": filed((officer, "receive", ""), (officer, "start_processing", "")),
+        "approval": filed(
+            (officer, "receive", ""),
+            (officer, "start_processing", ""),
+            (officer, "submit_for_approval", ""),
+        ),
+        "officer": people.officer.id,
+    }
+    with db.connection_context():
+        ids["slip"] = Slip.get(Slip.dossier == ids["supplement"], Slip.kind == "supplement").id
+    return ids
+
+
+@pytest.fixture
+def tour_server(settings, units, catalogue, forms, people) -> Iterator[tuple[LiveServer, dict]]:
+    """The portal with the tour's people and dossiers, served on a free port."""
+    ids = build_dossiers(people, settings)
+    live = LiveServer(settings)
+    yield live, ids
+    live.stop()
+
+
+# --- the tour ------------------------------------------------------------------------------
+
+
+class Tour:
+    """One browser context per role, logged in and switched to `language`."""
+
+    def __init__(
+        self,
+        browser: Browser,
+        server: LiveServer,
+        people,
+        ids: dict[str, int],
+        language: str,
+        **context_options: object,
+    ) -> None:
+        self.browser, self.server, self.people, self.ids = browser, server, people, ids
+        self.language = language
+        self.options = context_options
+        self.contexts: dict[str, BrowserContext] = {}
+        self.pages: dict[str, Page] = {}
+        self.response: Response | None = None  # the last page's
+
+    def page_for(self, role: str) -> Page:
+        if role not in self.pages:
+            context = self.browser.new_context(**self.options)
+            context.set_default_timeout(TIMEOUT_MS)
+            page = context.new_page()
+            if role != "anonymous":
+                page.goto(f"{self.server.url}/login")
+                page.fill("#f-username", getattr(self.people, role).username)
+                page.fill("#f-password", PASSWORD)
+                page.click(SUBMIT)
+                page.wait_for_url(lambda url: "/login" not in url)
+            # The language switch a person uses: it sets the `lang` cookie and comes back.
+            page.goto(f"{self.server.url}/lang/{self.language}?next=/")
+            assert page.url == f"{self.server.url}/"
+            self.contexts[role], self.pages[role] = context, page
+        return self.pages[role]
+
+    def visit(self, spec: PageSpec) -> Page:
+        """Open the page of `spec` (pressing its button when it shows errors), with every
+        <details> open; asserts the status and the language."""
+        try:
+            return self._visit(spec)
+        except Exception as exc:
+            exc.add_note(f"while opening the page {spec.name!r} ({spec.path}) as {spec.role}")
+            raise
+
+    def _visit(self, spec: PageSpec) -> Page:
+        page = self.page_for(spec.role)
+        response: Response | None = page.goto(self.server.url + spec.path.format(**self.ids))
+        assert response is not None
+        if spec.press:
+            open_details(page)
+            for selector, text in spec.fill:
+                page.fill(selector, text)
+            with page.expect_navigation() as navigation:
+                page.click(spec.press)
+            response = navigation.value
+            assert response is not None
+        assert response.status == spec.status, f"{spec.name}: HTTP {response.status}"
+        self.response = response
+        open_details(page)
+        assert page.evaluate("document.documentElement.lang") == self.language, spec.name
+        return page
+
+    def close(self) -> None:
+        for context in self.contexts.values():
+            context.close()
+
+
+def open_details(page: Page) -> None:
+    page.evaluate("document.querySelectorAll('details').forEach(d => { d.open = true; })")
+
+
+# GOV.UK's error summary: above the <h1> (below the breadcrumbs), and focused as the page loads.
+SUMMARY_FIRST = """() => {
+  const summary = document.querySelector('main .app-error-summary');
+  if (!summary) return 'no error summary';
+  for (let box = summary; box.tagName !== 'MAIN'; box = box.parentElement)
+    for (let el = box.previousElementSibling; el; el = el.previousElementSibling)
+      if (el.id !== 'flash' && !el.matches('.app-breadcrumbs'))
+        return `the error summary comes after <${el.tagName.toLowerCase()}>`;
+  return '';
+}"""
+SUMMARY = ".app-error-summary"
+
+
+def focus_reaches(page: Page, selector: str, timeout_s: float = 2.0) -> bool:
+    """Whether the element matching `selector` gets the focus within `timeout_s`. (Playwright's
+    wait_for_function polls with eval, which the pages' Content-Security-Policy refuses.)"""
+    deadline = time.monotonic() + timeout_s
+    while not page.evaluate("s => document.activeElement.matches(s)", selector):
+        if time.monotonic() > deadline:
+            return False
+        page.wait_for_timeout(50)
+    return True

@@ -1,0 +1,40 @@
+"""The page-weight and upload benchmarks still run (their figures are read by people, not
+asserted here: see bench/README.md). Run once, on SQLite: the benchmarks make their own
+SQLite data directory whatever database the suite runs on."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ON_POSTGRES
+from tests.live_server import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = [pytest.mark.browser,
+              pytest.mark.skipif(ON_POSTGRES, reason="the benchmarks run on their own SQLite")]
+
+
+def run_bench(*args: str) -> str:
+    done = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def test_page_weight_prints_every_page_and_fragment():
+    out = run_bench("bench/page_weight.py", "--runs", "1", "--port", str(free_port()))
+    for name in ("home", "catalogue search", "new dossier form", "officer inbox",
+                 "statistics", "draft autosave"):
+        assert f"\n{name} " in out, out
+    assert "OVER" in out or "all within budget" in out
+
+
+def test_upload_bench_stores_the_file_intact():
+    out = run_bench("bench/upload.py", "--mb", "20", "--chunk-mb", "4",
+                    "--port", str(free_port()))
+    rows = [line for line in out.splitlines() if line.startswith(("tus ", "multipart "))]
+    assert len(rows) == 2 and all(row.endswith("yes") for row in rows), out
