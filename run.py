@@ -225,7 +225,10 @@ def cmd_test(args: argparse.Namespace) -> None:
     os.chdir(ROOT)
     database = os.environ.get("DATABASE_URL", "") or "SQLite (a fresh file per test)"
     print(f"Running the test suite on {database.split('@')[-1]}", flush=True)
-    code = subprocess.call([sys.executable, "-m", "pytest", *args.pytest_args])
+    # One pytest worker per core; a test module stays on one worker, so its browser and
+    # module-wide fixtures are built once.
+    parallel = ["-n", "auto", "--dist", "loadfile"]
+    code = subprocess.call([sys.executable, "-m", "pytest", *parallel, *args.pytest_args])
     sys.exit(code)
 
 

@@ -18,6 +18,7 @@ from playwright.sync_api import Page
 from portal import i18n
 from tests import dossier_web_fixtures as fx
 from tests import page_tour
+from tests.conftest import MARKUP_ONLY
 from tests.page_tour import (
     LANGUAGES,
     PAGES,
@@ -28,7 +29,7 @@ from tests.page_tour import (
     focus_reaches,
 )
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, MARKUP_ONLY]
 # The shared fixtures, found by pytest under these names.
 forms, people, tour_server = fx.forms, fx.people, page_tour.tour_server
 

@@ -10,12 +10,14 @@ import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests import dossier_web_fixtures as fx
 from tests.conftest import PASSWORD
+from tests.dossier_fixtures import tax_code
 from tests.dossier_web_fixtures import (
     ANSWERS,
     PROCEDURE,
@@ -54,10 +56,11 @@ def files(tmp_path: Path) -> dict[str, Path]:
 
 
 class Actor:
-    """One person in their own browser context (own cookies), logged in through /login."""
+    """One person in their own browser context (own cookies), logged in through /login, or
+    (an enterprise new to the portal) registered through /register."""
 
     def __init__(self, browser: Browser, server: LiveServer, user, javascript: bool,
-                 errors: list[str]) -> None:
+                 errors: list[str], register: dict[str, str] | None = None) -> None:
         self.server = server
         self.context: BrowserContext = browser.new_context(java_script_enabled=javascript,
                                                            accept_downloads=True)
@@ -68,6 +71,14 @@ class Actor:
         self.page.on("console", lambda m: errors.append(f"{user.username}: {m.text}")
                      if m.type == "error" else None)
         self.page.on("pageerror", lambda exc: errors.append(f"{user.username}: {exc}"))
+        if register:
+            self.page.goto(f"{server.url}/register")
+            for name, value in register.items():
+                self.page.fill(f"#f-{name}", value)
+            self.page.click("form[action='/register'] button[type=submit]")
+            self.page.wait_for_url(f"{server.url}/")
+            expect(self.page.locator(".app-header__user")).to_have_text(register["full_name"])
+            return
         self.page.goto(f"{server.url}/login")
         self.page.fill("#f-username", user.username)
         self.page.fill("#f-password", PASSWORD)
@@ -175,7 +186,15 @@ def whole_life(browser: Browser, server: LiveServer, people, files: dict[str, Pa
                javascript: bool) -> list[str]:
     errors: list[str] = []
     started = time.monotonic()
-    enterprise = Actor(browser, server, people.enterprise, javascript, errors)
+    # A new enterprise registers itself (JS on and off use different tax codes).
+    newcomer = SimpleNamespace(username=f"giamdoc{int(javascript)}@moi.example.vn")
+    enterprise = Actor(browser, server, newcomer, javascript, errors, register={
+        "tax_code": tax_code("03099887" + str(int(javascript))),
+        "enterprise_name": "Công ty TNHH Mới Đăng Ký",
+        "full_name": "Trần Thị Giám Đốc",
+        "email": newcomer.username,
+        "password": "Dang-ky-moi-2026!",
+        "password_confirm": "Dang-ky-moi-2026!"})
     officer = Actor(browser, server, people.officer, javascript, errors)
     leader = Actor(browser, server, people.leader, javascript, errors)
     try:

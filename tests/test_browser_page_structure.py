@@ -15,9 +15,10 @@ from playwright.sync_api import Page, Request
 from portal.web.static import IMMUTABLE
 from tests import dossier_web_fixtures as fx
 from tests import page_tour
+from tests.conftest import MARKUP_ONLY
 from tests.page_tour import PAGES, Tour
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, MARKUP_ONLY]
 # The shared fixtures, found by pytest under these names.
 forms, people, tour_server = fx.forms, fx.people, page_tour.tour_server
 
