@@ -150,6 +150,13 @@ def run(browser, base: str, args: argparse.Namespace) -> None:
     href = page.locator("#results a[href^='/dossiers/']").first.get_attribute("href") or ""
     did = int(re.search(r"/dossiers/(\d+)", href).group(1))  # type: ignore[union-attr]
     page.close()
+    draft_page = enterprise.new_page()
+    draft_page.goto(f"{base}/dossiers/new?procedure=1.005458")
+    draft_page.select_option("#f-unit", "02CI")
+    draft_page.click("form[action='/dossiers/new'] button[type=submit]")
+    draft_page.wait_for_url(re.compile(r".*/dossiers/\d+/edit$"))
+    draft = int(re.search(r"/dossiers/(\d+)/edit", draft_page.url).group(1))  # type: ignore[union-attr]
+    draft_page.close()
     pages = [
         ("home", anonymous, "/"),
         ("catalogue", anonymous, "/procedures"),
@@ -157,6 +164,7 @@ def run(browser, base: str, args: argparse.Namespace) -> None:
         ("procedure page", anonymous, "/procedures/1.005458"),
         ("login", anonymous, "/login"),
         ("new dossier form", enterprise, "/dossiers/new?procedure=1.005458"),
+        ("dossier form (draft)", enterprise, f"/dossiers/{draft}/edit"),
         ("dossier tracking", enterprise, f"/dossiers/{did}"),
         ("officer inbox", officer, "/officer/inbox"),
         ("officer dossier page", officer, f"/dossiers/{did}"),
@@ -193,13 +201,6 @@ def run(browser, base: str, args: argparse.Namespace) -> None:
     e_cookie, e_csrf = cookie_and_csrf(enterprise, base)
     o_cookie, _ = cookie_and_csrf(officer, base)
     l_cookie, _ = cookie_and_csrf(leader, base)
-    draft_page = enterprise.new_page()
-    draft_page.goto(f"{base}/dossiers/new?procedure=1.005458")
-    draft_page.select_option("#f-unit", "02CI")
-    draft_page.click("form[action='/dossiers/new'] button[type=submit]")
-    draft_page.wait_for_url(re.compile(r".*/dossiers/\d+/edit$"))
-    draft = int(re.search(r"/dossiers/(\d+)/edit", draft_page.url).group(1))  # type: ignore[union-attr]
-    draft_page.close()
     fragments = [
         ("catalogue search results", "", "GET", "/procedures?q=huy+to+khai", None),
         ("catalogue next page", "", "GET", "/procedures?page=2", None),

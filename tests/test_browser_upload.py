@@ -1,4 +1,4 @@
-"""The resumable upload in Debian's chromium: static/js/upload.js sends a file in chunks over a
+"""The resumable upload in Debian's chromium: static/js/dossier.js sends a file in chunks over a
 slow link, shows its progress, survives the browser going offline in the middle, and the file
 that arrives is the one that was chosen."""
 

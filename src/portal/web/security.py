@@ -178,6 +178,7 @@ class SecurityMiddleware:
         (b"referrer-policy", b"same-origin"),
         (b"x-frame-options", b"DENY"),
     ]
+    STATIC_HEADERS = [(b"x-content-type-options", b"nosniff")]
 
     def __init__(self, app: ASGIApp, hsts: bool = False) -> None:
         self.app = app
@@ -206,13 +207,18 @@ class SecurityMiddleware:
             )
             await response(scope, receive, self._with_headers(send))
             return
-        await self.app(scope, receive, self._with_headers(send))
+        # Static files (CSS, JS) are not documents: the page policies mean nothing there, and
+        # leaving them out saves some 300 bytes per file on a slow link.
+        static = scope["path"].startswith("/static/")
+        await self.app(scope, receive, self._with_headers(send, static))
 
-    def _with_headers(self, send: Send) -> Send:
+    def _with_headers(self, send: Send, static: bool = False) -> Send:
+        added = self.STATIC_HEADERS if static else self.headers
+
         async def wrapped(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message.setdefault("headers", [])
-                message["headers"] = list(message["headers"]) + self.headers
+                message["headers"] = list(message["headers"]) + added
             await send(message)
 
         return wrapped

@@ -1,5 +1,5 @@
 """The tus 1.0 endpoints for resumable attachment uploads (core, creation, termination,
-checksum, expiration). static/js/upload.js speaks it; without JavaScript the plain multipart
+checksum, expiration). static/js/dossier.js speaks it; without JavaScript the plain multipart
 form in the same page does the job."""
 
 from __future__ import annotations

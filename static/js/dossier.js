@@ -1,7 +1,10 @@
-/* Resumable attachment uploads (tus 1.0) for forms marked data-tus.
-   Without this script the same forms post the file as multipart; with it the file goes in
-   small chunks, each acknowledged by the server, and after a dropped link (or a reload of the
-   page) the upload asks the server how much it has and goes on from there. */
+/* The dossier pages' enhancements; without this script every form works as a plain form.
+   - Forms marked data-tus: resumable attachment uploads (tus 1.0). The file goes in small
+     chunks, each acknowledged by the server; after a dropped link (or a reload of the page)
+     the upload asks the server how much it has and goes on from there.
+   - Forms marked data-autosave: the answers are saved as they change, and the server's
+     status fragment replaces the element named by data-autosave. (The same exchange as
+     htmx's hx-post; done here so this page needs no 12 KB library on a slow link.) */
 (function () {
   "use strict";
   var CHUNK = 256 * 1024; // about 8 s on a 256 kbit/s link: little is lost when it drops
@@ -171,5 +174,28 @@
     });
   }
 
+  function autosave(form) {
+    var timer = null;
+    var save = function () {
+      var body = new URLSearchParams(new FormData(form));
+      fetch(form.action, { method: "POST", body: body, credentials: "same-origin",
+                           headers: { "HX-Request": "true" } })
+        .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
+        .then(function (html) {
+          var target = document.getElementById(form.dataset.autosave);
+          if (target) target.outerHTML = html;
+        })
+        .catch(function () {
+          var target = document.getElementById(form.dataset.autosave);
+          if (target) target.textContent = form.dataset.msgUnsaved;
+        });
+    };
+    form.addEventListener("change", function () {
+      clearTimeout(timer);
+      timer = setTimeout(save, 300);
+    });
+  }
+
   document.querySelectorAll("form[data-tus]").forEach(enhance);
+  document.querySelectorAll("form[data-autosave]").forEach(autosave);
 })();
