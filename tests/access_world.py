@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import re
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ from portal.queue import huey
 from portal.services import accounts
 from portal.services.seed import SEED_DIR, seed_catalogue, seed_forms
 from portal.services.units import load_units
-from tests.conftest import BASE_DATABASE_URL, ON_POSTGRES, PASSWORD, _pg_connect
+from tests.conftest import PASSWORD, fresh_database
 from tests.dossier_web_fixtures import ANSWERS, PROCEDURE, Session, code_of, document_ids, pdf_bytes
 from tests.helpers import csrf_from
 
@@ -83,27 +82,6 @@ class World:
     spare_upload: str = ""  # another one, for termination
     holiday: int = 0
     secrets: list[str] = field(default_factory=list)  # texts only the dossier's viewers see
-
-
-@contextmanager
-def database_url(folder: Path) -> Iterator[str]:
-    if not ON_POSTGRES:
-        yield f"sqlite:///{folder / 'portal.db'}"
-        return
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    conn = _pg_connect()
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f"CREATE SCHEMA {schema}")
-    sep = "&" if "?" in BASE_DATABASE_URL else "?"
-    try:
-        yield f"{BASE_DATABASE_URL}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        if db.obj is not None:
-            db.close_all()
-        with conn.cursor() as cur:
-            cur.execute(f"DROP SCHEMA {schema} CASCADE")
-        conn.close()
 
 
 def _make_people() -> dict[str, object]:
@@ -237,7 +215,7 @@ def access_world(folder: Path) -> Iterator[World]:
     huey.immediate = True  # mails are "sent" (kept pending: no SMTP server) in the same thread
     clients: list[TestClient] = []
     try:
-        with database_url(folder) as url:
+        with fresh_database(folder) as url:
             settings = Settings.for_data_dir(folder / "data", database_url=url)
             configure(settings)
             migrate()

@@ -7,6 +7,7 @@ import os
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 # The queue is built from the environment at import: keep it out of the checkout's data/.
@@ -61,8 +62,16 @@ def _pg_connect():
 
 @pytest.fixture
 def database_url(tmp_path: Path) -> Iterator[str]:
+    with fresh_database(tmp_path) as url:
+        yield url
+
+
+@contextmanager
+def fresh_database(folder: Path) -> Iterator[str]:
+    """The URL of an empty database of its own: a SQLite file in `folder`, or a new schema of
+    the PostgreSQL database DATABASE_URL names (dropped afterwards)."""
     if not ON_POSTGRES:
-        yield f"sqlite:///{tmp_path / 'portal.db'}"
+        yield f"sqlite:///{folder / 'portal.db'}"
         return
     schema = f"t_{uuid.uuid4().hex[:12]}"
     conn = _pg_connect()

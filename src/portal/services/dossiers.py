@@ -324,21 +324,15 @@ def _attach(
         )
         for old in replaced:
             old.delete_instance()
-    attachment = Attachment.create(
+    attachment = scanning.new_attachment(
+        ctx,
+        stored,
+        filename,
         dossier=dossier,
         document=doc,
         purpose=purpose,
-        original_name=storage.safe_filename(filename),
-        stored_name=stored.stored_name,
-        size=stored.size,
-        sha256=stored.sha256,
-        content_type=stored.content_type,
         confidential=doc.confidential,
-        uploaded_by=ctx.user,
-        scan="pending" if ctx.scan_files else "",
     )
-    if ctx.scan_files:
-        db.after_commit(lambda: scanning.enqueue(attachment.id))
     Dossier.update(updated_at=utcnow()).where(Dossier.id == dossier.id).execute()
     if upload_key:  # the resumable upload that brought the file is done, in the same commit
         Upload.update(state="done", attachment=attachment).where(Upload.key == upload_key).execute()

@@ -208,14 +208,19 @@ def act(
     return dossier
 
 
+def _unit_officer(dossier: Dossier, user_id: int) -> User | None:
+    """The active officer or leader `user_id` of the dossier's unit, or None."""
+    return User.get_or_none(
+        User.id == user_id,
+        User.unit == dossier.unit_id,
+        User.active == True,  # noqa: E712
+        User.role.in_(("officer", "leader")),
+    )
+
+
 def _forward_target(dossier: Dossier, to_user: int | None, to_unit: str) -> dict[str, Any]:
     if to_user:
-        user = User.get_or_none(
-            User.id == to_user,
-            User.unit == dossier.unit_id,
-            User.active == True,  # noqa: E712
-            User.role.in_(("officer", "leader")),
-        )
+        user = _unit_officer(dossier, to_user)
         if user is None:
             raise ValidationError({"to_user": Message(N_("Choose an officer of this unit."))})
         return {"assigned_to": user.id}
@@ -237,16 +242,7 @@ def assign(ctx: Ctx, dossier_id: int, officer_id: int | None) -> Dossier:
         raise TransitionError(N_("You may not do this with this dossier."), 403)
     if dossier.status not in (NEW, *CLOCK_RUNS, SUPPLEMENT) or dossier.finished_at:
         raise TransitionError(N_("This action is not possible in the dossier's current status."))
-    target = (
-        ctx.user
-        if officer_id is None
-        else User.get_or_none(
-            User.id == officer_id,
-            User.unit == dossier.unit_id,
-            User.active == True,  # noqa: E712
-            User.role.in_(("officer", "leader")),
-        )
-    )
+    target = ctx.user if officer_id is None else _unit_officer(dossier, officer_id)
     if target is None:
         raise ValidationError({"to_user": Message(N_("Choose an officer of this unit."))})
     Dossier.update(assigned_to=target.id, updated_at=utcnow()).where(
@@ -282,21 +278,9 @@ def upload_result(ctx: Ctx, dossier_id: int, filename: str, chunks: Any) -> Atta
 def _attach_result(
     ctx: Ctx, dossier_id: int, stored: storage.StoredFile, filename: str
 ) -> Attachment:
-    attachment = Attachment.create(
-        dossier=dossier_id,
-        document=None,
-        purpose="result",
-        original_name=storage.safe_filename(filename),
-        stored_name=stored.stored_name,
-        size=stored.size,
-        sha256=stored.sha256,
-        content_type=stored.content_type,
-        uploaded_by=ctx.user,
-        scan="pending" if ctx.scan_files else "",
+    return scanning.new_attachment(
+        ctx, stored, filename, dossier=dossier_id, document=None, purpose="result"
     )
-    if ctx.scan_files:
-        db.after_commit(lambda: scanning.enqueue(attachment.id))
-    return attachment
 
 
 @transactional

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from peewee import fn
 
-from portal import clamd
+from portal import clamd, storage
 from portal.db import db, reading, transactional
 from portal.models import Attachment, Dossier, Notification
 from portal.services import history
+from portal.services.access import Ctx
 from portal.services.errors import N_, DomainError
 from portal.services.history import SYSTEM
 
@@ -33,6 +35,27 @@ def enqueue(attachment_id: int) -> None:
     from portal import jobs  # the queue is optional for services: imported when used
 
     jobs.scan_attachment(attachment_id)
+
+
+def new_attachment(
+    ctx: Ctx, stored: storage.StoredFile, filename: str, **fields: Any
+) -> Attachment:
+    """The row of a file just stored: the one way a stored file becomes an attachment. When a
+    scanner is configured the file is held back ("pending") and queued for a scan once the
+    transaction commits."""
+    attachment = Attachment.create(
+        original_name=storage.safe_filename(filename),
+        stored_name=stored.stored_name,
+        size=stored.size,
+        sha256=stored.sha256,
+        content_type=stored.content_type,
+        uploaded_by=ctx.user,
+        scan="pending" if ctx.scan_files else "",
+        **fields,
+    )
+    if ctx.scan_files:
+        db.after_commit(lambda: enqueue(attachment.id))
+    return attachment
 
 
 def require_clean(att: Attachment) -> None:
