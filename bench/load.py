@@ -1,6 +1,6 @@
 """Load test: many people using the portal at once, against a real server on loopback.
 
-    .venv/bin/python bench/load.py [--users 200] [--seconds 300] [--workers 1]
+    .venv/bin/python bench/load.py [--users 200] [--seconds 300] [--workers 2]
                                    [--think 1,3] [--database-url postgresql://...] [--short]
 
 Starts the portal (uvicorn, --workers processes) on a fresh data directory seeded with the demo
@@ -236,6 +236,7 @@ def report(rec: Recorder, seconds: float, memory: list[tuple[str, int]], log: st
     errors = sum(rec.errors.values())
     print(f"{'all':42} {rec.total:8d} {errors:6d}")
     print(f"requests/s: {rec.total / seconds:.1f} over {seconds:.0f} s")
+    print_timeline(rec, seconds)
     print(f"errors: {errors} (target 0)")
     for sample, count in rec.samples.items():
         print(f"  {count:5d} x {sample}")
@@ -254,11 +255,34 @@ def report(rec: Recorder, seconds: float, memory: list[tuple[str, int]], log: st
     print(f"server peak memory (VmHWM, {len(memory)} process(es)): {label}")
 
 
+def print_timeline(rec: Recorder, seconds: float, slices: int = 10) -> None:
+    """Requests/s and the p95 of pages and of the heavy routes in each tenth of the run: the
+    ramp-up (every user logging in) against the steady state."""
+    width = seconds / slices
+    print(f"timeline ({width:.0f} s slices): requests/s, p95 ms of pages / of heavy routes")
+    cells = []
+    for i in range(slices):
+        rows = [(r, ms) for t, r, ms in rec.timeline if i * width <= t < (i + 1) * width]
+        pages = [ms for r, ms in rows if target_ms(r) == target_ms("GET /")]
+        heavy = [ms for r, ms in rows if target_ms(r) != target_ms("GET /")]
+        cells.append(
+            f"{i * width:4.0f}s {len(rows) / width:5.1f}/s "
+            f"{percentile(pages, 0.95):5.0f}/{percentile(heavy, 0.95):5.0f}"
+        )
+    for i in range(0, slices, 5):
+        print("  " + "   ".join(cells[i : i + 5]))
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--users", type=int, default=200, help="virtual users")
     ap.add_argument("--seconds", type=float, default=300, help="duration of the run")
-    ap.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="uvicorn worker processes (default 2: one per core, as deploy/portal-web.service)",
+    )
     ap.add_argument("--think", default="1,3", help="think time between steps: min,max seconds")
     ap.add_argument(
         "--ramp",

@@ -71,10 +71,14 @@ class Recorder:
     errors: Counter = field(default_factory=Counter)
     samples: Counter = field(default_factory=Counter)  # keeps the order of first occurrence
     resent: Counter = field(default_factory=Counter)  # requests sent again, by route
+    # (seconds since the start, route, ms) of every request, for the report's timeline
+    timeline: list[tuple[float, str, float]] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
     keep: int = 8
 
     def record(self, route: str, ms: float, problem: str = "") -> None:
         self.times[route].append(ms)
+        self.timeline.append((time.monotonic() - self.started, route, ms))
         if problem:
             self.errors[route] += 1
             sample = f"{route}: {problem}"

@@ -23,6 +23,7 @@ from portal.services.catalogue import (
     form_values,
     get_procedure,
     level_summary,
+    ranked_ids,
     save_procedure,
     search_procedures,
 )
@@ -147,12 +148,15 @@ def test_whole_phrase_in_name_ranks_above_scattered_words():
 
 @read_only
 def test_relevance_ties_are_broken_by_code():
-    page = search(per_page=1000, q="bo sung")
-    scores = [p.score for p in page.items]
-    assert scores == sorted(scores, reverse=True)
-    for a, b in zip(page.items, page.items[1:], strict=False):
-        if a.score == b.score:
-            assert a.code < b.code
+    ranked, _, total = ranked_ids(Filters.parse({"q": "bo sung"}), 1000)
+    assert len(ranked) == total > 1
+    with db.connection_context():
+        code = {p.id: p.code for p in Procedure.select(Procedure.id, Procedure.code)}
+    scores = [score for _, score in ranked]
+    assert scores == sorted(scores, reverse=True) and scores[0] > 0
+    for (a, a_score), (b, b_score) in zip(ranked, ranked[1:], strict=False):
+        if a_score == b_score:
+            assert code[a] < code[b]
 
 
 @read_only

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
 
-from peewee import DatabaseProxy, PostgresqlDatabase
-from playhouse.db_url import connect
+from peewee import DatabaseProxy, OperationalError, PostgresqlDatabase
+from playhouse.db_url import connect, parse
+from playhouse.pool import PooledSqliteDatabase
 
 from portal.config import Settings
+from portal.write_lock import WriteLock
 
 db = DatabaseProxy()
 
@@ -26,6 +30,46 @@ SQLITE_PRAGMAS = {
 # A request that finds all pooled connections in use (the web server runs up to 40 threads)
 # waits this long for one to be returned instead of failing at once.
 POOL_WAIT_SECONDS = 30
+WRITE_WAIT_SECONDS = SQLITE_PRAGMAS["busy_timeout"] / 1000
+
+
+class SerialWriteSqliteDatabase(PooledSqliteDatabase):
+    """Pooled SQLite whose write transactions take the database's WriteLock first (see
+    portal/write_lock.py): writers queue in turn instead of polling SQLite's lock."""
+
+    def __init__(self, database: str, *args: Any, **kwargs: Any) -> None:
+        super().__init__(database, *args, **kwargs)
+        in_memory = database == ":memory:" or database.startswith("file:")
+        self.write_lock = WriteLock(None if in_memory else Path(database + "-writer"))
+        self._holder = threading.local()
+
+    def begin(self, lock_type: str | None = None) -> None:
+        if not self.write_lock.acquire(WRITE_WAIT_SECONDS):
+            raise OperationalError("database is locked")
+        self._holder.held = True
+        try:
+            super().begin(lock_type)
+        except BaseException:
+            self._release()
+            raise
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            self._release()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        # A failed COMMIT is followed by a ROLLBACK: the lock is released once.
+        if getattr(self._holder, "held", False):
+            self._holder.held = False
+            self.write_lock.release()
 
 
 def configure(settings: Settings) -> None:
@@ -33,17 +77,16 @@ def configure(settings: Settings) -> None:
     url = settings.database_url
     if url.startswith("sqlite:"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        url = "sqlite+pool:" + url[len("sqlite:") :]
-        database = connect(
-            url,
-            pragmas=SQLITE_PRAGMAS,
-            lock_type="IMMEDIATE",
-            check_same_thread=False,  # pooled connections move between worker threads
-            max_connections=32,
-            stale_timeout=300,
-            timeout=POOL_WAIT_SECONDS,
-            autoconnect=False,
-        )
+        options = {
+            "pragmas": SQLITE_PRAGMAS,
+            "lock_type": "IMMEDIATE",
+            "check_same_thread": False,  # pooled connections move between worker threads
+            "max_connections": 32,
+            "stale_timeout": 300,
+            "timeout": POOL_WAIT_SECONDS,
+            "autoconnect": False,
+        }
+        database = SerialWriteSqliteDatabase(**{**options, **parse(url)})
     else:
         rest = url.split(":", 1)[1]
         database = connect(

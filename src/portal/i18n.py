@@ -8,12 +8,14 @@ import datetime as dt
 import gettext
 import io
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
+from babel import Locale
 from babel.dates import format_date as _format_date
 from babel.dates import format_datetime as _format_datetime
+from babel.dates import get_timezone
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_currency as _format_currency
@@ -71,8 +73,13 @@ def pick_language(*candidates: str | None) -> str:
     return LANGUAGES[0]
 
 
-def _locale() -> str:
-    return LOCALES[current_language.get()]
+# Babel parses a locale or time zone given by name on every call: parsed once here.
+_LOCALE_OBJECTS = {language: Locale.parse(name) for language, name in LOCALES.items()}
+_ZONE = get_timezone(TIMEZONE)
+
+
+def _locale() -> Locale:
+    return _LOCALE_OBJECTS[current_language.get()]
 
 
 def format_date(value: dt.date | dt.datetime | None, fmt: str = "medium") -> str:
@@ -88,7 +95,13 @@ def format_datetime(value: dt.datetime | None, fmt: str = "short") -> str:
     if value is None:
         return ""
     aware = value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
-    return _format_datetime(aware, format=fmt, tzinfo=TIMEZONE, locale=_locale())
+    return _datetime_text(aware, fmt, current_language.get())
+
+
+# Pages show the same times (a dossier's history, a list's dates) again and again.
+@lru_cache(maxsize=4096)
+def _datetime_text(value: dt.datetime, fmt: str, language: str) -> str:
+    return _format_datetime(value, format=fmt, tzinfo=_ZONE, locale=_LOCALE_OBJECTS[language])
 
 
 def format_number(value: int | float | Decimal | None) -> str:

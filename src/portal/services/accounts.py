@@ -22,9 +22,14 @@ from portal.services.paging import Page, paginate
 from portal.services.text import has_forbidden_chars
 from portal.services.validation import Field, validate
 
-hasher = PasswordHasher()  # argon2id, memory-hard (64 MiB, 3 passes)
-# Each argon2 computation takes 64 MiB and keeps a core busy: a burst of logins on a threadpool
-# of 40 would take 2.5 GiB and starve every other request. At most this many run at once; the
+# argon2id with OWASP's parameters for web logins (Password Storage Cheat Sheet: 19 MiB,
+# 2 passes, 1 lane): about 45 ms of one core per hash. RFC 9106's 64 MiB, 3 passes, 4 lanes
+# (argon2-cffi's default) cost 0.3 s of CPU each: at the start of a working day, a hundred
+# officers and enterprises logging in within half a minute took a whole core of a 2-core
+# server. Hashes made with other parameters still verify and are re-made at the next login.
+hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
+# Each argon2 computation takes its memory and keeps a core busy: a burst of logins on a
+# threadpool of 40 would starve every other request. At most this many run at once; the
 # others wait their turn (the web layer also queues logins before they take a thread).
 HASH_CONCURRENCY = max(1, min(4, (os.cpu_count() or 2) // 2))
 HASH_SLOTS = threading.BoundedSemaphore(HASH_CONCURRENCY)
@@ -356,8 +361,11 @@ def session_user(key: str, idle: dt.timedelta, absolute: dt.timedelta) -> User |
     (and on SQLite takes the write lock) only to end a session or once a minute to note it."""
     now = utcnow()
     row = (
-        UserSession.select(UserSession, User)
+        UserSession.select(UserSession, User, Unit, Enterprise)
         .join(User)
+        .join(Unit, JOIN.LEFT_OUTER)
+        .switch(User)
+        .join(Enterprise, JOIN.LEFT_OUTER)
         .where(UserSession.key == _digest(key), UserSession.ended_at.is_null())
         .first()
     )
@@ -370,12 +378,7 @@ def session_user(key: str, idle: dt.timedelta, absolute: dt.timedelta) -> User |
     if (now - row.last_seen_at).total_seconds() > 60:
         with db.atomic():
             UserSession.update(last_seen_at=now).where(UserSession.id == row.id).execute()
-    user = row.user
-    if user.unit_id:
-        user.unit = Unit.get_by_id(user.unit_id)
-    if user.enterprise_id:
-        user.enterprise = Enterprise.get_by_id(user.enterprise_id)
-    return user
+    return row.user
 
 
 @transactional

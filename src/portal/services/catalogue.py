@@ -8,7 +8,7 @@ from typing import Any
 
 from peewee import SQL, Case, fn, prefetch
 
-from portal.db import reading, transactional
+from portal.db import transactional
 from portal.models import (
     CHANNELS,
     ONLINE_LEVELS,
@@ -18,6 +18,7 @@ from portal.models import (
     RequiredDocument,
     utcnow,
 )
+from portal.services import catalogue_cache
 from portal.services.errors import N_, Message, NotFound, ValidationError
 from portal.services.paging import Page, paginate
 from portal.services.text import as_int, fold
@@ -86,6 +87,18 @@ class Filters:
                 f.ignored.append("page")
         return f
 
+    def key(self) -> tuple:
+        """What the results depend on (the names of ignored parameters do not count)."""
+        return (
+            self.q,
+            self.field,
+            self.level,
+            self.implementing_level,
+            self.agency,
+            self.sort,
+            self.page,
+        )
+
     def query_params(self, **changes: Any) -> dict[str, str]:
         """The non-default filters as query parameters, with `changes` applied."""
         values = {
@@ -125,14 +138,23 @@ def _relevance(words: list[str]) -> Any:
     return score
 
 
-@reading
 def search_procedures(filters: Filters, per_page: int = PER_PAGE) -> Page:
     """Filter, rank and page the catalogue; words match without diacritics or case."""
+    ranked, number, total = ranked_ids(filters, per_page)
+    by_id = _procedures()
+    items = [by_id[i] for i, _ in ranked]
+    return Page(items=items, number=number, per_page=per_page, total=total)
+
+
+@catalogue_cache.cached(key=lambda filters, per_page: (filters.key(), per_page))
+def ranked_ids(filters: Filters, per_page: int) -> tuple[list[tuple[int, int]], int, int]:
+    """The procedures on the page as (id, relevance score: 0 without words), the page's
+    number and how many procedures match."""
     words = fold(filters.q).split()[:MAX_QUERY_WORDS]
-    query = Procedure.select()
+    query = Procedure.select(Procedure.id)
     if words:
         score = _relevance(words).alias("score")
-        query = Procedure.select(Procedure, score)
+        query = Procedure.select(Procedure.id, score)
         for word in words:
             query = query.where(Procedure.search_text.contains(f" {word}"))  # word prefix
     if filters.field:
@@ -151,7 +173,14 @@ def search_procedures(filters: Filters, per_page: int = PER_PAGE) -> Page:
     }[filters.sort]
     if words and filters.sort == "relevance":
         order = [SQL("score").desc(), Procedure.code]
-    return paginate(query.order_by(*order), filters.page, per_page)
+    page = paginate(query.order_by(*order), filters.page, per_page)
+    return [(p.id, getattr(p, "score", 0)) for p in page.items], page.number, page.total
+
+
+@catalogue_cache.cached()
+def _procedures() -> dict[int, Procedure]:
+    """Every procedure by id (the catalogue has a couple of hundred)."""
+    return {p.id: p for p in Procedure.select()}
 
 
 def _agency_ids(agency: str) -> list[int]:
@@ -164,7 +193,7 @@ def _agency_ids(agency: str) -> list[int]:
     ] or [0]
 
 
-@reading
+@catalogue_cache.cached()
 def facets() -> dict[str, list[str]]:
     """The values the catalogue's filters can take, from the data."""
     fields = [
@@ -176,7 +205,7 @@ def facets() -> dict[str, list[str]]:
     return {"fields": fields, "agencies": sorted(agencies), "levels": list(IMPLEMENTING_LEVELS)}
 
 
-@reading
+@catalogue_cache.cached()
 def get_procedure(code: str) -> Procedure:
     """The procedure with its documents and processing times; raises NotFound."""
     query = Procedure.select().where(Procedure.code == code)
@@ -401,7 +430,7 @@ def form_values(proc: Procedure) -> dict[str, Any]:
     return values
 
 
-@reading
+@catalogue_cache.cached()
 def level_summary() -> dict[str, int]:
     """How many procedures there are at each online level, and in all."""
     counts = {level: 0 for level in ONLINE_LEVELS}

@@ -120,10 +120,10 @@ def tell_unit(dossier: Dossier, message: str) -> None:
                 User.role.in_(("officer", "leader")),
             )
         )
-    for user in users:
-        Notification.create(
-            user=user, dossier=dossier, text=bilingual(message) % {"code": dossier.code}
-        )
+    text = bilingual(message) % {"code": dossier.code}
+    rows = [{"user": user.id, "dossier": dossier.id, "text": text} for user in users]
+    if rows:
+        Notification.insert_many(rows).execute()
 
 
 def _mail_body(

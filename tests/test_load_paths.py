@@ -1,0 +1,114 @@
+"""The paths made cheaper for many users at once give the same answers: the inbox's counts in
+one query, the session's user with its unit and enterprise in one query, the unit told of a
+new dossier in one insert, and the catalogue answered from memory until it changes (also when
+another process changes it)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from portal.db import db
+from portal.models import Dossier, Notification, Procedure, User, UserSession, utcnow
+from portal.services import accounts, dossiers, inbox
+from portal.services import catalogue as catalogue_service
+from portal.services.catalogue import Filters
+from portal.services.inbox import VIEWS, InboxFilters
+from tests.dossier_fixtures import *  # noqa: F403
+from tests.dossier_fixtures import PROCEDURE, complete_draft
+
+
+def _submitted(ctx, count: int) -> list[int]:
+    ids = [complete_draft(ctx) for _ in range(count)]
+    for i in ids:
+        dossiers.submit(ctx, i, f"key-{i}")
+    return ids
+
+
+def test_inbox_counts_match_what_each_view_lists(people, ctx_of):
+    ids = _submitted(ctx_of(people.owner), 7)
+    now = utcnow()
+    # One dossier per situation the views tell apart (statuses from workflow.py).
+    situations = [
+        {"status": 1},  # new
+        {"status": 2, "due_at": now + dt.timedelta(hours=3)},  # received, due today
+        {"status": 4, "due_at": now - dt.timedelta(days=1), "assigned_to": people.officer.id},
+        {"status": 4, "due_at": now + dt.timedelta(days=5), "assigned_to": people.officer.id},
+        {"status": 5, "due_at": now - dt.timedelta(days=2)},  # supplement: clock stopped
+        {"status": 10, "assigned_to": people.officer.id},  # returned: final
+        {"status": 3},  # refused: final
+    ]
+    with db.connection_context():
+        for dossier_id, values in zip(ids, situations, strict=True):
+            Dossier.update(**values).where(Dossier.id == dossier_id).execute()
+    counts = inbox.counts(people.officer, now)
+    listed = {
+        view: inbox.inbox(people.officer, InboxFilters(view=view), now).total for view in VIEWS
+    }
+    assert counts == listed
+    assert counts == {"open": 5, "new": 1, "mine": 2, "due_today": 1, "overdue": 1, "all": 7}
+    assert inbox.counts(people.far_officer, now) == dict.fromkeys(VIEWS, 0)
+
+
+def test_the_session_user_comes_with_unit_and_enterprise(people):
+    for user in (people.officer, people.owner):
+        key = accounts.start_session(user.id)
+        found = accounts.session_user(key, dt.timedelta(hours=1), dt.timedelta(hours=8))
+        assert found is not None and found.id == user.id
+        if user.unit_id:
+            assert found.unit.code == "02CI"
+        else:
+            assert found.enterprise.id == user.enterprise_id
+    with db.connection_context():
+        UserSession.update(ended_at=utcnow()).execute()
+    assert accounts.session_user(key, dt.timedelta(hours=1), dt.timedelta(hours=8)) is None
+
+
+def test_every_officer_and_leader_of_the_unit_is_told_of_a_new_dossier(people, ctx_of):
+    (dossier_id,) = _submitted(ctx_of(people.owner), 1)
+    with db.connection_context():
+        told = {n.user_id for n in Notification.select().where(Notification.dossier == dossier_id)
+                if n.user_id != people.owner.id}
+        staff = {u.id for u in User.select().where(User.unit == people.officer.unit_id,
+                                                   User.role.in_(("officer", "leader")))}
+        assert told == staff and len(staff) == 3
+        assert all(n.created_at is not None for n in Notification.select())
+
+
+def _rename_elsewhere(code: str, name: str) -> None:
+    """An edit as another process makes it: straight to the database, stamping updated_at
+    as catalogue.write_procedure does."""
+    with db.connection_context(), db.atomic():
+        Procedure.update(name=name, updated_at=utcnow()).where(Procedure.code == code).execute()
+
+
+@pytest.mark.usefixtures("catalogue")
+def test_the_catalogue_is_answered_again_after_another_process_edits_it():
+    first = catalogue_service.get_procedure(PROCEDURE)
+    catalogue_page = catalogue_service.search_procedures(Filters.parse({"q": first.code}))
+    assert catalogue_service.get_procedure(PROCEDURE) is first  # kept
+    assert [p.code for p in catalogue_page.items] == [PROCEDURE]
+
+    _rename_elsewhere(PROCEDURE, "Thủ tục đổi tên ở tiến trình khác")
+    again = catalogue_service.get_procedure(PROCEDURE)
+    assert again is not first and again.name == "Thủ tục đổi tên ở tiến trình khác"
+    page = catalogue_service.search_procedures(Filters.parse({"q": "doi ten o tien trinh"}))
+    assert page.total == 0  # the search columns were not re-folded by this raw edit...
+    page = catalogue_service.search_procedures(Filters.parse({"q": PROCEDURE}))
+    assert page.items[0].name == "Thủ tục đổi tên ở tiến trình khác"  # ...but rows are fresh
+
+
+@pytest.mark.usefixtures("catalogue")
+def test_an_edit_through_the_admin_path_is_seen_at_once():
+    summary = catalogue_service.level_summary()
+    proc = catalogue_service.get_procedure(PROCEDURE)
+    values = catalogue_service.form_values(proc)
+    values.update(online_level="3", name="Hủy tờ khai hải quan (bản sửa Zqxw)")
+    catalogue_service.save_procedure(values, original_code=PROCEDURE)
+    after = catalogue_service.level_summary()
+    assert after["level4"] == summary["level4"] - 1 and after["level3"] == summary["level3"] + 1
+    page = catalogue_service.search_procedures(Filters.parse({"q": "zqxw"}))
+    assert [p.code for p in page.items] == [PROCEDURE]
+    assert catalogue_service.get_procedure(PROCEDURE).online_level == 3
+
