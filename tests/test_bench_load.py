@@ -43,4 +43,7 @@ def test_short_load_run_has_no_errors_and_prints_the_table() -> None:
     assert "errors: 0 (target 0)" in out
     assert "server log: 0 unhandled error(s)" in out
     assert re.search(r"^requests/s: \d+\.\d over \d+ s$", out, re.M)
-    assert re.search(r"^server peak memory \(VmHWM, 1 process\(es\)\): \d+ MiB$", out, re.M)
+    # the default two workers, with the main process and multiprocessing's tracker
+    memory = r"^server peak memory \(VmHWM, 4 process\(es\)\): main \d+ \+ tracker \d+ "
+    assert re.search(memory + r"\+ worker \d+ \+ worker \d+ = \d+ MiB$", out, re.M), out
+    assert re.search(r"^timeline \(2 s slices\)", out, re.M), out
