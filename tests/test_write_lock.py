@@ -105,7 +105,7 @@ def test_a_writer_gives_up_after_the_timeout_while_another_process_holds_it(tmp_
         lock = WriteLock(lock_path)
         started = time.monotonic()
         assert lock.acquire(0.3) is False
-        assert 0.3 <= time.monotonic() - started < 2
+        assert time.monotonic() - started >= 0.3  # it waited its timeout out, then gave up
         holder.stdin.close()  # the holder lets go and ends
         assert holder.wait(timeout=10) == 0
         assert lock.acquire(2) is True
