@@ -9,12 +9,14 @@ import datetime as dt
 
 import pytest
 
+from portal import i18n
 from portal.db import db
 from portal.models import Dossier, Notification, Procedure, User, UserSession, utcnow
 from portal.services import accounts, dossiers, inbox
 from portal.services import catalogue as catalogue_service
 from portal.services.catalogue import Filters
 from portal.services.inbox import VIEWS, InboxFilters
+from portal.web.rendering import make_templates
 from tests.dossier_fixtures import *  # noqa: F403
 from tests.dossier_fixtures import PROCEDURE, complete_draft
 
@@ -112,3 +114,22 @@ def test_an_edit_through_the_admin_path_is_seen_at_once():
     assert [p.code for p in page.items] == [PROCEDURE]
     assert catalogue_service.get_procedure(PROCEDURE).online_level == 3
 
+
+
+def test_messages_kept_in_memory_are_those_of_the_language_asked_for(settings):
+    env = make_templates(settings, lambda name: name).env
+    page = env.from_string(
+        '{{ _("Log in") }}|{{ _("Use at least %(min)s characters.", min=10) }}|'
+        '{{ _("100%% sure") }}'
+    )
+    shown = {}
+    for language in ("vi", "en", "vi", "en"):
+        token = i18n.current_language.set(language)
+        try:
+            shown.setdefault(language, set()).add(page.render())
+        finally:
+            i18n.current_language.reset(token)
+    assert shown == {
+        "vi": {"Đăng nhập|Sử dụng tối thiểu 10 ký tự.|100% sure"},
+        "en": {"Log in|Use at least 10 characters.|100% sure"},
+    }

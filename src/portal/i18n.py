@@ -105,7 +105,12 @@ def _datetime_text(value: dt.datetime, fmt: str, language: str) -> str:
 
 
 def format_number(value: int | float | Decimal | None) -> str:
-    return "" if value is None else _format_decimal(value, locale=_locale())
+    return "" if value is None else _number_text(value, current_language.get())
+
+
+@lru_cache(maxsize=4096)
+def _number_text(value: int | float | Decimal, language: str) -> str:
+    return _format_decimal(value, locale=_LOCALE_OBJECTS[language])
 
 
 def format_vnd(value: int | None) -> str:

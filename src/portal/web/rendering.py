@@ -45,8 +45,12 @@ def make_templates(
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        # Checking every template file's time on every render (the default) costs a stat()
+        # per template, layout and macro file of each page: only while developing.
+        auto_reload=settings.debug,
     )
     env.install_gettext_callables(i18n.gettext_, i18n.ngettext_, newstyle=True)  # type: ignore[attr-defined]
+    _keep_plain_messages(env)
     env.globals.update(i18n.template_globals())
     env.globals["static"] = static_url
     env.globals["urlencode"] = urlencode
@@ -56,6 +60,31 @@ def make_templates(
     env.globals["purpose_names"] = workflow.PURPOSE_NAMES
     env.globals["action_names"] = workflow.ACTION_NAMES
     return Jinja2Templates(env=env, context_processors=[_context])
+
+
+# Templates ask for a hundred messages a page, most without parameters; each answer is the
+# same for a language every time (what jinja2's gettext makes of it: escaped, "%%" undone).
+PLAIN_MESSAGES_KEPT = 20000
+
+
+def _keep_plain_messages(env: jinja2.Environment) -> None:
+    """Answer `_("...")` without parameters from memory after the first time."""
+    translate = env.globals["gettext"]
+    kept: dict[tuple[str, str, bool], Any] = {}
+
+    @jinja2.pass_context
+    def gettext(context: Any, message: str, **variables: Any) -> Any:
+        if variables:
+            return translate(context, message, **variables)  # type: ignore[operator]
+        key = (i18n.current_language.get(), message, context.eval_ctx.autoescape)
+        text = kept.get(key)
+        if text is None:
+            text = translate(context, message)  # type: ignore[operator]
+            if len(kept) < PLAIN_MESSAGES_KEPT:
+                kept[key] = text
+        return text
+
+    env.globals["gettext"] = gettext
 
 
 def render(
