@@ -5,11 +5,16 @@ another process changes it)."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
+import anyio.to_thread
 import pytest
+from starlette.testclient import TestClient
 
 from portal import i18n
+from portal.app import create_app
+from portal.config import Settings
 from portal.db import db
 from portal.models import Dossier, Notification, Procedure, User, UserSession, utcnow
 from portal.services import accounts, dossiers, inbox
@@ -133,3 +138,14 @@ def test_messages_kept_in_memory_are_those_of_the_language_asked_for(settings):
         "vi": {"Đăng nhập|Sử dụng tối thiểu 10 ký tự.|100% sure"},
         "en": {"Log in|Use at least 10 characters.|100% sure"},
     }
+
+
+@pytest.mark.usefixtures("units")
+def test_a_web_process_runs_blocking_work_on_the_threads_it_is_given(settings):
+    assert Settings.from_env({"PORTAL_WEB_THREADS": "5"}).web_threads == 5
+    assert Settings.from_env({}).web_threads == 16
+    app = create_app(dataclasses.replace(settings, web_threads=5))
+    with TestClient(app) as client:
+        limiter = client.portal.call(anyio.to_thread.current_default_thread_limiter)
+        assert limiter.total_tokens == 5
+        assert client.get("/healthz").text == "ok"

@@ -78,6 +78,7 @@ class Settings:
     base_url: str = "http://127.0.0.1:8000"
     download_link_days: int = 7  # how long a link in an e-mail to a file or slip works
     clamd_address: str = ""  # a Unix socket path or host:port; empty: files are not scanned
+    web_threads: int = 16  # threads a web process runs blocking work (database, files) on
     debug: bool = False
 
     @property
@@ -131,5 +132,6 @@ class Settings:
             base_url=env.get("PORTAL_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
             download_link_days=_int(env, "PORTAL_DOWNLOAD_LINK_DAYS", 7, 1),
             clamd_address=env.get("PORTAL_CLAMD", ""),
+            web_threads=_int(env, "PORTAL_WEB_THREADS", 16, 1),
             debug=env.get("PORTAL_DEBUG") == "1",
         )
