@@ -27,8 +27,8 @@ SQLITE_PRAGMAS = {
     "synchronous": "full",
     "cache_size": -8000,
 }
-# A request that finds all pooled connections in use (the web server runs up to 40 threads)
-# waits this long for one to be returned instead of failing at once.
+# A request that finds all pooled connections in use (a web process runs PORTAL_WEB_THREADS
+# threads) waits this long for one to be returned instead of failing at once.
 POOL_WAIT_SECONDS = 30
 WRITE_WAIT_SECONDS = SQLITE_PRAGMAS["busy_timeout"] / 1000
 

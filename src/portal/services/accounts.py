@@ -29,7 +29,7 @@ from portal.services.validation import Field, validate
 # server. Hashes made with other parameters still verify and are re-made at the next login.
 hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 # Each argon2 computation takes its memory and keeps a core busy: a burst of logins on a
-# threadpool of 40 would starve every other request. At most this many run at once; the
+# threadpool of 16 would starve every other request. At most this many run at once; the
 # others wait their turn (the web layer also queues logins before they take a thread).
 HASH_CONCURRENCY = max(1, min(4, (os.cpu_count() or 2) // 2))
 HASH_SLOTS = threading.BoundedSemaphore(HASH_CONCURRENCY)
