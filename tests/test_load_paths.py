@@ -1,12 +1,14 @@
 """The paths made cheaper for many users at once give the same answers: the inbox's counts in
-one query, the session's user with its unit and enterprise in one query, the unit told of a
-new dossier in one insert, and the catalogue answered from memory until it changes (also when
-another process changes it)."""
+one query and its rows with only the columns it shows, the session's user with its unit and
+enterprise in one query, the unit told of a new dossier in one insert, the forward choices as
+plain pairs, and the catalogue (procedure forms included) answered from memory until it
+changes (also when another process changes it)."""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 
 import anyio.to_thread
 import pytest
@@ -16,14 +18,25 @@ from portal import i18n
 from portal.app import create_app
 from portal.config import Settings
 from portal.db import db
-from portal.models import Dossier, Notification, Procedure, User, UserSession, utcnow
-from portal.services import accounts, dossiers, inbox
+from portal.models import (
+    Dossier,
+    FormField,
+    Notification,
+    Procedure,
+    RequiredDocument,
+    Unit,
+    User,
+    UserSession,
+    utcnow,
+)
+from portal.services import accounts, dossiers, inbox, processing
 from portal.services import catalogue as catalogue_service
 from portal.services.catalogue import Filters
 from portal.services.inbox import VIEWS, InboxFilters
+from portal.services.seed import seed_forms
 from portal.web.rendering import make_templates
 from tests.dossier_fixtures import *  # noqa: F403
-from tests.dossier_fixtures import PROCEDURE, complete_draft
+from tests.dossier_fixtures import GOOD_ANSWERS, PROCEDURE, complete_draft
 
 
 def _submitted(ctx, count: int) -> list[int]:
@@ -56,6 +69,71 @@ def test_inbox_counts_match_what_each_view_lists(people, ctx_of):
     assert counts == listed
     assert counts == {"open": 5, "new": 1, "mine": 2, "due_today": 1, "overdue": 1, "all": 7}
     assert inbox.counts(people.far_officer, now) == dict.fromkeys(VIEWS, 0)
+
+
+def test_an_inbox_row_carries_everything_the_inbox_shows(people, ctx_of):
+    first, second = _submitted(ctx_of(people.owner), 2)
+    now = utcnow()
+    with db.connection_context():
+        Dossier.update(status=4, due_at=now + dt.timedelta(hours=2),
+                       assigned_to=people.officer2.id).where(Dossier.id == first).execute()
+        stored = {d.id: d for d in Dossier.select().where(Dossier.id.in_((first, second)))}
+        enterprise = people.owner.enterprise
+        proc = Procedure.get(Procedure.code == PROCEDURE)
+    rows = {d.id: d for d in inbox.inbox(people.officer, InboxFilters(view="all"), now).items}
+    assert set(rows) == {first, second}
+    for did, row in rows.items():
+        assert row.code == stored[did].code and row.code.startswith("02CI")
+        assert (row.status, row.due_at) == (stored[did].status, stored[did].due_at)
+        assert (row.procedure.code, row.procedure.name) == (PROCEDURE, proc.name)
+        assert (row.enterprise.name, row.enterprise.tax_code) == (enterprise.name,
+                                                                  enterprise.tax_code)
+    assert rows[first].assigned_to.full_name == "Cán bộ Hai"
+    assert rows[second].assigned_to_id is None
+    assert processing.deadline_flag(rows[first], now) == "due_soon"
+
+
+def test_the_forward_choices_are_the_units_officers_and_the_other_units(people):
+    officers = inbox.unit_officers(people.officer.unit_id)
+    assert officers == sorted(officers, key=lambda choice: choice[1])
+    ids = {i for i, _ in officers}
+    assert {people.officer.id, people.officer2.id, people.leader.id} <= ids
+    assert people.far_officer.id not in ids and people.owner.id not in ids
+    assert (people.officer2.id, "Cán bộ Hai") in officers
+    units = inbox.forward_units(people.officer.unit_id)
+    codes = [code for code, _ in units]
+    assert codes == sorted(codes) and "02CI" not in codes
+    with db.connection_context():
+        far = Unit.get(Unit.code == "01AB")
+        expected = {u.code for u in Unit.select().where(
+            Unit.structure == "2016", Unit.kind != "administration", Unit.active == True,  # noqa: E712
+            Unit.code != "02CI")}
+    assert set(codes) == expected and len(codes) > 100
+    assert ("01AB", f"01AB — {far.name}") in units
+
+
+def test_a_dossier_shows_its_procedures_form_as_it_is_now(people, ctx_of, tmp_path):
+    did = complete_draft(ctx_of(people.owner))
+    view = dossiers.load(did, people.owner)
+    assert [f.name for f in view.fields] == list(GOOD_ANSWERS)
+    assert dossiers.load(did, people.owner).fields is view.fields  # kept in memory
+    # The seed writes a new form (as `run.py seed-demo` does in another process) ...
+    forms = tmp_path / "forms.json"
+    forms.write_text(json.dumps({PROCEDURE: [
+        {"name": "ly_do", "label": "Lý do", "kind": "textarea", "max_length": 500}]}))
+    seed_forms(forms)
+    assert [f.name for f in dossiers.load(did, people.owner).fields] == ["ly_do"]
+    # ... and the admin renames a required document.
+    proc = catalogue_service.get_procedure(PROCEDURE)
+    values = catalogue_service.form_values(proc)
+    names = [line.split("|")[0].strip() for line in values["documents"].splitlines()]
+    values["documents"] = values["documents"].replace(names[0], "Văn bản đề nghị (mẫu mới)", 1)
+    catalogue_service.save_procedure(values, original_code=PROCEDURE)
+    view = dossiers.load(did, people.owner)
+    assert view.documents[0].name == "Văn bản đề nghị (mẫu mới)"
+    with db.connection_context():
+        assert FormField.select().where(FormField.procedure == view.procedure).count() == 1
+        assert RequiredDocument.get_by_id(view.documents[0].id).name == view.documents[0].name
 
 
 def test_the_session_user_comes_with_unit_and_enterprise(people):

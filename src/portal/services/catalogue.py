@@ -13,6 +13,7 @@ from portal.models import (
     CHANNELS,
     ONLINE_LEVELS,
     TIME_UNITS,
+    FormField,
     Procedure,
     ProcessingTime,
     RequiredDocument,
@@ -217,6 +218,20 @@ def get_procedure(code: str) -> Procedure:
     if not found:
         raise NotFound(code)
     return found[0]
+
+
+@catalogue_cache.cached()
+def procedure_parts(procedure_id: int) -> tuple[Procedure, list[FormField], list[RequiredDocument]]:
+    """A procedure with its form's fields and its required documents, each in order: what
+    every page of a dossier of it shows."""
+    proc = Procedure.get_by_id(procedure_id)
+    fields = FormField.select().where(FormField.procedure == proc).order_by(FormField.position)
+    docs = (
+        RequiredDocument.select()
+        .where(RequiredDocument.procedure == proc)
+        .order_by(RequiredDocument.position)
+    )
+    return proc, list(fields), list(docs)
 
 
 def level_label(level: int) -> str:

@@ -24,7 +24,7 @@ from portal.models import (
     User,
     utcnow,
 )
-from portal.services import history, notify, scanning
+from portal.services import catalogue, history, notify, scanning
 from portal.services.access import Ctx, actor_kind, require_view
 from portal.services.deadlines import to_local
 from portal.services.errors import (
@@ -110,15 +110,7 @@ def load(dossier_id: int, user: User | None) -> DossierView:
         .first()
     )
     require_view(user, dossier)
-    proc = Procedure.get_by_id(dossier.procedure_id)
-    fields = list(
-        FormField.select().where(FormField.procedure == proc).order_by(FormField.position)
-    )
-    docs = list(
-        RequiredDocument.select()
-        .where(RequiredDocument.procedure == proc)
-        .order_by(RequiredDocument.position)
-    )
+    proc, fields, docs = catalogue.procedure_parts(dossier.procedure_id)
     attachments = list(
         Attachment.select().where(Attachment.dossier == dossier).order_by(Attachment.id)
     )

@@ -65,12 +65,33 @@ def _view(query, view: str, user: User, now: dt.datetime):
     return query if condition is None else query.where(condition)
 
 
+# What a row of the inbox shows, and no more: a dossier's form answers and a procedure's texts
+# are long, and every column named costs time to build the query and to read its rows.
+ROW_COLUMNS = (
+    Dossier.id,
+    Dossier.code,
+    Dossier.status,
+    Dossier.due_at,
+    Dossier.procedure,
+    Dossier.enterprise,
+    Dossier.assigned_to,
+    Procedure.id,
+    Procedure.code,
+    Procedure.name,
+    Enterprise.id,
+    Enterprise.name,
+    Enterprise.tax_code,
+)
+
+
 @reading
 def inbox(user: User, filters: InboxFilters, now: dt.datetime | None = None) -> Page:
+    """A page of the unit's dossiers as the inbox lists them: each with the columns of
+    ROW_COLUMNS and its assignee's name."""
     now = now or utcnow()
     assignee = User.alias()
     query = (
-        Dossier.select(Dossier, Procedure, Enterprise, assignee)
+        Dossier.select(*ROW_COLUMNS, assignee.id, assignee.full_name)
         .join(Procedure)
         .switch(Dossier)
         .join(Enterprise)
@@ -106,22 +127,25 @@ def counts(user: User, now: dt.datetime | None = None) -> dict[str, int]:
 
 
 @reading
-def unit_officers(unit_id: int) -> list[User]:
+def unit_officers(unit_id: int) -> list[tuple[int, str]]:
+    """The unit's active officers and leaders as (id, name) choices, by name."""
     return list(
-        User.select()
+        User.select(User.id, User.full_name)
         .where(
             User.unit == unit_id,
             User.active == True,  # noqa: E712
             User.role.in_(("officer", "leader")),
         )
         .order_by(User.full_name)
+        .tuples()
     )
 
 
 @reading
-def forward_units(exclude_id: int) -> list[Unit]:
-    return list(
-        Unit.select()
+def forward_units(exclude_id: int) -> list[tuple[str, str]]:
+    """The units a dossier can be forwarded to as (code, "code — name") choices, by code."""
+    rows = (
+        Unit.select(Unit.code, Unit.name)
         .where(
             Unit.kind != "administration",
             Unit.active == True,  # noqa: E712
@@ -129,4 +153,6 @@ def forward_units(exclude_id: int) -> list[Unit]:
             Unit.id != exclude_id,
         )
         .order_by(Unit.code)
+        .tuples()
     )
+    return [(code, f"{code} — {name}") for code, name in rows]

@@ -109,6 +109,8 @@ def seed_forms(path: Path | None = None) -> int:
         FormField.delete().where(FormField.procedure == proc).execute()
         for position, spec in enumerate(fields or DEFAULT_FORM):
             FormField.create(procedure=proc, position=position, **spec)
+    # A new revision of the catalogue: forms kept in memory (catalogue.procedure_parts) go.
+    Procedure.update(updated_at=utcnow()).where(Procedure.online_level >= 3).execute()
     return specific
 
 

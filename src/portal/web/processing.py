@@ -38,31 +38,20 @@ async def detail_page(
     """The dossier page; `failed` names the action whose form is shown again with `errors`
     and the `values` the user typed."""
     user = request.state.user
-    timeline = await run_in_threadpool(
-        history.timeline, view.dossier.id, for_applicant=view.actor == "owner"
-    )
+    extra = await run_in_threadpool(_page_extras, view)
     has_result = any(a.purpose == "result" for a in view.attachments)
     facts = Facts(
         view.dossier.status, view.dossier.approval, has_result, view.procedure.online_level
     )
-    actions = available(view.actor, facts)
-    officers, units = [], []
-    if view.actor in ("officer", "leader"):
-        officers = await run_in_threadpool(inbox.unit_officers, view.dossier.unit_id)
-        units = await run_in_threadpool(inbox.forward_units, view.dossier.unit_id)
-    slips = await run_in_threadpool(_slips, view.dossier.id)
     return render(
         request,
         "dossiers/detail.html",
         {
             "view": view,
-            "timeline": timeline,
-            "actions": actions,
+            **extra,
+            "actions": available(view.actor, facts),
             "labels": STATUS_LABELS,
             "flag": processing.deadline_flag(view.dossier),
-            "officers": officers,
-            "units": units,
-            "slips": slips,
             "errors": errors or {},
             "values": values or {},
             "user_id": user.id,
@@ -75,6 +64,19 @@ async def detail_page(
 @reading
 def _slips(did: int) -> list[Slip]:
     return list(Slip.select().where(Slip.dossier == did).order_by(Slip.id))
+
+
+@reading
+def _page_extras(view: dossiers.DossierView) -> dict:
+    """What the dossier page shows besides the dossier, read in one go (one trip to a worker
+    thread, one connection): the timeline, the slips and, for staff, the forward choices."""
+    did, staff = view.dossier.id, view.actor in ("officer", "leader")
+    return {
+        "timeline": history.timeline(did, for_applicant=view.actor == "owner"),
+        "slips": _slips(did),
+        "officers": inbox.unit_officers(view.dossier.unit_id) if staff else [],
+        "units": inbox.forward_units(view.dossier.unit_id) if staff else [],
+    }
 
 
 @guard("signed_in")
