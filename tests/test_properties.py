@@ -17,7 +17,7 @@ from portal.services.accounts import TAX_WEIGHTS, normalise_tax_code, tax_code_p
 from portal.services.deadlines import Calendar
 from portal.services.errors import ValidationError
 from portal.services.text import as_int, clean, fold, has_forbidden_chars
-from portal.services.validation import Field, validate
+from portal.services.validation import DATE_PATTERN, Field, validate
 from portal.storage import safe_filename
 
 # --- strategies ---------------------------------------------------------------------------
@@ -152,6 +152,30 @@ def test_as_int_never_raises_and_takes_only_short_ascii_numbers(raw: object):
         assert isinstance(raw, str) and raw.isascii() and raw.isdigit() and len(raw) <= 9
         assert out == int(raw) and 0 <= out <= 999_999_999
 
+
+number_field = Field("n", kind="int", minimum=-(10**18), maximum=10**18)
+
+
+@given(st.from_regex(r"\A[0-9\uff10-\uff19\u0660-\u0669\u0966-\u096f_+\- ]{1,20}\Z"))
+def test_a_number_field_takes_only_ascii_digits(raw: str):
+    shown = raw.strip()
+    plain = shown.removeprefix("-")
+    ascii_number = 0 < len(plain) <= 18 and plain.isascii() and plain.isdigit()
+    try:
+        value = validate({"n": raw}, [number_field])["n"]
+    except ValidationError as exc:
+        assert not ascii_number, raw
+        assert "n" in exc.errors
+    else:
+        assert ascii_number, raw
+        assert value == int(shown)
+
+
+@pytest.mark.parametrize("day", ["２０２５-03-03", "٢٠٢٥-٠٣-٠٣", "2025-0३-03"])
+def test_a_date_in_other_digits_is_refused(day: str):
+    with pytest.raises(ValidationError):
+        validate({"d": day}, [Field("d", pattern=DATE_PATTERN)])
+    assert validate({"d": "2025-03-03"}, [Field("d", pattern=DATE_PATTERN)]) == {"d": "2025-03-03"}
 
 # --- tax codes ------------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from portal.db import reading, transactional
 from portal.models import Holiday
 from portal.services.deadlines import Calendar
 from portal.services.errors import N_, Message, NotFound, ValidationError
-from portal.services.validation import Field, validate
+from portal.services.validation import DATE_PATTERN, Field, validate
 
 
 @reading
@@ -37,7 +37,7 @@ HOLIDAY_FIELDS = [
     Field(
         "day",
         max_length=10,
-        pattern=r"\d{4}-\d{2}-\d{2}",
+        pattern=DATE_PATTERN,
         check=_date,
         pattern_message=N_("Enter a real date as YYYY-MM-DD."),
     ),

@@ -38,10 +38,9 @@ from portal.services.errors import (
 from portal.services.history import Actor
 from portal.services.paging import Page, paginate
 from portal.services.text import clean
-from portal.services.validation import Field, validate
+from portal.services.validation import DATE_PATTERN, Field, validate
 from portal.services.workflow import DRAFT, NEW, OWNER, SUPPLEMENT, Facts, check
 
-DATE_PATTERN = r"\d{4}-\d{2}-\d{2}"
 MAX_KEPT = 10_000  # an answer is kept as typed up to this; its own limit is checked
 UPLOAD_PROBLEMS = {
     "too_large": N_("The file is larger than the limit of %(mb)s MB."),

@@ -10,6 +10,10 @@ from typing import Any
 from portal.services.errors import N_, Message, ValidationError
 from portal.services.text import clean, has_forbidden_chars
 
+WHOLE_NUMBER = re.compile(r"-?[0-9]{1,18}")
+# A date as forms take it; [0-9], not \d, which also matches other scripts' digits.
+DATE_PATTERN = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+
 
 @dataclass(frozen=True)
 class Field:
@@ -46,10 +50,10 @@ def _check_one(spec: Field, raw: str) -> tuple[Any, Message | None]:
     if spec.choices is not None and value not in set(spec.choices):
         return value, Message(N_("Choose one of the options offered."))
     if spec.kind == "int":
-        try:
-            number = int(value)
-        except ValueError:
+        # Only ASCII digits: int() would also take "١٢", "１２", "1_000" and "+1".
+        if not WHOLE_NUMBER.fullmatch(value):
             return value, Message(N_("Enter a whole number."))
+        number = int(value)
         if spec.minimum is not None and number < spec.minimum:
             return value, Message(N_("Enter a number of at least %(min)s."), min=spec.minimum)
         if spec.maximum is not None and number > spec.maximum:
