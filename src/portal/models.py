@@ -40,6 +40,9 @@ class SchemaVersion(BaseModel):
 # (Chi cục khu vực), then branches or customs offices (Chi cục / Hải quan cửa khẩu).
 UNIT_KINDS = ("administration", "department", "branch")
 STRUCTURES = ("2016", "2025")
+# The structure dossiers are filed to and forwarded within (dossiers.competent_units): its
+# departments are the ones counted in "departments that received dossiers".
+ACTIVE_STRUCTURE = "2016"
 
 
 class Unit(BaseModel):

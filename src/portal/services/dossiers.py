@@ -13,6 +13,7 @@ from peewee import JOIN, fn, prefetch
 from portal import storage
 from portal.db import db, is_postgres, reading, transactional
 from portal.models import (
+    ACTIVE_STRUCTURE,
     Attachment,
     Dossier,
     DossierSequence,
@@ -165,7 +166,7 @@ def competent_units(procedure: Procedure) -> list[Unit]:
         .where(
             Unit.kind == kind,
             Unit.active == True,  # noqa: E712
-            Unit.structure == "2016",
+            Unit.structure == ACTIVE_STRUCTURE,
         )
         .order_by(Unit.code)
     )

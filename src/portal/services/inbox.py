@@ -9,7 +9,7 @@ from typing import Any
 from peewee import JOIN, Case, fn
 
 from portal.db import reading
-from portal.models import Dossier, Enterprise, Procedure, Unit, User, utcnow
+from portal.models import ACTIVE_STRUCTURE, Dossier, Enterprise, Procedure, Unit, User, utcnow
 from portal.services.paging import Page, paginate
 from portal.services.text import as_int
 from portal.services.workflow import CLOCK_RUNS, DRAFT, FINAL, STATUS_LABELS
@@ -149,7 +149,7 @@ def forward_units(exclude_id: int) -> list[tuple[str, str]]:
         .where(
             Unit.kind != "administration",
             Unit.active == True,  # noqa: E712
-            Unit.structure == "2016",
+            Unit.structure == ACTIVE_STRUCTURE,
             Unit.id != exclude_id,
         )
         .order_by(Unit.code)

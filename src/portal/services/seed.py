@@ -8,6 +8,7 @@ from pathlib import Path
 from portal.config import ROOT
 from portal.db import transactional
 from portal.models import (
+    ACTIVE_STRUCTURE,
     CHANNELS,
     Enterprise,
     FormField,
@@ -146,7 +147,7 @@ def seed_accounts() -> list[str]:
 
 def seed_demo() -> dict[str, int]:
     """Load everything a demo needs (idempotent); returns counts."""
-    units = load_units(SEED_DIR / "customs_departments.csv", "2016")
+    units = load_units(SEED_DIR / "customs_departments.csv", ACTIVE_STRUCTURE)
     units += load_units(SEED_DIR / "customs_units_2025.csv", "2025")
     procedures = seed_catalogue()
     seed_forms()

@@ -20,7 +20,7 @@ from typing import Any
 from peewee import JOIN, Case, fn
 
 from portal.db import reading
-from portal.models import Dossier, DossierEvent, Unit, utcnow
+from portal.models import ACTIVE_STRUCTURE, Dossier, DossierEvent, Unit, utcnow
 from portal.services.catalogue import level_summary
 from portal.services.catalogue_files import csv_safe
 from portal.services.deadlines import to_local, to_utc
@@ -40,9 +40,6 @@ from portal.services.workflow import (
     WITHDRAWN,
 )
 
-# The structure dossiers are filed to (see dossiers.competent_units): its departments are the
-# ones counted in "departments that received dossiers".
-ACTIVE_STRUCTURE = "2016"
 TOP_KIND = "department"  # departments (2016) and regional branches (2025)
 PER_PAGE = 20
 MAX_PAGE = 100_000

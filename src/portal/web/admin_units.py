@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from portal.i18n import gettext_ as _
-from portal.models import STRUCTURES, UNIT_KINDS
+from portal.models import ACTIVE_STRUCTURE, STRUCTURES, UNIT_KINDS
 from portal.services import units
 from portal.services.errors import ValidationError
 from portal.web.forms import error_texts, flash, form_dict, kept_values
@@ -40,8 +40,8 @@ def _form(
 
 @guard("admin")
 async def admin_units(request: Request) -> Response:
-    structure = param(request, "structure", "2016", 8)
-    structure = structure if structure in STRUCTURES else "2016"
+    structure = param(request, "structure", ACTIVE_STRUCTURE, 8)
+    structure = structure if structure in STRUCTURES else ACTIVE_STRUCTURE
     tree = await run_in_threadpool(units.unit_tree, structure)
     return render(
         request,
@@ -56,7 +56,7 @@ async def admin_unit_new(request: Request) -> Response:
     values = {
         "active": True,
         "kind": "branch",
-        "structure": param(request, "structure", "2016", 8),
+        "structure": param(request, "structure", ACTIVE_STRUCTURE, 8),
         "parent_code": param(request, "parent", "", 12),
     }
     return _form(request, values, {})
