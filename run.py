@@ -142,7 +142,7 @@ def cmd_seed_demo(args: argparse.Namespace) -> None:
     configure(conf)
     migrate()
     counts = seed_demo()
-    made = seed_dossiers(conf.uploads)
+    made = seed_dossiers(conf)
     print(
         f"Seeded {counts['units']} units, {counts['procedures']} procedures, "
         f"{counts['accounts']} new demo accounts (password: {DEMO_PASSWORD}), "
@@ -161,7 +161,7 @@ def _prepare(seed: bool) -> None:
     migrate()
     if seed and not is_seeded():
         counts = seed_demo()
-        seed_dossiers(conf.uploads)
+        seed_dossiers(conf)
         print(f"First start: seeded {counts['procedures']} procedures and {counts['units']} units.")
         print(
             f"Demo accounts (password {DEMO_PASSWORD}): admin, canbo.02ci, lanhdao.02ci, "

@@ -14,8 +14,10 @@ import run
 from portal.config import Settings
 from portal.db import configure, db
 from portal.migrations import LATEST, check_schema, current_version
-from portal.models import Procedure, ProcessingTime, RequiredDocument, Unit, User
+from portal.models import OutgoingMail, Procedure, ProcessingTime, RequiredDocument, Unit, User
 from portal.services.catalogue_files import export_catalogue
+from portal.services.download_links import DownloadLinks
+from tests.test_download_links import LINK_RE
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,7 +53,7 @@ def test_migrate(cli, settings_empty):
     check_schema()
 
 
-def test_seed_demo(cli, settings_empty):
+def test_seed_demo(cli, settings_empty, tmp_path, database_url):
     result = cli("seed-demo")
     assert result.returncode == 0, result.stderr
     assert "189 procedures" in result.stdout
@@ -61,6 +63,17 @@ def test_seed_demo(cli, settings_empty):
         admin = User.get(User.username == "admin")
         assert admin.role == "admin" and admin.password_hash.startswith("$argon2id$")
         assert User.get(User.username == "canbo.02ci").unit.code == "02CI"
+        mails = [m.body for m in OutgoingMail.select().where(
+            OutgoingMail.to_addr == "doanhnghiep@example.vn").order_by(OutgoingMail.id)]
+    # The demo dossiers' e-mails carry links signed with the demo's own key, as the web's do.
+    links = DownloadLinks.of(Settings.for_data_dir(tmp_path / "cli-data",
+                                                   database_url=database_url))
+    found = [m.group(1) for body in mails for m in LINK_RE.finditer(body)]
+    kinds = {path.split("?")[0].split("/")[3] for path in found}
+    assert {"receipt", "slips", "files"} <= kinds
+    for path in found:
+        target = links.read(path.split("?t=")[1])
+        assert target is not None and target.path == path.split("?")[0]
 
 
 def test_create_user(cli, units):

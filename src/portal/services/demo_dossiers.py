@@ -3,12 +3,12 @@ so a new demo has something in the inbox and in "My dossiers"."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
+from portal.config import Settings
 from portal.db import reading
 from portal.models import Dossier, RequiredDocument, User
 from portal.services import dossiers, processing
 from portal.services.access import Ctx
+from portal.services.download_links import DownloadLinks
 
 DEMO_PDF = (
     b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
@@ -58,12 +58,14 @@ def _filed(ctx: Ctx) -> int:
     return dossiers.submit(ctx, draft.id, "").id
 
 
-def seed_dossiers(uploads: Path) -> int:
-    """Three demo dossiers at 02CI (waiting, being processed, returned); none if any exist."""
+def seed_dossiers(settings: Settings) -> int:
+    """Three demo dossiers at 02CI (waiting, being processed, returned); none if any exist.
+    Their e-mails carry signed links to the receipt, slips and result, as the web's do."""
     users = _users()
     if users is None or _has_dossiers():
         return 0
-    owner, officer, leader = (Ctx(user=u, uploads=uploads) for u in users)
+    links = DownloadLinks.of(settings)
+    owner, officer, leader = (Ctx(user=u, uploads=settings.uploads, links=links) for u in users)
     _filed(owner)
     second = _filed(owner)
     processing.act(officer, second, "receive")
