@@ -541,3 +541,26 @@ def test_admin_adds_and_removes_a_holiday(sessions, forms):
     assert sessions["officer"].get("/admin/holidays").status_code == 403
     assert sessions["officer"].post("/admin/holidays", {"day": "2031-01-24", "name": "x"}
                                     ).status_code == 403
+
+
+# --- list filters -----------------------------------------------------------------------------
+
+def test_the_lists_filters_show_what_was_chosen_and_filter_by_it(sessions):
+    did = submitted(sessions["enterprise"])
+    code = code_of(did)
+    mine = sessions["enterprise"].get("/dossiers", params={"status": str(NEW), "q": code[:4]})
+    assert f'<option value="{NEW}" selected>' in mine.text
+    assert 'name="q" type="search" value="02CI"' in mine.text and code in mine.text
+    other = sessions["enterprise"].get("/dossiers", params={"status": str(RECEIVED)})
+    assert f'<option value="{RECEIVED}" selected>' in other.text and code not in other.text
+    assert " selected>" not in sessions["enterprise"].get("/dossiers").text
+
+    officer = sessions["officer"]
+    params = {"view": "all", "status": str(NEW), "sort": "-due", "procedure": PROCEDURE}
+    inbox = officer.get("/officer/inbox", params=params)
+    assert f'<option value="{NEW}" selected>' in inbox.text
+    assert '<option value="-due" selected>' in inbox.text
+    assert f'name="procedure" type="search" value="{PROCEDURE}"' in inbox.text
+    assert '<input type="hidden" name="view" value="all">' in inbox.text and code in inbox.text
+    fragment = officer.get("/officer/inbox", params={**params, "procedure": "1.000000"}, headers=HX)
+    assert fragment.status_code == 200 and code not in fragment.text
