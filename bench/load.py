@@ -47,6 +47,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "src"))
 from load_users import (  # noqa: E402
+    PAGE_MS,
     UNIT,
     Browser,
     Recorder,
@@ -263,8 +264,8 @@ def print_timeline(rec: Recorder, seconds: float, slices: int = 10) -> None:
     cells = []
     for i in range(slices):
         rows = [(r, ms) for t, r, ms in rec.timeline if i * width <= t < (i + 1) * width]
-        pages = [ms for r, ms in rows if target_ms(r) == target_ms("GET /")]
-        heavy = [ms for r, ms in rows if target_ms(r) != target_ms("GET /")]
+        pages = [ms for r, ms in rows if target_ms(r) == PAGE_MS]
+        heavy = [ms for r, ms in rows if target_ms(r) != PAGE_MS]
         cells.append(
             f"{i * width:4.0f}s {len(rows) / width:5.1f}/s "
             f"{percentile(pages, 0.95):5.0f}/{percentile(heavy, 0.95):5.0f}"

@@ -40,8 +40,9 @@ class InboxFilters:
         return f
 
 
-def _base(unit_id: int):
-    return Dossier.select().where(Dossier.unit == unit_id, Dossier.status != DRAFT)
+def _of_unit(unit_id: int) -> Any:
+    """Every dossier an inbox of the unit can show: its submitted ones (drafts are not)."""
+    return (Dossier.unit == unit_id) & (Dossier.status != DRAFT)
 
 
 def _condition(view: str, user: User, now: dt.datetime) -> Any:
@@ -97,7 +98,7 @@ def inbox(user: User, filters: InboxFilters, now: dt.datetime | None = None) -> 
         .join(Enterprise)
         .switch(Dossier)
         .join(assignee, JOIN.LEFT_OUTER, on=(Dossier.assigned_to == assignee.id))
-        .where(Dossier.unit == user.unit_id, Dossier.status != DRAFT)
+        .where(_of_unit(user.unit_id))
     )
     query = _view(query, filters.view, user, now)
     if filters.status is not None:
@@ -122,7 +123,7 @@ def counts(user: User, now: dt.datetime | None = None) -> dict[str, int]:
         condition = _condition(view, user, now)
         matches = 1 if condition is None else Case(None, [(condition, 1)], 0)
         columns.append(fn.COALESCE(fn.SUM(matches), 0).alias(view))
-    row = _base(user.unit_id).select(*columns).dicts().get()
+    row = Dossier.select(*columns).where(_of_unit(user.unit_id)).dicts().get()
     return {view: int(row[view]) for view in VIEWS}
 
 
