@@ -24,7 +24,6 @@ from portal.models import (
 from portal.services import dossiers, history, processing
 from portal.services.deadlines import Calendar, to_local, to_utc
 from portal.services.errors import DomainError, NotFound, ValidationError
-from portal.services.workflow import TransitionError
 from tests.dossier_fixtures import *  # noqa: F403
 from tests.dossier_fixtures import (
     EXE,
@@ -254,22 +253,22 @@ def test_the_whole_life_of_a_dossier(people, ctx_of, settings):
     assert forwarded.assigned_to_id == people.officer2.id and forwarded.status == 4
     pending = processing.act(officer2, dossier_id, "submit_for_approval")
     assert pending.approval == "pending"
-    with pytest.raises(TransitionError) as caught:
+    with pytest.raises(DomainError) as caught:
         processing.act(officer2, dossier_id, "approve")
-    assert caught.value.status == 403
-    with pytest.raises(TransitionError) as caught:
+    assert caught.value.kind == "forbidden"
+    with pytest.raises(DomainError) as caught:
         processing.act(owner, dossier_id, "approve")
-    assert caught.value.status == 403
+    assert caught.value.kind == "forbidden"
     approved = processing.act(leader, dossier_id, "approve")
     assert approved.approval == "approved"
 
     # The result: refused without the signed file, allowed after it is uploaded.
-    with pytest.raises(TransitionError) as caught:
+    with pytest.raises(DomainError) as caught:
         processing.act(officer2, dossier_id, "issue_result")
-    assert caught.value.status == 409 and "result document" in caught.value.message
-    with pytest.raises(TransitionError) as caught:
+    assert caught.value.kind == "conflict" and "result document" in caught.value.message.text
+    with pytest.raises(DomainError) as caught:
         processing.upload_result(owner, dossier_id, "kq.pdf", [PDF])
-    assert caught.value.status == 403
+    assert caught.value.kind == "forbidden"
     with pytest.raises(ValidationError):
         processing.upload_result(officer2, dossier_id, "kq.png", [PNG])
     result = processing.upload_result(officer2, dossier_id, "ket-qua.pdf", [PDF])
@@ -282,9 +281,9 @@ def test_the_whole_life_of_a_dossier(people, ctx_of, settings):
     assert processing.open_attachment(owner, dossier_id, result.id).id == result.id
     returned = processing.act(officer2, dossier_id, "return_result")
     assert returned.status == 10 and returned.finished_at is not None
-    with pytest.raises(TransitionError) as caught:
+    with pytest.raises(DomainError) as caught:
         processing.act(officer2, dossier_id, "return_result")
-    assert caught.value.status == 409
+    assert caught.value.kind == "conflict"
 
     # One event per step, with who did it and the status before and after.
     steps = [(e.action, e.actor_id, e.actor_role, e.actor_unit, e.status_before, e.status_after)
@@ -366,19 +365,19 @@ def test_withdraw_ends_the_dossier(people, ctx_of):
     owner = ctx_of(people.owner)
     dossier_id = complete_draft(owner)
     dossiers.submit(owner, dossier_id, "w")
-    with pytest.raises(TransitionError) as caught:
+    with pytest.raises(DomainError) as caught:
         processing.act(ctx_of(people.officer), dossier_id, "withdraw", "x")
-    assert caught.value.status == 403
+    assert caught.value.kind == "forbidden"
     with pytest.raises(ValidationError):
         processing.act(owner, dossier_id, "withdraw")
     withdrawn = processing.act(ctx_of(people.colleague), dossier_id, "withdraw", "Không cần nữa")
     assert withdrawn.status == 7 and withdrawn.finished_at is not None
     for ctx, action in [(ctx_of(people.officer), "receive"), (owner, "withdraw"),
                         (ctx_of(people.officer), "request_supplement")]:
-        with pytest.raises(TransitionError) as caught:
+        with pytest.raises(DomainError) as caught:
             processing.act(ctx, dossier_id, action, "x")
-        assert caught.value.status == 409
-    with pytest.raises(TransitionError):
+        assert caught.value.kind == "conflict"
+    with pytest.raises(DomainError):
         processing.assign(ctx_of(people.officer), dossier_id, None)
     assert [e.action for e in events(dossier_id)] == ["submit", "withdraw"]
 
@@ -390,15 +389,15 @@ def test_illegal_transitions_are_409_and_write_nothing(people, ctx_of):
     for action in ("return_result", "issue_result", "start_processing", "confirm_payment",
                    "approve"):
         ctx = ctx_of(people.leader) if action == "approve" else officer
-        with pytest.raises(TransitionError) as caught:
+        with pytest.raises(DomainError) as caught:
             processing.act(ctx, dossier_id, action)
-        assert caught.value.status == 409, action
-    with pytest.raises(TransitionError) as caught:
+        assert caught.value.kind == "conflict", action
+    with pytest.raises(DomainError) as caught:
         processing.act(officer, dossier_id, "launch")
-    assert caught.value.status == 422
-    with pytest.raises(TransitionError) as caught:
+    assert caught.value.kind == "unknown"
+    with pytest.raises(DomainError) as caught:
         processing.act(owner, dossier_id, "receive")
-    assert caught.value.status == 403
+    assert caught.value.kind == "forbidden"
     assert dossier(dossier_id).status == 1 and len(events(dossier_id)) == 1
 
 
@@ -431,9 +430,9 @@ def test_assign_claims_the_dossier(people, ctx_of):
                              people.officer2.id).assigned_to_id == people.officer2.id
     with pytest.raises(ValidationError):
         processing.assign(ctx_of(people.leader), dossier_id, people.far_officer.id)
-    with pytest.raises(TransitionError) as caught:
+    with pytest.raises(DomainError) as caught:
         processing.assign(owner, dossier_id, None)
-    assert caught.value.status == 403
+    assert caught.value.kind == "forbidden"
     assign_events = [e for e in events(dossier_id) if e.action == "assign"]
     assert [e.note for e in assign_events] == ["Cán bộ Một", "Cán bộ Hai"]
     assert not any(e.public for e in assign_events)

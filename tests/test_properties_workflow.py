@@ -18,7 +18,7 @@ from portal.services import dossiers, processing, workflow
 from portal.services.access import actor_kind
 from portal.services.errors import DomainError, NotFound, ValidationError
 from portal.services.history import verify_chain
-from portal.services.workflow import Facts, TransitionError, available, check
+from portal.services.workflow import Facts, available, check
 from tests.dossier_fixtures import PDF, complete_draft, ctx_of, documents, forms, people
 
 __all__ = ["ctx_of", "forms", "people"]  # fixtures used by the tests below
@@ -32,15 +32,15 @@ def allowed(action: str, actor: str | None, facts: Facts) -> workflow.Transition
     """The transition `check` allows, or None after checking the refusal's status."""
     try:
         return check(action, actor, facts)
-    except TransitionError as exc:
-        assert exc.message and exc.status in (403, 409, 422)
+    except DomainError as exc:
+        assert exc.message and exc.kind in ("forbidden", "conflict", "unknown")
         transition = workflow.TRANSITIONS.get(action)
         if transition is None:
-            assert exc.status == 422
+            assert exc.kind == "unknown"
         elif actor not in transition.actors:
-            assert exc.status == 403
+            assert exc.kind == "forbidden"
         else:
-            assert exc.status == 409
+            assert exc.kind == "conflict"
         return None
 
 
@@ -189,7 +189,7 @@ def test_processing_applies_exactly_what_the_state_machine_allows(people, ctx_of
         action, who = service_step(data, facts, supplement_sent)
         ctx = ctxs[who]
         if action == "attach_result":
-            with contextlib.suppress(TransitionError, NotFound):
+            with contextlib.suppress(DomainError, NotFound):
                 processing.upload_result(ctx, did, "ket-qua.pdf", [PDF])
             continue
         if action == "attach_supplement":
@@ -203,16 +203,16 @@ def test_processing_applies_exactly_what_the_state_machine_allows(people, ctx_of
             continue
         kind = actor_kind(ctx.user, before)
         try:
-            expected, refusal = check(action, kind, facts), None
-        except TransitionError as exc:
-            expected, refusal = None, exc.status
+            expected, refusal = check(action, kind, facts, workflow.ACT), None
+        except DomainError as exc:
+            expected, refusal = None, exc.kind
         try:
             processing.act(ctx, did, action, "Ghi chú kiểm thử", to_user=people.officer2.id)
         except NotFound:
             assert kind is None and who in ("far_officer", "stranger")
             outcome = "not_found"
-        except TransitionError as exc:
-            assert expected is None and exc.status == refusal, (action, who, facts)
+        except DomainError as exc:
+            assert expected is None and exc.kind == refusal, (action, who, facts)
             outcome = "refused"
         except ValidationError as exc:  # the supplement needs a new file
             assert expected is not None and action == "supplement" and not supplement_sent

@@ -1,4 +1,5 @@
-"""The ASGI application."""
+"""The ASGI application. Importing `portal.jobs` here registers the background tasks, so the
+web process enqueues what its services ask for (`portal.background`)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from portal import i18n
+from portal import i18n, jobs, queue  # noqa: F401  (jobs: registers the tasks)
 from portal.config import ROOT, Settings
 from portal.db import configure
 from portal.migrations import check_schema
@@ -67,6 +68,7 @@ def create_app(settings: Settings) -> Starlette:
     logging.basicConfig(level=logging.DEBUG if settings.debug else logging.INFO)
     configure(settings)
     check_schema()
+    queue.bind(settings)  # the tasks the services ask for go to this deployment's queue
     assets = StaticAssets(ROOT / "static")
     app = Starlette(
         debug=False,

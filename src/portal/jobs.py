@@ -1,4 +1,6 @@
-"""Background tasks: thin wrappers that call services (ids in, safe to run twice)."""
+"""Background tasks: thin wrappers that call services (ids in, safe to run twice). Importing
+this module registers the tasks the services ask for (portal.background); only the worker's
+entry point and the app's factory import it."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import logging
 from huey import crontab
 from huey.exceptions import RetryTask
 
-from portal import clamd
+from portal import background, clamd
 from portal.config import Settings
 from portal.db import reading
 from portal.models import Attachment
@@ -23,6 +25,7 @@ log = logging.getLogger("portal.jobs")
 
 @functools.cache
 def settings() -> Settings:
+    """The worker's settings, read from the environment once (the tests clear the cache)."""
     return Settings.from_env()
 
 
@@ -114,3 +117,7 @@ def clean_expired_uploads() -> int:
 def purge_old_sessions() -> int:
     """Hourly: delete session rows that ended or started more than 30 days ago."""
     return accounts.purge_sessions(dt.timedelta(days=30))
+
+
+background.register(background.SEND_MAIL, send_mail)
+background.register(background.SCAN_ATTACHMENT, scan_attachment)

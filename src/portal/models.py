@@ -59,6 +59,7 @@ class Unit(BaseModel):
 
 ROLES = ("enterprise", "officer", "leader", "admin", "auditor")
 STAFF_ROLES = ("officer", "leader", "admin", "auditor")
+UNIT_STAFF_ROLES = ("officer", "leader")  # the people of a unit who handle its dossiers
 
 
 class Enterprise(BaseModel):
@@ -87,6 +88,17 @@ class User(BaseModel):
     class Meta:
         table_name = "app_user"
 
+    @property
+    def is_unit_staff(self) -> bool:
+        return self.role in UNIT_STAFF_ROLES
+
+    @classmethod
+    def unit_staff(cls, unit_id: int):
+        """The condition "an active officer or leader of unit `unit_id`", for queries."""
+        return (
+            (cls.unit == unit_id) & (cls.active == True) & cls.role.in_(UNIT_STAFF_ROLES)  # noqa: E712
+        )
+
 
 class UserSession(BaseModel):
     """A signed-in session; the cookie carries only `key`. Revoked by setting `ended_at`."""
@@ -102,8 +114,11 @@ class UserSession(BaseModel):
         table_name = "user_session"
 
 
-# Online-service levels (Decree 43/2011) and their Decree 42/2022 labels.
+# Online-service levels (Decree 43/2011) and their Decree 42/2022 labels. From level 3 the
+# dossier is submitted online; at level 4 the result is also returned online.
 ONLINE_LEVELS = (1, 2, 3, 4)
+ONLINE_FROM_LEVEL = 3
+RESULT_ONLINE_FROM_LEVEL = 4
 CHANNELS = ("online", "in_person", "post")
 TIME_UNITS = ("working_days", "days")
 
@@ -135,7 +150,18 @@ class Procedure(BaseModel):
 
     @property
     def is_online(self) -> bool:
-        return self.online_level >= 3
+        """Dossiers of this procedure are submitted online (level 3 or 4)."""
+        return self.online_level >= ONLINE_FROM_LEVEL
+
+    @property
+    def returns_result_online(self) -> bool:
+        """The applicant receives the result online (level 4)."""
+        return self.online_level >= RESULT_ONLINE_FROM_LEVEL
+
+    @classmethod
+    def online(cls):
+        """The condition "submitted online", for queries."""
+        return cls.online_level >= ONLINE_FROM_LEVEL
 
     @property
     def demo(self) -> set[str]:
@@ -231,13 +257,10 @@ class DossierSequence(BaseModel):
         indexes = ((("unit", "day"), True),)
 
 
-ATTACHMENT_PURPOSES = ("application", "supplement", "result")
-
-
 class Attachment(BaseModel):
     dossier = ForeignKeyField(Dossier, backref="attachments", on_delete="CASCADE")
     document = ForeignKeyField(RequiredDocument, null=True, on_delete="SET NULL")
-    purpose = CharField(max_length=16, default="application")
+    purpose = CharField(max_length=16, default="application")  # application supplement result
     original_name = CharField(max_length=255)
     stored_name = CharField(max_length=64, unique=True)
     size = BigIntegerField()
@@ -254,9 +277,6 @@ class Attachment(BaseModel):
         table_name = "attachment"
 
 
-UPLOAD_STATES = ("open", "done", "rejected")
-
-
 class Upload(BaseModel):
     """A resumable (tus) upload in progress: the chunks received so far lie on disk under
     `uploads/partial/<key>/`; once complete and checked, the file becomes an Attachment."""
@@ -265,11 +285,11 @@ class Upload(BaseModel):
     owner = ForeignKeyField(User, on_delete="CASCADE")
     dossier = ForeignKeyField(Dossier, backref="uploads", on_delete="CASCADE")
     document = ForeignKeyField(RequiredDocument, on_delete="CASCADE")
-    purpose = CharField(max_length=16, default="application")
+    purpose = CharField(max_length=16, default="application")  # application supplement result
     filename = CharField(max_length=255)
     length = BigIntegerField()
     offset = BigIntegerField(default=0)
-    state = CharField(max_length=8, default="open")
+    state = CharField(max_length=8, default="open")  # open done rejected
     problem = CharField(max_length=255, default="")  # why a complete file was refused
     attachment = ForeignKeyField(Attachment, null=True, on_delete="SET NULL")
     created_at = DateTimeField(default=utcnow)
@@ -343,12 +363,9 @@ class OutgoingMail(BaseModel):
         table_name = "outgoing_mail"
 
 
-SLIP_KINDS = ("receipt", "supplement", "refusal", "apology")
-
-
 class Slip(BaseModel):
     dossier = ForeignKeyField(Dossier, backref="slips", on_delete="RESTRICT")
-    kind = CharField(max_length=16)
+    kind = CharField(max_length=16)  # receipt supplement refusal apology (workflow.SLIP_NAMES)
     issued_at = DateTimeField(default=utcnow)
     due_at = DateTimeField(null=True)
     reason = TextField(default="")

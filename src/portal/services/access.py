@@ -6,10 +6,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from portal.models import Dossier, User
+from portal.models import Attachment, Dossier, Procedure, User
 from portal.services.download_links import DownloadLinks
 from portal.services.errors import AccessDenied, NotFound
-from portal.services.workflow import DRAFT, LEADER, OFFICER, OWNER, PROCESSED, RETURNED
+from portal.services.status import DRAFT, RESULT_ISSUED
+
+# Who acts on a dossier: the dossier's owner (a user of its enterprise), an officer or a leader
+# of the handling unit. Admins and auditors never change a dossier.
+OWNER, OFFICER, LEADER = "owner", "officer", "leader"
+UNIT_STAFF = frozenset({OFFICER, LEADER})
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,11 @@ def actor_kind(user: User | None, dossier: Dossier) -> str | None:
     return None
 
 
+def is_unit_staff(user: User | None, dossier: Dossier) -> bool:
+    """Whether `user` is an active officer or leader of the dossier's handling unit."""
+    return actor_kind(user, dossier) in UNIT_STAFF
+
+
 def can_view(user: User | None, dossier: Dossier) -> bool:
     if actor_kind(user, dossier) is not None:
         return True
@@ -60,10 +70,21 @@ def can_open_confidential(user: User | None, dossier: Dossier) -> bool:
     """Confidential files: the owner's enterprise, or officers and leaders of the handling unit
     who hold the clearance flag."""
     kind = actor_kind(user, dossier)
-    return kind == OWNER or (kind in (OFFICER, LEADER) and bool(user and user.clearance))
+    return kind == OWNER or (kind in UNIT_STAFF and bool(user and user.clearance))
 
 
-def result_released(dossier: Dossier, online_level: int) -> bool:
-    """Whether the applicant may have the result document: it is issued (status 9 or 10) and
-    the procedure returns results online (level 4)."""
-    return dossier.status in (PROCESSED, RETURNED) and online_level >= 4
+def result_released(dossier: Dossier, procedure: Procedure) -> bool:
+    """Whether the applicant may have the result document: it is issued and the procedure
+    returns results online."""
+    return dossier.status in RESULT_ISSUED and procedure.returns_result_online
+
+
+def result_withheld(
+    actor: str | None, dossier: Dossier, procedure: Procedure, attachment: Attachment
+) -> bool:
+    """Whether `attachment` is a result document the owner may not have yet."""
+    return (
+        attachment.purpose == "result"
+        and actor == OWNER
+        and not result_released(dossier, procedure)
+    )

@@ -17,7 +17,7 @@ from peewee import JOIN
 from portal.db import db, reading, transactional
 from portal.models import ROLES, STAFF_ROLES, Enterprise, Unit, User, UserSession, utcnow
 from portal.services import common_passwords
-from portal.services.errors import N_, DomainError, Message, NotFound, ValidationError
+from portal.services.errors import N_, Message, NotFound, ValidationError
 from portal.services.paging import Page, paginate
 from portal.services.text import has_forbidden_chars
 from portal.services.validation import Field, validate
@@ -407,13 +407,6 @@ def purge_sessions(older_than: dt.timedelta) -> int:
         .where((UserSession.created_at < cutoff) | (UserSession.ended_at < cutoff))
         .execute()
     )
-
-
-def require_role(user: User | None, *roles: str) -> User:
-    """Return `user` if it has one of `roles`; raises DomainError otherwise."""
-    if user is None or user.role not in roles:
-        raise DomainError(N_("You are not allowed to do this."))
-    return user
 
 
 ROLE_LABELS = {

@@ -88,6 +88,10 @@ def _unquote(value: str) -> str:
     return value[1:] if value.startswith("'") else value
 
 
+def _file_error(message: str, **params: Any) -> CatalogueFileError:
+    return CatalogueFileError([(0, "file", Message(message, **params))])
+
+
 def parse_file(content: bytes, fmt: str) -> list[dict[str, Any]]:
     """Records of an uploaded file as form-like string values; raises CatalogueFileError."""
     if fmt not in FORMATS:
@@ -95,68 +99,54 @@ def parse_file(content: bytes, fmt: str) -> list[dict[str, Any]]:
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise CatalogueFileError(
-            [(0, "file", Message(N_("The file is not UTF-8 text.")))]
-        ) from None
-    if fmt == "json":
-        try:
-            data = json.loads(text)
-        except RecursionError:
-            raise CatalogueFileError(
-                [(0, "file", Message(N_("The JSON is nested too deeply.")))]
-            ) from None
-        except json.JSONDecodeError as exc:
-            raise CatalogueFileError(
-                [
-                    (
-                        0,
-                        "file",
-                        Message(N_("The JSON is not valid (line %(line)s)."), line=exc.lineno),
-                    )
-                ]
-            ) from None
-        if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
-            raise CatalogueFileError(
-                [(0, "file", Message(N_("The JSON must be a list of procedures.")))]
-            )
-        records = []
-        for rec in data:
-            docs = rec.get("documents", [])
-            flat = {k: "" if v is None else v for k, v in rec.items()}
-            if isinstance(docs, list) and all(isinstance(d, dict) for d in docs):
-                flat["documents"] = format_documents(
-                    [
-                        {
-                            "name": str(d.get("name", "")),
-                            "mandatory": bool(d.get("mandatory", True)),
-                            "file_types": str(d.get("file_types", "pdf")),
-                            "multiple": bool(d.get("multiple")),
-                            "confidential": bool(d.get("confidential")),
-                        }
-                        for d in docs
-                    ]
-                )
-            records.append({k: v if isinstance(v, str) else str(v) for k, v in flat.items()})
-    else:
-        reader = csv.DictReader(io.StringIO(text))
-        try:
-            if not reader.fieldnames or "code" not in reader.fieldnames:
-                raise CatalogueFileError(
-                    [(0, "file", Message(N_("The CSV needs a header row with a code column.")))]
-                )
-            records = [
-                {k: _unquote(v if isinstance(v, str) else "") for k, v in row.items() if k}
-                for row in reader
-            ]
-        except csv.Error as exc:
-            raise CatalogueFileError(
-                [(0, "file", Message(N_("The CSV could not be read: %(why)s"), why=str(exc)[:200]))]
-            ) from None
+        raise _file_error(N_("The file is not UTF-8 text.")) from None
+    records = _json_records(text) if fmt == "json" else _csv_records(text)
     if len(records) > MAX_RECORDS:
-        raise CatalogueFileError(
-            [(0, "file", Message(N_("At most %(max)s procedures per file."), max=MAX_RECORDS))]
-        )
+        raise _file_error(N_("At most %(max)s procedures per file."), max=MAX_RECORDS)
     return records
+
+
+def _json_records(text: str) -> list[dict[str, Any]]:
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        raise _file_error(N_("The JSON is nested too deeply.")) from None
+    except json.JSONDecodeError as exc:
+        raise _file_error(N_("The JSON is not valid (line %(line)s)."), line=exc.lineno) from None
+    if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+        raise _file_error(N_("The JSON must be a list of procedures."))
+    records = []
+    for rec in data:
+        docs = rec.get("documents", [])
+        flat = {k: "" if v is None else v for k, v in rec.items()}
+        if isinstance(docs, list) and all(isinstance(d, dict) for d in docs):
+            flat["documents"] = format_documents(
+                [
+                    {
+                        "name": str(d.get("name", "")),
+                        "mandatory": bool(d.get("mandatory", True)),
+                        "file_types": str(d.get("file_types", "pdf")),
+                        "multiple": bool(d.get("multiple")),
+                        "confidential": bool(d.get("confidential")),
+                    }
+                    for d in docs
+                ]
+            )
+        records.append({k: v if isinstance(v, str) else str(v) for k, v in flat.items()})
+    return records
+
+
+def _csv_records(text: str) -> list[dict[str, Any]]:
+    reader = csv.DictReader(io.StringIO(text))
+    try:
+        if not reader.fieldnames or "code" not in reader.fieldnames:
+            raise _file_error(N_("The CSV needs a header row with a code column."))
+        return [
+            {k: _unquote(v if isinstance(v, str) else "") for k, v in row.items() if k}
+            for row in reader
+        ]
+    except csv.Error as exc:
+        raise _file_error(N_("The CSV could not be read: %(why)s"), why=str(exc)[:200]) from None
 
 
 @transactional

@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from peewee import JOIN, fn, prefetch
+from peewee import JOIN
 
 from portal import storage
 from portal.db import db, is_postgres, reading, transactional
@@ -26,7 +26,14 @@ from portal.models import (
     utcnow,
 )
 from portal.services import catalogue, history, notify, scanning
-from portal.services.access import Ctx, actor_kind, require_view
+from portal.services.access import (
+    OWNER,
+    UNIT_STAFF,
+    Ctx,
+    actor_kind,
+    require_view,
+    result_withheld,
+)
 from portal.services.deadlines import to_local
 from portal.services.errors import (
     N_,
@@ -38,9 +45,10 @@ from portal.services.errors import (
 )
 from portal.services.history import Actor
 from portal.services.paging import Page, paginate
+from portal.services.status import DRAFT, NEW, PROCESSING, SUPPLEMENT
 from portal.services.text import clean
 from portal.services.validation import DATE_PATTERN, Field, validate
-from portal.services.workflow import DRAFT, NEW, OWNER, SUPPLEMENT, Facts, check
+from portal.services.workflow import SUBMISSION, Facts, check
 
 MAX_KEPT = 10_000  # an answer is kept as typed up to this; its own limit is checked
 UPLOAD_PROBLEMS = {
@@ -91,6 +99,8 @@ def _valid_date(value: Any) -> Message | None:
 
 @dataclass
 class DossierView:
+    """A dossier as one user sees it; pages ask it what that user may do."""
+
     dossier: Dossier
     procedure: Procedure
     fields: list[FormField]
@@ -98,6 +108,38 @@ class DossierView:
     attachments: list[Attachment]
     data: dict[str, Any]
     actor: str | None
+
+    @property
+    def is_owner(self) -> bool:
+        return self.actor == OWNER
+
+    @property
+    def is_staff(self) -> bool:
+        """The user handles it: an officer or leader of its unit."""
+        return self.actor in UNIT_STAFF
+
+    @property
+    def is_draft(self) -> bool:
+        return self.dossier.status == DRAFT
+
+    @property
+    def takes_supplement(self) -> bool:
+        """The owner is asked for a supplement and may send files."""
+        return self.is_owner and self.dossier.status == SUPPLEMENT
+
+    @property
+    def takes_result(self) -> bool:
+        """Its staff may attach the result document (results returned online)."""
+        return (
+            self.is_staff
+            and self.dossier.status == PROCESSING
+            and self.procedure.returns_result_online
+        )
+
+    def can_download(self, attachment: Attachment) -> bool:
+        """Whether the page links to the file (a result is withheld from the owner until it
+        is released)."""
+        return not result_withheld(self.actor, self.dossier, self.procedure, attachment)
 
 
 @reading
@@ -183,7 +225,7 @@ def start_draft(ctx: Ctx, procedure_code: str, unit_code: str) -> Dossier:
     proc = Procedure.get_or_none(Procedure.code == procedure_code[:16])
     if proc is None:
         raise NotFound(procedure_code)
-    if proc.online_level < 3:
+    if not proc.is_online:
         raise DomainError(N_("This procedure is not available online."))
     unit = Unit.get_or_none(Unit.code == unit_code[:16])
     if unit is None or unit not in competent_units(proc):
@@ -405,7 +447,7 @@ def submit(ctx: Ctx, dossier_id: int, submit_key: str) -> Dossier:
     problems = submission_problems(view)
     if problems:
         raise ValidationError(problems)
-    check("submit", OWNER, Facts(DRAFT))
+    transition = check("submit", OWNER, Facts(DRAFT), SUBMISSION)
     now = utcnow()
     unit = Unit.get_by_id(dossier.unit_id)
     code = _next_code(unit, now)
@@ -421,24 +463,5 @@ def submit(ctx: Ctx, dossier_id: int, submit_key: str) -> Dossier:
         status_after=NEW,
     )
     notify.status_changed(dossier, event, ctx.links)
-    notify.tell_unit(dossier, N_("New dossier %(code)s is waiting for reception."))
+    notify.tell_unit(dossier, transition.tell_unit)
     return dossier
-
-
-@reading
-def status_counts(user: User) -> dict[int, int]:
-    rows = (
-        Dossier.select(Dossier.status, fn.COUNT(Dossier.id).alias("n"))
-        .where(Dossier.enterprise == user.enterprise_id)
-        .group_by(Dossier.status)
-    )
-    return {r.status: r.n for r in rows}
-
-
-@reading
-def attachments_with_documents(dossier_id: int) -> list[Attachment]:
-    return list(
-        prefetch(
-            Attachment.select().where(Attachment.dossier == dossier_id), RequiredDocument.select()
-        )
-    )

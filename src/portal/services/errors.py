@@ -24,11 +24,24 @@ class Message:
         return isinstance(other, Message) and (self.text, self.params) == (other.text, other.params)
 
 
-class DomainError(Exception):
-    """A rule forbids what was asked; the message is safe to show to users."""
+# What kind of refusal a DomainError is; the web layer answers each with its own HTTP status.
+KINDS = (
+    "invalid",  # what was sent breaks a rule (a field, a limit)
+    "unknown",  # no such action
+    "forbidden",  # not by this user (recorded as a permission denial)
+    "conflict",  # not in the object's current state
+)
 
-    def __init__(self, message: str | Message) -> None:
+
+class DomainError(Exception):
+    """A rule forbids what was asked; the message is safe to show to users, and `kind` (one
+    of KINDS) says which sort of refusal it is."""
+
+    def __init__(self, message: str | Message, kind: str = "invalid") -> None:
+        if kind not in KINDS:
+            raise ValueError(f"unknown kind of DomainError: {kind!r}")
         self.message = message if isinstance(message, Message) else Message(message)
+        self.kind = kind
         super().__init__(self.message.text)
 
 

@@ -11,8 +11,8 @@ from peewee import JOIN, Case, fn
 from portal.db import reading
 from portal.models import ACTIVE_STRUCTURE, Dossier, Enterprise, Procedure, Unit, User, utcnow
 from portal.services.paging import Page, paginate
+from portal.services.status import CLOCK_RUNS, DRAFT, FINAL, STATUS_LABELS
 from portal.services.text import as_int
-from portal.services.workflow import CLOCK_RUNS, DRAFT, FINAL, STATUS_LABELS
 
 VIEWS = ("open", "new", "mine", "due_today", "overdue", "all")
 SORTS = ("due", "-due", "submitted", "-submitted")
@@ -132,28 +132,37 @@ def unit_officers(unit_id: int) -> list[tuple[int, str]]:
     """The unit's active officers and leaders as (id, name) choices, by name."""
     return list(
         User.select(User.id, User.full_name)
-        .where(
-            User.unit == unit_id,
-            User.active == True,  # noqa: E712
-            User.role.in_(("officer", "leader")),
-        )
+        .where(User.unit_staff(unit_id))
         .order_by(User.full_name)
         .tuples()
+    )
+
+
+def unit_officer(unit_id: int, user_id: int) -> User | None:
+    """The active officer or leader `user_id` of unit `unit_id`, or None: one of the choices
+    `unit_officers` offers."""
+    return User.get_or_none(User.unit_staff(unit_id), User.id == user_id)
+
+
+def _forward_units(exclude_id: int):
+    """Units a dossier of unit `exclude_id` can be forwarded to: the active customs units of
+    the active structure, but its own."""
+    return Unit.select(Unit.id, Unit.code, Unit.name).where(
+        Unit.kind != "administration",
+        Unit.active == True,  # noqa: E712
+        Unit.structure == ACTIVE_STRUCTURE,
+        Unit.id != exclude_id,
     )
 
 
 @reading
 def forward_units(exclude_id: int) -> list[tuple[str, str]]:
     """The units a dossier can be forwarded to as (code, "code — name") choices, by code."""
-    rows = (
-        Unit.select(Unit.code, Unit.name)
-        .where(
-            Unit.kind != "administration",
-            Unit.active == True,  # noqa: E712
-            Unit.structure == ACTIVE_STRUCTURE,
-            Unit.id != exclude_id,
-        )
-        .order_by(Unit.code)
-        .tuples()
-    )
-    return [(code, f"{code} — {name}") for code, name in rows]
+    rows = _forward_units(exclude_id).order_by(Unit.code).tuples()
+    return [(code, f"{code} — {name}") for _id, code, name in rows]
+
+
+def forward_unit(exclude_id: int, code: str) -> int | None:
+    """The id of unit `code` if it is one of the choices `forward_units` offers, else None."""
+    row = _forward_units(exclude_id).where(Unit.code == code[:16]).first()
+    return row.id if row is not None else None

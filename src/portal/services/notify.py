@@ -5,12 +5,15 @@ worker's crash can send a mail twice."""
 
 from __future__ import annotations
 
+import datetime as dt
 import smtplib
 import ssl
 from dataclasses import dataclass
 from email.message import EmailMessage
 
-from portal.db import db, transactional
+from portal import background
+from portal.db import transactional
+from portal.i18n import translations
 from portal.models import (
     Attachment,
     Dossier,
@@ -25,7 +28,8 @@ from portal.models import (
 from portal.services.access import result_released
 from portal.services.download_links import DownloadLinks, Target
 from portal.services.errors import N_
-from portal.services.workflow import PURPOSE_NAMES, SLIP_NAMES, STATUS_LABELS
+from portal.services.status import STATUS_LABELS
+from portal.services.workflow import PURPOSE_NAMES, SLIP_NAMES
 
 MAX_ATTEMPTS = 8
 
@@ -42,8 +46,6 @@ class SmtpSettings:
 
 def bilingual(message: str) -> str:
     """A message in Vietnamese and English, for e-mails and notifications kept as text."""
-    from portal.i18n import translations
-
     vi = translations("vi").gettext(message)
     return vi if vi == message else f"{vi} / {message}"
 
@@ -81,7 +83,7 @@ def download_targets(
     if slip is not None:
         label = SLIP_NAMES.get(slip.kind, N_("Receipt"))
         targets.append((label, Target(owner, dossier.id, "slip", slip.id)))
-    if result_released(dossier, Procedure.get_by_id(dossier.procedure_id).online_level):
+    if result_released(dossier, Procedure.get_by_id(dossier.procedure_id)):
         results = Attachment.select(Attachment.id).where(
             Attachment.dossier == dossier.id, Attachment.purpose == "result"
         )
@@ -113,13 +115,7 @@ def tell_unit(dossier: Dossier, message: str) -> None:
     if dossier.assigned_to_id:
         users = [User.get_by_id(dossier.assigned_to_id)]
     else:
-        users = list(
-            User.select().where(
-                User.unit == dossier.unit_id,
-                User.active == True,  # noqa: E712
-                User.role.in_(("officer", "leader")),
-            )
-        )
+        users = list(User.select().where(User.unit_staff(dossier.unit_id)))
     text = bilingual(message) % {"code": dossier.code}
     rows = [{"user": user.id, "dossier": dossier.id, "text": text} for user in users]
     if rows:
@@ -161,13 +157,7 @@ def queue_mail(
     )
     if created:
         mail = OutgoingMail.get(OutgoingMail.key == key[:96])
-        db.after_commit(lambda: _enqueue(mail.id))
-
-
-def _enqueue(mail_id: int) -> None:
-    from portal import jobs  # the queue is optional for services: imported when used
-
-    jobs.send_mail(mail_id)
+        background.after_commit(background.SEND_MAIL, mail.id)
 
 
 def deliver(mail_id: int, smtp: SmtpSettings | None) -> str:
@@ -246,8 +236,6 @@ def _mark_sent(mail_id: int) -> None:
 @transactional
 def pending_mail_ids(stale_minutes: int = 10) -> list[int]:
     """Mails to (re)try: pending ones, and ones left 'sending' by a worker that died."""
-    import datetime as dt
-
     stale = utcnow() - dt.timedelta(minutes=stale_minutes)
     OutgoingMail.update(status="pending").where(
         OutgoingMail.status == "sending", OutgoingMail.claimed_at < stale

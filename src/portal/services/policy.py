@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from portal.models import ROLES, User
+from portal.models import ROLES, UNIT_STAFF_ROLES, User
 
 # rule -> roles admitted; None admits everybody, including anonymous visitors.
 RULES: dict[str, frozenset[str] | None] = {
     "public": None,
     "signed_in": frozenset(ROLES),
     "enterprise": frozenset({"enterprise"}),
+    "unit_staff": frozenset(UNIT_STAFF_ROLES),
     "staff": frozenset({"officer", "leader", "admin", "auditor"}),
     "admin": frozenset({"admin"}),
 }

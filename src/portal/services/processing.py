@@ -16,64 +16,32 @@ from portal.models import (
     DossierEvent,
     Notification,
     Procedure,
-    ProcessingTime,
     Slip,
-    Unit,
     User,
     utcnow,
 )
-from portal.services import history, notify, scanning
-from portal.services.access import Ctx, actor_kind, require_view
+from portal.services import history, inbox, notify, scanning
+from portal.services.access import (
+    Ctx,
+    actor_kind,
+    can_open_confidential,
+    is_unit_staff,
+    require_view,
+    result_withheld,
+)
 from portal.services.calendar import load_calendar
 from portal.services.deadlines import to_local, to_utc
 from portal.services.download_links import DownloadLinks
-from portal.services.errors import N_, AccessDenied, Message, NotFound, ValidationError
+from portal.services.effects import Step, time_limit
+from portal.services.errors import N_, AccessDenied, DomainError, Message, NotFound, ValidationError
 from portal.services.history import SYSTEM, Actor
+from portal.services.status import CLOCK_RUNS, NEW, PROCESSING, SUPPLEMENT
 from portal.services.text import clean, has_forbidden_chars
-from portal.services.workflow import (
-    CLOCK_RUNS,
-    LEADER,
-    NEW,
-    OFFICER,
-    PROCESSING,
-    SUPPLEMENT,
-    Facts,
-    TransitionError,
-    check,
-)
+from portal.services.workflow import ACT, Facts, Transition, check
 
-INTERNAL_ACTIONS = frozenset(
-    {
-        "submit_for_approval",
-        "approve",
-        "refuse_approval",
-        "assign",
-        "start_processing",
-        "view_confidential",
-    }
-)
-DEFAULT_LIMIT = (5, "working_days")
 MAX_NOTE = 2000
-
-
-def time_limit(procedure_id: int) -> tuple[int, str]:
-    """The online time limit of a procedure (else in person, else 5 working days)."""
-    times = {
-        t.channel: t
-        for t in ProcessingTime.select().where(ProcessingTime.procedure == procedure_id)
-    }
-    for channel in ("online", "in_person", "post"):
-        t = times.get(channel)
-        if t is not None and t.amount:
-            return t.amount, t.unit
-    return DEFAULT_LIMIT
-
-
-def _cutoff(proc: Procedure) -> dt.time | None:
-    try:
-        return dt.time.fromisoformat(proc.cutoff) if proc.cutoff else None
-    except ValueError:
-        return None
+NOT_YOURS = N_("You may not do this with this dossier.")
+NOT_NOW = N_("This action is not possible in the dossier's current status.")
 
 
 def _facts(dossier: Dossier) -> Facts:
@@ -86,7 +54,7 @@ def _facts(dossier: Dossier) -> Facts:
     return Facts(dossier.status, dossier.approval, has_result, proc.online_level)
 
 
-def _clean_note(note: str) -> str:
+def _clean_note(note: str, required: bool) -> str:
     note = clean(note or "", multiline=True)
     if has_forbidden_chars(note):
         raise ValidationError(
@@ -96,22 +64,16 @@ def _clean_note(note: str) -> str:
         raise ValidationError(
             {"note": Message(N_("Enter at most %(max)s characters."), max=MAX_NOTE)}
         )
+    if required and not note:
+        raise ValidationError({"note": Message(N_("Write the reason or guidance."))})
     return note
 
 
-def _supplement_sent(dossier: Dossier) -> bool:
-    asked = (
-        DossierEvent.select(DossierEvent.created_at)
-        .where(DossierEvent.dossier == dossier, DossierEvent.action == "request_supplement")
-        .order_by(DossierEvent.id.desc())
-        .first()
-    )
-    query = Attachment.select().where(
-        Attachment.dossier == dossier, Attachment.purpose == "supplement"
-    )
-    if asked is not None:
-        query = query.where(Attachment.uploaded_at >= asked.created_at)
-    return query.exists()
+def _locked(dossier_id: int) -> Dossier | None:
+    query = Dossier.select().where(Dossier.id == dossier_id)
+    if is_postgres():
+        query = query.for_update()  # SQLite's write transactions are already exclusive
+    return query.first()
 
 
 @transactional
@@ -124,64 +86,19 @@ def act(
     to_user: int | None = None,
     to_unit: str = "",
 ) -> Dossier:
-    """Apply `action` to the dossier as `ctx.user`. Raises NotFound (not visible),
-    TransitionError (not allowed now: 409, or not by this user: 403) or ValidationError."""
-    query = Dossier.select().where(Dossier.id == dossier_id)
-    if is_postgres():
-        query = query.for_update()  # SQLite's write transactions are already exclusive
-    dossier = query.first()
-    dossier = require_view(ctx.user, dossier)
-    kind = actor_kind(ctx.user, dossier)
-    transition = check(action, kind, _facts(dossier))
-    note = _clean_note(note)
-    if transition.note_required and not note:
-        raise ValidationError({"note": Message(N_("Write the reason or guidance."))})
-    now = utcnow()
+    """Apply `action` to the dossier as `ctx.user`: lock, check, effect, record, notify.
+    Raises NotFound (not visible), DomainError (unknown, forbidden or not possible now) or
+    ValidationError."""
+    dossier = require_view(ctx.user, _locked(dossier_id))
+    transition = check(action, actor_kind(ctx.user, dossier), _facts(dossier), ACT)
+    note = _clean_note(note, transition.note_required)
+    step = Step(ctx, dossier, utcnow(), note, to_user, to_unit)
+    changes = transition.effect(step)
     before = dossier.status
-    changes: dict[str, Any] = {"updated_at": now}
-    slip: tuple[str, dt.datetime | None] | None = None
-    proc = Procedure.get_by_id(dossier.procedure_id)
-    calendar = None
-    if action in ("receive", "supplement"):
-        calendar = load_calendar(ctx.office_hours)
-    if action == "receive":
-        amount, unit = time_limit(proc.id)
-        due = to_utc(calendar.due(to_local(now), amount, unit, _cutoff(proc)))
-        changes.update(received_at=now, due_at=due)
-        slip = ("receipt", due)
-    elif action == "refuse_reception":
-        changes["finished_at"] = now
-        slip = ("refusal", None)
-    elif action == "request_supplement":
-        changes["resume_status"] = NEW if before == NEW else PROCESSING
-        if dossier.due_at is not None:
-            changes["paused_at"] = now
-        slip = ("supplement", None)
-    elif action == "supplement":
-        if not _supplement_sent(dossier):
-            raise ValidationError({"files": Message(N_("Attach at least one document first."))})
-        if dossier.paused_at is not None and dossier.due_at is not None:
-            changes["due_at"] = to_utc(
-                calendar.resume(
-                    to_local(dossier.due_at), to_local(dossier.paused_at), to_local(now)
-                )
-            )
-        changes.update(paused_at=None, resume_status=None)
-    elif action == "start_processing":
-        changes["assigned_to"] = dossier.assigned_to_id or ctx.user.id
-    elif action == "forward":
-        changes.update(_forward_target(dossier, to_user, to_unit))
-    elif action in ("withdraw", "stop_processing", "return_result"):
-        changes["finished_at"] = now
-    elif action == "submit_for_approval":
-        changes["approval"] = "pending"
-    elif action == "approve":
-        changes["approval"] = "approved"
-    elif action == "refuse_approval":
-        changes["approval"] = ""
     after = dossier.resume_status if transition.target is None else transition.target
-    changes["status"] = after
-    Dossier.update(**changes).where(Dossier.id == dossier.id).execute()
+    Dossier.update(**changes, status=after, updated_at=step.now).where(
+        Dossier.id == dossier.id
+    ).execute()
     dossier = Dossier.get_by_id(dossier.id)
     event = history.record(
         Actor.of(ctx.user, ctx.client_addr),
@@ -190,59 +107,42 @@ def act(
         status_before=before,
         status_after=after,
         note=note,
-        public=action not in INTERNAL_ACTIONS,
+        public=not transition.internal,
     )
-    issued = None
-    if slip is not None:
-        issued = Slip.create(
-            dossier=dossier, kind=slip[0], due_at=slip[1], reason=note, issued_by=ctx.user.full_name
-        )
-    if after != before:
-        notify.status_changed(dossier, event, ctx.links, issued)
-    if action == "supplement":
-        notify.tell_unit(dossier, N_("Dossier %(code)s: the applicant sent the supplement."))
-    elif action == "submit_for_approval":
-        notify.tell_unit(dossier, N_("Dossier %(code)s is waiting for approval."))
-    elif action == "forward":
-        notify.tell_unit(dossier, N_("Dossier %(code)s was forwarded to you."))
+    _announce(ctx, dossier, transition, event, before)
     return dossier
 
 
-def _unit_officer(dossier: Dossier, user_id: int) -> User | None:
-    """The active officer or leader `user_id` of the dossier's unit, or None."""
-    return User.get_or_none(
-        User.id == user_id,
-        User.unit == dossier.unit_id,
-        User.active == True,  # noqa: E712
-        User.role.in_(("officer", "leader")),
-    )
-
-
-def _forward_target(dossier: Dossier, to_user: int | None, to_unit: str) -> dict[str, Any]:
-    if to_user:
-        user = _unit_officer(dossier, to_user)
-        if user is None:
-            raise ValidationError({"to_user": Message(N_("Choose an officer of this unit."))})
-        return {"assigned_to": user.id}
-    if to_unit:
-        unit = Unit.get_or_none(Unit.code == to_unit[:16], Unit.active == True)  # noqa: E712
-        if unit is None or unit.kind == "administration" or unit.id == dossier.unit_id:
-            raise ValidationError({"to_unit": Message(N_("Choose another customs unit."))})
-        return {"unit": unit.id, "assigned_to": None, "approval": ""}
-    raise ValidationError({"to_user": Message(N_("Choose an officer or a unit."))})
+def _announce(
+    ctx: Ctx, dossier: Dossier, transition: Transition, event: DossierEvent, before: int
+) -> None:
+    """The slip the action issues, the applicant told of a new status, the unit told what the
+    row says."""
+    slip = None
+    if transition.slip is not None:
+        slip = Slip.create(
+            dossier=dossier,
+            kind=transition.slip,
+            due_at=dossier.due_at if transition.slip == "receipt" else None,
+            reason=event.note,
+            issued_by=ctx.user.full_name,
+        )
+    if dossier.status != before:
+        notify.status_changed(dossier, event, ctx.links, slip)
+    if transition.tell_unit:
+        notify.tell_unit(dossier, transition.tell_unit)
 
 
 @transactional
 def assign(ctx: Ctx, dossier_id: int, officer_id: int | None) -> Dossier:
     """Give the dossier to an officer of its unit (oneself when claiming); raises NotFound,
-    TransitionError or ValidationError."""
-    dossier = Dossier.get_or_none(Dossier.id == dossier_id)
-    dossier = require_view(ctx.user, dossier)
-    if actor_kind(ctx.user, dossier) not in (OFFICER, LEADER):
-        raise TransitionError(N_("You may not do this with this dossier."), 403)
+    DomainError or ValidationError."""
+    dossier = require_view(ctx.user, Dossier.get_or_none(Dossier.id == dossier_id))
+    if not is_unit_staff(ctx.user, dossier):
+        raise DomainError(NOT_YOURS, kind="forbidden")
     if dossier.status not in (NEW, *CLOCK_RUNS, SUPPLEMENT) or dossier.finished_at:
-        raise TransitionError(N_("This action is not possible in the dossier's current status."))
-    target = ctx.user if officer_id is None else _unit_officer(dossier, officer_id)
+        raise DomainError(NOT_NOW, kind="conflict")
+    target = ctx.user if officer_id is None else inbox.unit_officer(dossier.unit_id, officer_id)
     if target is None:
         raise ValidationError({"to_user": Message(N_("Choose an officer of this unit."))})
     Dossier.update(assigned_to=target.id, updated_at=utcnow()).where(
@@ -253,16 +153,14 @@ def assign(ctx: Ctx, dossier_id: int, officer_id: int | None) -> Dossier:
 
 
 def upload_result(ctx: Ctx, dossier_id: int, filename: str, chunks: Any) -> Attachment:
-    """Attach the signed result document (PDF) before issuing the result."""
+    """Attach the signed result document (PDF) before issuing the result; raises NotFound,
+    DomainError or ValidationError."""
     with db.connection_context():
-        dossier = Dossier.get_or_none(Dossier.id == dossier_id)
-        dossier = require_view(ctx.user, dossier)
-        if actor_kind(ctx.user, dossier) not in (OFFICER, LEADER):
-            raise TransitionError(N_("You may not do this with this dossier."), 403)
+        dossier = require_view(ctx.user, Dossier.get_or_none(Dossier.id == dossier_id))
+        if not is_unit_staff(ctx.user, dossier):
+            raise DomainError(NOT_YOURS, kind="forbidden")
         if dossier.status != PROCESSING:
-            raise TransitionError(
-                N_("This action is not possible in the dossier's current status.")
-            )
+            raise DomainError(NOT_NOW, kind="conflict")
     try:
         stored = storage.store(chunks, ctx.uploads, ctx.max_upload_bytes, ["pdf"])
     except storage.UploadRejected:
@@ -288,8 +186,6 @@ def open_attachment(ctx: Ctx, dossier_id: int, attachment_id: int) -> Attachment
     """The attachment if the user may download it; a confidential one is opened only by its
     enterprise or cleared officers of the handling unit, and every opening by an officer is
     recorded in the history. Raises NotFound."""
-    from portal.services.access import can_open_confidential, result_released
-
     dossier = Dossier.get_or_none(Dossier.id == dossier_id)
     att = Attachment.get_or_none(Attachment.id == attachment_id, Attachment.dossier == dossier_id)
     if dossier is None or att is None:
@@ -303,11 +199,8 @@ def open_attachment(ctx: Ctx, dossier_id: int, attachment_id: int) -> Attachment
             history.note(
                 Actor.of(ctx.user, ctx.client_addr), "view_confidential", dossier, att.original_name
             )
-    if (
-        att.purpose == "result"
-        and actor_kind(ctx.user, dossier) == "owner"
-        and not result_released(dossier, Procedure.get_by_id(dossier.procedure_id).online_level)
-    ):
+    procedure = Procedure.get_by_id(dossier.procedure_id)
+    if result_withheld(actor_kind(ctx.user, dossier), dossier, procedure, att):
         raise NotFound("attachment")
     return att
 

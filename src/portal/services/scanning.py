@@ -13,13 +13,14 @@ from typing import Any
 
 from peewee import fn
 
-from portal import clamd, storage
+from portal import background, clamd, storage
 from portal.db import db, reading, transactional
 from portal.models import Attachment, Dossier, Notification
 from portal.services import history
 from portal.services.access import Ctx
 from portal.services.errors import N_, DomainError
 from portal.services.history import SYSTEM
+from portal.services.notify import bilingual
 
 QUARANTINE = "quarantine"
 HELD = {
@@ -29,12 +30,6 @@ HELD = {
 FOUND = N_(
     "A virus was found in the file %(name)s. It is held back: remove it and attach a clean copy."
 )
-
-
-def enqueue(attachment_id: int) -> None:
-    from portal import jobs  # the queue is optional for services: imported when used
-
-    jobs.scan_attachment(attachment_id)
 
 
 def new_attachment(
@@ -54,7 +49,7 @@ def new_attachment(
         **fields,
     )
     if ctx.scan_files:
-        db.after_commit(lambda: enqueue(attachment.id))
+        background.after_commit(background.SCAN_ATTACHMENT, attachment.id)
     return attachment
 
 
@@ -98,8 +93,6 @@ def _infected(attachment_id: int, signature: str) -> None:
     Attachment.update(scan="infected").where(Attachment.id == attachment_id).execute()
     dossier = Dossier.get_by_id(att.dossier_id)
     history.note(SYSTEM, "virus_found", dossier, f"{att.original_name}: {signature}")
-    from portal.services.notify import bilingual
-
     Notification.create(
         user=att.uploaded_by_id,
         dossier=dossier,

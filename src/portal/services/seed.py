@@ -104,14 +104,14 @@ def seed_forms(path: Path | None = None) -> int:
     request field for the others. Returns how many procedures got a specific form."""
     forms = json.loads((path or SEED_DIR / "procedure_forms.json").read_text(encoding="utf-8"))
     specific = 0
-    for proc in Procedure.select().where(Procedure.online_level >= 3):
+    for proc in Procedure.select().where(Procedure.online()):
         fields = forms.get(proc.code)
         specific += fields is not None
         FormField.delete().where(FormField.procedure == proc).execute()
         for position, spec in enumerate(fields or DEFAULT_FORM):
             FormField.create(procedure=proc, position=position, **spec)
     # A new revision of the catalogue: forms kept in memory (catalogue.procedure_parts) go.
-    Procedure.update(updated_at=utcnow()).where(Procedure.online_level >= 3).execute()
+    Procedure.update(updated_at=utcnow()).where(Procedure.online()).execute()
     return specific
 
 

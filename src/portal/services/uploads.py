@@ -14,7 +14,7 @@ from pathlib import Path
 
 from portal import storage
 from portal.db import db, is_postgres, reading, transactional
-from portal.models import Attachment, Upload, utcnow
+from portal.models import Upload, utcnow
 from portal.services import dossiers
 from portal.services.access import Ctx
 from portal.services.errors import N_, DomainError, Message, NotFound, ValidationError
@@ -176,11 +176,6 @@ def terminate(ctx: Ctx, key: str) -> None:
         upload = _owned(ctx, key, lock=True)
         Upload.delete().where(Upload.id == upload.id).execute()
     storage.remove_partial(ctx.uploads, key)
-
-
-def attachment_of(upload: Upload) -> Attachment | None:
-    with db.connection_context():
-        return Attachment.get_or_none(Attachment.id == upload.attachment_id)
 
 
 def clean_expired(uploads: Path, now: dt.datetime | None = None) -> int:

@@ -1,48 +1,43 @@
-"""The dossier state machine: states × actions × roles × guards. It is the only place that says
-which status change is allowed; `services.dossiers` applies what it allows.
+"""The dossier state machine: states × actions × roles × guards, and what each action does.
+It is the only place that says which status change is allowed; each row names the small
+function that applies it (`services.effects`), the slip it issues and what the unit is told,
+and `services.processing.act` runs the row.
 
 Status codes are those exchanged with the National Public Service Portal (0 is a draft)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from portal.services.errors import N_
-
-(
+from portal.models import RESULT_ONLINE_FROM_LEVEL
+from portal.services import effects
+from portal.services.access import LEADER, OFFICER, OWNER
+from portal.services.errors import N_, DomainError
+from portal.services.status import (
+    CLOCK_RUNS,
     DRAFT,
+    FINAL,
     NEW,
+    PAYMENT,
+    PROCESSED,
+    PROCESSING,
     RECEIVED,
     REFUSED,
-    PROCESSING,
-    SUPPLEMENT,
-    PAYMENT,
-    WITHDRAWN,
-    STOPPED,
-    PROCESSED,
     RETURNED,
-) = range(11)
+    STATUS_LABELS,
+    STOPPED,
+    SUPPLEMENT,
+    WITHDRAWN,
+    Status,
+)
 
-STATUS_LABELS = {
-    DRAFT: N_("Draft"),
-    NEW: N_("Submitted, waiting for reception"),
-    RECEIVED: N_("Received"),
-    REFUSED: N_("Refused at reception"),
-    PROCESSING: N_("Being processed"),
-    SUPPLEMENT: N_("Supplement requested"),
-    PAYMENT: N_("Payment requested"),
-    WITHDRAWN: N_("Withdrawn by the applicant"),
-    STOPPED: N_("Processing stopped"),
-    PROCESSED: N_("Result ready"),
-    RETURNED: N_("Result returned"),
-}
-FINAL = frozenset({REFUSED, WITHDRAWN, STOPPED, RETURNED})
-# Statuses in which the legal clock runs (overdue is computed only for these).
-CLOCK_RUNS = frozenset({RECEIVED, PROCESSING, PAYMENT, PROCESSED})
+__all__ = ["CLOCK_RUNS", "FINAL", "STATUS_LABELS", "Status", "LEADER", "OFFICER", "OWNER"]
 
-# Who acts: the dossier's owner (a user of its enterprise), an officer or a leader of the
-# handling unit. Admins and auditors never change a dossier.
-OWNER, OFFICER, LEADER = "owner", "officer", "leader"
+STAFF = {OFFICER, LEADER}
+# Who may apply a row: its own service (the submission checks the form and gives the code),
+# or `processing.act`, the generic action path of a submitted dossier.
+SUBMISSION, ACT = "submission", "act"
 
 
 @dataclass(frozen=True)
@@ -54,6 +49,11 @@ class Transition:
     note_required: bool = False
     label: str = ""
     destructive: bool = False
+    effect: Callable[[effects.Step], effects.Changes] = effects.nothing
+    slip: str | None = None  # the kind of slip the action issues
+    tell_unit: str | None = None  # what the unit's officers are told (a message id)
+    internal: bool = False  # kept from the applicant's view of the history
+    path: str = ACT
 
 
 def _t(
@@ -64,16 +64,25 @@ def _t(
     label: str,
     note: bool = False,
     destructive: bool = False,
+    **more,
 ) -> Transition:
     return Transition(
-        action, frozenset(sources), target, frozenset(actors), note, label, destructive
+        action, frozenset(sources), target, frozenset(actors), note, label, destructive, **more
     )
 
 
 TRANSITIONS: dict[str, Transition] = {
     t.action: t
     for t in [
-        _t("submit", {DRAFT}, NEW, {OWNER}, N_("Submit")),
+        _t(
+            "submit",
+            {DRAFT},
+            NEW,
+            {OWNER},
+            N_("Submit"),
+            tell_unit=N_("New dossier %(code)s is waiting for reception."),
+            path=SUBMISSION,
+        ),
         _t(
             "withdraw",
             {NEW, RECEIVED, PROCESSING, SUPPLEMENT, PAYMENT},
@@ -82,62 +91,127 @@ TRANSITIONS: dict[str, Transition] = {
             N_("Withdraw the dossier"),
             note=True,
             destructive=True,
+            effect=effects.finish,
         ),
-        _t("supplement", {SUPPLEMENT}, None, {OWNER}, N_("Send the supplement")),
-        _t("receive", {NEW}, RECEIVED, {OFFICER, LEADER}, N_("Receive")),
+        _t(
+            "supplement",
+            {SUPPLEMENT},
+            None,
+            {OWNER},
+            N_("Send the supplement"),
+            effect=effects.supplement,
+            tell_unit=N_("Dossier %(code)s: the applicant sent the supplement."),
+        ),
+        _t(
+            "receive",
+            {NEW},
+            RECEIVED,
+            STAFF,
+            N_("Receive"),
+            effect=effects.receive,
+            slip="receipt",
+        ),
         _t(
             "refuse_reception",
             {NEW},
             REFUSED,
-            {OFFICER, LEADER},
+            STAFF,
             N_("Refuse at reception"),
             note=True,
             destructive=True,
+            effect=effects.finish,
+            slip="refusal",
         ),
         _t(
             "request_supplement",
             {NEW, RECEIVED, PROCESSING},
             SUPPLEMENT,
-            {OFFICER, LEADER},
+            STAFF,
             N_("Request a supplement"),
             note=True,
+            effect=effects.request_supplement,
+            slip="supplement",
         ),
-        _t("start_processing", {RECEIVED}, PROCESSING, {OFFICER, LEADER}, N_("Start processing")),
+        _t(
+            "start_processing",
+            {RECEIVED},
+            PROCESSING,
+            STAFF,
+            N_("Start processing"),
+            effect=effects.start_processing,
+            internal=True,
+        ),
         _t(
             "request_payment",
             {RECEIVED, PROCESSING},
             PAYMENT,
-            {OFFICER, LEADER},
+            STAFF,
             N_("Request payment"),
             note=True,
         ),
-        _t("confirm_payment", {PAYMENT}, PROCESSING, {OFFICER, LEADER}, N_("Confirm payment")),
+        _t("confirm_payment", {PAYMENT}, PROCESSING, STAFF, N_("Confirm payment")),
         _t(
             "forward",
             {RECEIVED, PROCESSING},
             PROCESSING,
-            {OFFICER, LEADER},
+            STAFF,
             N_("Forward"),
             note=True,
+            effect=effects.forward,
+            tell_unit=N_("Dossier %(code)s was forwarded to you."),
         ),
         _t(
             "stop_processing",
             {RECEIVED, PROCESSING, SUPPLEMENT, PAYMENT},
             STOPPED,
-            {OFFICER, LEADER},
+            STAFF,
             N_("Stop processing"),
             note=True,
             destructive=True,
+            effect=effects.finish,
         ),
-        _t("submit_for_approval", {PROCESSING}, PROCESSING, {OFFICER}, N_("Submit for approval")),
-        _t("approve", {PROCESSING}, PROCESSING, {LEADER}, N_("Approve")),
-        _t("refuse_approval", {PROCESSING}, PROCESSING, {LEADER}, N_("Send back"), note=True),
-        _t("issue_result", {PROCESSING}, PROCESSED, {OFFICER, LEADER}, N_("Issue the result")),
-        _t("return_result", {PROCESSED}, RETURNED, {OFFICER, LEADER}, N_("Return the result")),
+        _t(
+            "submit_for_approval",
+            {PROCESSING},
+            PROCESSING,
+            {OFFICER},
+            N_("Submit for approval"),
+            effect=effects.submit_for_approval,
+            tell_unit=N_("Dossier %(code)s is waiting for approval."),
+            internal=True,
+        ),
+        _t(
+            "approve",
+            {PROCESSING},
+            PROCESSING,
+            {LEADER},
+            N_("Approve"),
+            effect=effects.approve,
+            internal=True,
+        ),
+        _t(
+            "refuse_approval",
+            {PROCESSING},
+            PROCESSING,
+            {LEADER},
+            N_("Send back"),
+            note=True,
+            effect=effects.send_back,
+            internal=True,
+        ),
+        _t("issue_result", {PROCESSING}, PROCESSED, STAFF, N_("Issue the result")),
+        _t(
+            "return_result",
+            {PROCESSED},
+            RETURNED,
+            STAFF,
+            N_("Return the result"),
+            effect=effects.finish,
+        ),
     ]
 }
 OWNER_ACTIONS = tuple(a for a, t in TRANSITIONS.items() if OWNER in t.actors)
-STAFF_ACTIONS = tuple(a for a, t in TRANSITIONS.items() if t.actors & {OFFICER, LEADER})
+STAFF_ACTIONS = tuple(a for a, t in TRANSITIONS.items() if t.actors & STAFF)
 
 
 @dataclass(frozen=True)
@@ -159,32 +233,27 @@ def guard_problem(action: str, facts: Facts) -> str | None:
     if action == "issue_result":
         if facts.approval != "approved":
             return N_("A leader must approve the dossier before the result is issued.")
-        if facts.online_level >= 4 and not facts.has_result:
+        if facts.online_level >= RESULT_ONLINE_FROM_LEVEL and not facts.has_result:
             return N_("Attach the result document first.")
     return None
 
 
-class TransitionError(Exception):
-    """The action is not possible; `status` is the HTTP status to answer (409 or 403)."""
-
-    def __init__(self, message: str, status: int = 409) -> None:
-        self.message = message
-        self.status = status
-        super().__init__(message)
-
-
-def check(action: str, actor: str | None, facts: Facts) -> Transition:
-    """The transition for `action` by `actor` in `facts`; raises TransitionError."""
+def check(action: str, actor: str | None, facts: Facts, path: str | None = None) -> Transition:
+    """The transition for `action` by `actor` in `facts` (applied through `path`, when one is
+    named); raises DomainError: "unknown" (no such action, or not on this path), "forbidden"
+    (not by this actor) or "conflict" (not in this state)."""
     transition = TRANSITIONS.get(action)
-    if transition is None:
-        raise TransitionError(N_("This action is not known."), 422)
+    if transition is None or path not in (None, transition.path):
+        raise DomainError(N_("This action is not known."), kind="unknown")
     if actor not in transition.actors:
-        raise TransitionError(N_("You may not do this with this dossier."), 403)
+        raise DomainError(N_("You may not do this with this dossier."), kind="forbidden")
     if facts.status not in transition.sources:
-        raise TransitionError(N_("This action is not possible in the dossier's current status."))
+        raise DomainError(
+            N_("This action is not possible in the dossier's current status."), kind="conflict"
+        )
     problem = guard_problem(action, facts)
     if problem:
-        raise TransitionError(problem)
+        raise DomainError(problem, kind="conflict")
     return transition
 
 
@@ -194,7 +263,7 @@ def available(actor: str | None, facts: Facts) -> list[Transition]:
     for transition in TRANSITIONS.values():
         try:
             check(transition.action, actor, facts)
-        except TransitionError:
+        except DomainError:
             continue
         out.append(transition)
     return out

@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from portal.i18n import translate
 from portal.services.errors import N_, AccessDenied, DomainError, NotFound
+from portal.services.text import as_int
 from portal.web.rendering import is_htmx, render
 from portal.web.security import SecurityMiddleware, record_denial
 
@@ -27,6 +28,8 @@ MESSAGES = {
     422: N_("Please correct the errors below."),
     500: N_("Something went wrong on our side. Please try again later."),
 }
+# The HTTP answer to each kind of refusal a service raises (services.errors.KINDS).
+DOMAIN_STATUS = {"invalid": 422, "unknown": 422, "forbidden": 403, "conflict": 409}
 CSRF_MESSAGE = N_("Your form expired. Please go back, reload the page and submit it again.")
 
 
@@ -62,8 +65,13 @@ async def not_found(request: Request, exc: Exception) -> Response:
 
 
 async def domain_error(request: Request, exc: Exception) -> Response:
+    """A rule refused what was asked: the status its kind calls for, with its message. A
+    forbidden action is recorded as a permission denial (of the dossier the path names)."""
     assert isinstance(exc, DomainError)
-    return error_response(request, 422, translate(exc.message))
+    if exc.kind == "forbidden":
+        dossier_id = as_int(str(request.path_params.get("dossier_id", "")))
+        await record_denial(request, "dossier" if dossier_id else "", dossier_id)
+    return error_response(request, DOMAIN_STATUS[exc.kind], translate(exc.message))
 
 
 async def server_error(request: Request, exc: Exception) -> Response:

@@ -15,18 +15,17 @@ from starlette.responses import FileResponse, RedirectResponse, Response
 from portal import storage
 from portal.db import reading
 from portal.i18n import gettext_ as _
-from portal.i18n import translate
 from portal.models import Slip
 from portal.services import dossiers, history, inbox, notify, processing
 from portal.services.download_links import DownloadLinks, Target
-from portal.services.errors import N_, AccessDenied, Message, NotFound, ValidationError
+from portal.services.errors import N_, AccessDenied, DomainError, Message, NotFound, ValidationError
 from portal.services.inbox import InboxFilters
 from portal.services.text import as_int
-from portal.services.workflow import STATUS_LABELS, TRANSITIONS, Facts, TransitionError, available
+from portal.services.workflow import STATUS_LABELS, TRANSITIONS, Facts, available
 from portal.web.dossiers import ctx_of, dossier_id
 from portal.web.forms import error_texts, flash, form_dict
 from portal.web.rendering import render
-from portal.web.security import guard, read_form, record_denial
+from portal.web.security import guard, read_form
 
 
 async def detail_page(
@@ -117,9 +116,9 @@ async def dossier_act(request: Request) -> Response:
     action = request.path_params["action"]
     data = form_dict(await read_form(request), ("note", "confirm", "to_user", "to_unit"))
     transition = TRANSITIONS.get(action)
+    if transition is None:
+        raise DomainError(N_("This action is not known."), kind="unknown")
     try:
-        if transition is None:
-            raise TransitionError(N_("This action is not known."), 422)
         if transition.destructive and data["confirm"] != "1":
             raise ValidationError({"confirm": Message(N_("Tick the box to confirm."))})
         to_user = as_int(data["to_user"])
@@ -137,22 +136,14 @@ async def dossier_act(request: Request) -> Response:
         return await detail_page(
             request, view, error_texts(exc), status_code=422, failed=action, values=data
         )
-    except TransitionError as exc:
-        return await refused(request, did, exc)
     flash(request, _("Done: %(action)s.") % {"action": _(transition.label)})
     return RedirectResponse(f"/dossiers/{did}", 303)
 
 
-async def refused(request: Request, did: int, exc: ValidationError | TransitionError) -> Response:
-    """The dossier page again, saying why what was asked was refused (422, 403 or 409)."""
+async def refused(request: Request, did: int, exc: ValidationError) -> Response:
+    """The dossier page again, with what was wrong in the form next to its field (422)."""
     view = await run_in_threadpool(dossiers.load, did, request.state.user)
-    if isinstance(exc, ValidationError):
-        return await detail_page(request, view, error_texts(exc), status_code=422)
-    if exc.status == 403:
-        await record_denial(request, "dossier", did)
-    return await detail_page(
-        request, view, {"action": translate(exc.message)}, status_code=exc.status
-    )
+    return await detail_page(request, view, error_texts(exc), status_code=422)
 
 
 @guard("staff")
@@ -162,7 +153,7 @@ async def dossier_assign(request: Request) -> Response:
     target = as_int(data["to_user"])
     try:
         await run_in_threadpool(processing.assign, ctx_of(request), did, target)
-    except (ValidationError, TransitionError) as exc:
+    except ValidationError as exc:
         return await refused(request, did, exc)
     flash(request, _("The dossier is assigned."))
     return RedirectResponse(f"/dossiers/{did}", 303)
@@ -184,7 +175,7 @@ async def dossier_result_upload(request: Request) -> Response:
             upload.filename,
             storage.iter_file(upload.file),
         )
-    except (ValidationError, TransitionError) as exc:
+    except ValidationError as exc:
         return await refused(request, did, exc)
     finally:
         if isinstance(upload, UploadFile):
