@@ -47,10 +47,10 @@ class Urls:
         path = route.path_format
         for key, value in params.items():
             convertor = convertors[key]
-            text = convertor.to_string(value)
             keep_slashes = isinstance(convertor, PathConvertor)
-            if not text or ("/" in text and not keep_slashes):
+            if str(value) == "" or ("/" in str(value) and not keep_slashes):
                 raise ValueError(f"route {name!r}: bad value {value!r} for {key!r}")
+            text = convertor.to_string(value)
             path = path.replace("{" + key + "}", quote(text, safe="/" if keep_slashes else ""))
         if query:
             pairs = {k: v for k, v in query.items() if v is not None}
