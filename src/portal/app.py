@@ -24,6 +24,7 @@ from portal.web.rendering import make_templates
 from portal.web.routes import routes
 from portal.web.security import SecurityMiddleware
 from portal.web.static import StaticAssets
+from portal.web.urls import Urls
 
 LANGUAGE_COOKIE = "lang"
 
@@ -92,5 +93,6 @@ def create_app(settings: Settings) -> Starlette:
     )
     app.state.settings = settings
     app.state.assets = assets
-    app.state.templates = make_templates(settings, assets.url)
+    app.state.urls = Urls(app.routes)
+    app.state.templates = make_templates(settings, assets.url, urls=app.state.urls)
     return app

@@ -15,6 +15,7 @@ from portal.services.text import as_int
 from portal.web.forms import error_texts, flash, form_dict, kept_values
 from portal.web.rendering import render
 from portal.web.security import guard, int_param, read_form
+from portal.web.urls import url
 
 
 async def _page(
@@ -46,7 +47,7 @@ async def admin_holiday_add(request: Request) -> Response:
             request, dt.date.today().year, kept_values(data), error_texts(exc), status_code=422
         )
     flash(request, _("Holiday added."))
-    return RedirectResponse(f"/admin/holidays?year={holiday.day.year}", 303)
+    return RedirectResponse(url(request, "admin_holidays", {"year": holiday.day.year}), 303)
 
 
 @guard("admin")
@@ -57,4 +58,4 @@ async def admin_holiday_remove(request: Request) -> Response:
         raise NotFound("holiday")
     await run_in_threadpool(calendar.remove_holiday, holiday_id)
     flash(request, _("Holiday removed."))
-    return RedirectResponse("/admin/holidays", 303)
+    return RedirectResponse(url(request, "admin_holidays"), 303)

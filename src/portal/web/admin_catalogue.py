@@ -18,6 +18,7 @@ from portal.services.errors import ValidationError
 from portal.web.forms import error_texts, flash, form_dict, kept_values
 from portal.web.rendering import render
 from portal.web.security import guard, read_form
+from portal.web.urls import url
 
 FIELD_NAMES = [f.name for f in (*PROCEDURE_FIELDS, *TIME_FIELDS, *DOCUMENT_FIELDS)]
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
@@ -58,7 +59,7 @@ async def admin_procedure_create(request: Request) -> Response:
     except ValidationError as exc:
         return _form(request, kept_values(data), error_texts(exc), status_code=422)
     flash(request, _("Procedure %(code)s saved.") % {"code": proc.code})
-    return RedirectResponse(f"/procedures/{proc.code}", 303)
+    return RedirectResponse(url(request, "procedure_detail", code=proc.code), 303)
 
 
 @guard("admin")
@@ -79,7 +80,7 @@ async def admin_procedure_update(request: Request) -> Response:
             request, kept_values(data), error_texts(exc), original=original, status_code=422
         )
     flash(request, _("Procedure %(code)s saved.") % {"code": proc.code})
-    return RedirectResponse(f"/procedures/{proc.code}", 303)
+    return RedirectResponse(url(request, "procedure_detail", code=proc.code), 303)
 
 
 def _transfer(
@@ -129,7 +130,7 @@ async def admin_catalogue_import(request: Request) -> Response:
         ngettext("%(count)s procedure imported.", "%(count)s procedures imported.", count)
         % {"count": count},
     )
-    return RedirectResponse("/procedures", 303)
+    return RedirectResponse(url(request, "procedure_list"), 303)
 
 
 @guard("admin")

@@ -13,6 +13,7 @@ from portal.services.errors import ValidationError
 from portal.web.forms import error_texts, flash, form_dict, kept_values
 from portal.web.rendering import render
 from portal.web.security import guard, param, read_form
+from portal.web.urls import url
 
 UNIT_NAMES = ("code", "name", "kind", "structure", "parent_code", "active")
 
@@ -70,7 +71,7 @@ async def admin_unit_create(request: Request) -> Response:
     except ValidationError as exc:
         return _form(request, kept_values(data), error_texts(exc), status_code=422)
     flash(request, _("Unit %(code)s saved.") % {"code": unit.code})
-    return RedirectResponse(f"/admin/units?structure={unit.structure}", 303)
+    return RedirectResponse(url(request, "admin_units", {"structure": unit.structure}), 303)
 
 
 @guard("admin")
@@ -98,4 +99,4 @@ async def admin_unit_update(request: Request) -> Response:
             request, kept_values(data), error_texts(exc), original=original, status_code=422
         )
     flash(request, _("Unit %(code)s saved.") % {"code": unit.code})
-    return RedirectResponse(f"/admin/units?structure={unit.structure}", 303)
+    return RedirectResponse(url(request, "admin_units", {"structure": unit.structure}), 303)

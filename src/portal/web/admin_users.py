@@ -15,6 +15,7 @@ from portal.services.text import as_int
 from portal.web.forms import error_texts, flash, form_dict, kept_values
 from portal.web.rendering import render
 from portal.web.security import guard, int_param, param, read_form
+from portal.web.urls import url
 
 USER_NAMES = (
     "username",
@@ -81,7 +82,7 @@ async def admin_user_create(request: Request) -> Response:
     except ValidationError as exc:
         return await _form_page(request, kept_values(data), error_texts(exc), status_code=422)
     flash(request, _("Account %(name)s created.") % {"name": user.username})
-    return RedirectResponse("/admin/users", 303)
+    return RedirectResponse(url(request, "admin_users"), 303)
 
 
 @guard("admin")
@@ -100,7 +101,7 @@ async def admin_user_update(request: Request) -> Response:
         values = {**kept_values(data), "username": user.username}
         return await _form_page(request, values, error_texts(exc), user=user, status_code=422)
     flash(request, _("Account %(name)s saved.") % {"name": user.username})
-    return RedirectResponse("/admin/users", 303)
+    return RedirectResponse(url(request, "admin_users"), 303)
 
 
 @guard("admin")
@@ -117,4 +118,4 @@ async def admin_user_sessions_end(request: Request) -> Response:
         )
         % {"count": count, "name": user.username},
     )
-    return RedirectResponse(f"/admin/users/{user.id}", 303)
+    return RedirectResponse(url(request, "admin_user_edit", user_id=user.id), 303)

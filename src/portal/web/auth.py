@@ -26,6 +26,7 @@ from portal.web.security import (
     sign_in,
     sign_out,
 )
+from portal.web.urls import url
 
 
 def _login_limiter(request: Request) -> CapacityLimiter:
@@ -91,7 +92,7 @@ async def login_submit(request: Request) -> Response:
         )
     await sign_in(request, user)
     flash(request, _("Welcome, %(name)s.") % {"name": user.full_name})
-    default = "/admin" if user.role == "admin" else "/"
+    default = url(request, "admin_home" if user.role == "admin" else "home")
     response = RedirectResponse(safe_next(data["next"], default), 303)
     if user.language in LANGUAGES:  # the language chosen last time, on any device
         remember_language(request, response, user.language)
@@ -105,7 +106,7 @@ async def logout(request: Request) -> Response:
     await read_form(request)
     await sign_out(request)
     flash(request, _("You have logged out."))
-    return RedirectResponse("/", 303)
+    return RedirectResponse(url(request, "home"), 303)
 
 
 @guard("public")
@@ -128,4 +129,4 @@ async def register_submit(request: Request) -> Response:
         )
     await sign_in(request, user)
     flash(request, _("Your enterprise is registered. You can now file dossiers online."))
-    return RedirectResponse("/", 303)
+    return RedirectResponse(url(request, "home"), 303)

@@ -22,6 +22,7 @@ from portal.services.workflow import STATUS_LABELS
 from portal.web.forms import error_texts, flash, form_dict
 from portal.web.rendering import render
 from portal.web.security import client_addr, guard, int_param, param, read_form
+from portal.web.urls import url
 
 
 def ctx_of(request: Request) -> Ctx:
@@ -97,7 +98,7 @@ async def dossier_create(request: Request) -> Response:
             {"proc": proc, "units": units, "errors": error_texts(exc), "values": data},
             status_code=422,
         )
-    return RedirectResponse(f"/dossiers/{dossier.id}/edit", 303)
+    return RedirectResponse(url(request, "dossier_edit", dossier_id=dossier.id), 303)
 
 
 async def _edit_page(
@@ -116,7 +117,7 @@ async def _edit_page(
 async def dossier_edit(request: Request) -> Response:
     view = await run_in_threadpool(dossiers.load, dossier_id(request), request.state.user)
     if view.dossier.status != 0:
-        return RedirectResponse(f"/dossiers/{view.dossier.id}", 303)
+        return RedirectResponse(url(request, "dossier_detail", dossier_id=view.dossier.id), 303)
     return await _edit_page(request, view, {})
 
 
@@ -129,12 +130,12 @@ async def dossier_save(request: Request) -> Response:
     view = await run_in_threadpool(dossiers.load, did, request.state.user)
     errors = error_texts(ValidationError(problems)) if problems else {}
     if form.get("next") == "review" and not problems:
-        return RedirectResponse(f"/dossiers/{did}/review", 303)
+        return RedirectResponse(url(request, "dossier_review", dossier_id=did), 303)
     if request.headers.get("hx-request") == "true":
         return await _edit_page(request, view, errors, saved=True)
     if not problems:
         flash(request, _("Your answers are saved."))
-        return RedirectResponse(f"/dossiers/{did}/edit", 303)
+        return RedirectResponse(url(request, "dossier_edit", dossier_id=did), 303)
     return await _edit_page(request, view, errors, status_code=422)
 
 
@@ -143,7 +144,8 @@ async def _upload(request: Request, purpose: str) -> Response:
     settings = request.app.state.settings
     form = await read_form(request, max_files=1, max_part_size=settings.max_upload_bytes + 1)
     upload, doc = form.get("file"), form.get("document", "")
-    back = f"/dossiers/{did}/edit" if purpose == "application" else f"/dossiers/{did}"
+    page = "dossier_edit" if purpose == "application" else "dossier_detail"
+    back = url(request, page, dossier_id=did)
     if not isinstance(upload, UploadFile) or not upload.filename or as_int(doc) is None:
         await form.close()
         errors = {f"doc-{doc}": _("Choose a file to attach.")}
@@ -193,16 +195,15 @@ async def dossier_file_remove(request: Request) -> Response:
     await run_in_threadpool(dossiers.remove_attachment, ctx_of(request), did, attachment_id)
     flash(request, _("The file was removed."))
     view = await run_in_threadpool(dossiers.load, did, request.state.user)
-    return RedirectResponse(
-        f"/dossiers/{did}/edit" if view.dossier.status == 0 else f"/dossiers/{did}", 303
-    )
+    page = "dossier_edit" if view.dossier.status == 0 else "dossier_detail"
+    return RedirectResponse(url(request, page, dossier_id=did), 303)
 
 
 @guard("enterprise")
 async def dossier_review(request: Request) -> Response:
     view = await run_in_threadpool(dossiers.load, dossier_id(request), request.state.user)
     if view.dossier.status != 0:
-        return RedirectResponse(f"/dossiers/{view.dossier.id}", 303)
+        return RedirectResponse(url(request, "dossier_detail", dossier_id=view.dossier.id), 303)
     problems = dossiers.submission_problems(view)
     return render(
         request,
@@ -254,7 +255,7 @@ async def dossier_submit(request: Request) -> Response:
     except DomainError:
         raise HTTPException(409) from None
     flash(request, _("Dossier %(code)s is submitted.") % {"code": dossier.code})
-    return RedirectResponse(f"/dossiers/{dossier.id}/receipt", 303)
+    return RedirectResponse(url(request, "dossier_receipt", dossier_id=dossier.id), 303)
 
 
 @guard("enterprise")
@@ -271,4 +272,4 @@ async def dossier_delete(request: Request) -> Response:
     await read_form(request)
     await run_in_threadpool(dossiers.delete_draft, ctx_of(request), did)
     flash(request, _("The draft was deleted."))
-    return RedirectResponse("/dossiers", 303)
+    return RedirectResponse(url(request, "dossier_list"), 303)

@@ -26,6 +26,7 @@ from portal.web.dossiers import ctx_of, dossier_id
 from portal.web.forms import error_texts, flash, form_dict
 from portal.web.rendering import render
 from portal.web.security import guard, read_form
+from portal.web.urls import url
 
 
 async def detail_page(
@@ -98,7 +99,7 @@ def _page_extras(view: dossiers.DossierView) -> dict:
 async def dossier_detail(request: Request) -> Response:
     view = await run_in_threadpool(dossiers.load, dossier_id(request), request.state.user)
     if view.dossier.status == 0:
-        return RedirectResponse(f"/dossiers/{view.dossier.id}/edit", 303)
+        return RedirectResponse(url(request, "dossier_edit", dossier_id=view.dossier.id), 303)
     return await detail_page(request, view)
 
 
@@ -107,7 +108,7 @@ async def dossier_by_code(request: Request) -> Response:
     did = await run_in_threadpool(
         dossiers.find_by_code, request.path_params["code"], request.state.user
     )
-    return RedirectResponse(f"/dossiers/{did}", 303)
+    return RedirectResponse(url(request, "dossier_detail", dossier_id=did), 303)
 
 
 @guard("signed_in")
@@ -137,7 +138,7 @@ async def dossier_act(request: Request) -> Response:
             request, view, error_texts(exc), status_code=422, failed=action, values=data
         )
     flash(request, _("Done: %(action)s.") % {"action": _(transition.label)})
-    return RedirectResponse(f"/dossiers/{did}", 303)
+    return RedirectResponse(url(request, "dossier_detail", dossier_id=did), 303)
 
 
 async def refused(request: Request, did: int, exc: ValidationError) -> Response:
@@ -156,7 +157,7 @@ async def dossier_assign(request: Request) -> Response:
     except ValidationError as exc:
         return await refused(request, did, exc)
     flash(request, _("The dossier is assigned."))
-    return RedirectResponse(f"/dossiers/{did}", 303)
+    return RedirectResponse(url(request, "dossier_detail", dossier_id=did), 303)
 
 
 @guard("staff")
@@ -181,7 +182,7 @@ async def dossier_result_upload(request: Request) -> Response:
         if isinstance(upload, UploadFile):
             await upload.close()
     flash(request, _("The result document is attached."))
-    return RedirectResponse(f"/dossiers/{did}", 303)
+    return RedirectResponse(url(request, "dossier_detail", dossier_id=did), 303)
 
 
 def check_link(request: Request, kind: str, did: int, object_id: int) -> None:
@@ -226,12 +227,12 @@ async def dossier_receipt(request: Request) -> Response:
     if not view.dossier.code:
         raise NotFound("receipt")
     settings = request.app.state.settings
-    url = f"{settings.base_url}/dossiers/code/{view.dossier.code}"
-    qr, slips = await run_in_threadpool(_receipt_extras, view.dossier.id, url)
+    track_url = settings.base_url + url(request, "dossier_by_code", code=view.dossier.code)
+    qr, slips = await run_in_threadpool(_receipt_extras, view.dossier.id, track_url)
     return render(
         request,
         "dossiers/receipt.html",
-        {"view": view, "qr": qr, "track_url": url, "slips": slips, "labels": STATUS_LABELS},
+        {"view": view, "qr": qr, "track_url": track_url, "slips": slips, "labels": STATUS_LABELS},
     )
 
 
@@ -290,4 +291,4 @@ async def notifications(request: Request) -> Response:
 async def notifications_read(request: Request) -> Response:
     await read_form(request)
     await run_in_threadpool(notify.mark_read, request.state.user.id)
-    return RedirectResponse("/notifications", 303)
+    return RedirectResponse(url(request, "notifications"), 303)

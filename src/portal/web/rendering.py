@@ -16,6 +16,7 @@ from portal.config import ROOT, Settings
 from portal.services import accounts, workflow
 from portal.web.forms import pop_flash
 from portal.web.security import csrf_token
+from portal.web.urls import Urls
 
 
 def is_htmx(request: Request) -> bool:
@@ -36,7 +37,7 @@ def _context(request: Request) -> dict[str, Any]:
 
 
 def make_templates(
-    settings: Settings, static_url: Any, directory: Path | None = None
+    settings: Settings, static_url: Any, directory: Path | None = None, urls: Urls | None = None
 ) -> Jinja2Templates:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(directory or ROOT / "templates"),
@@ -53,6 +54,8 @@ def make_templates(
     _keep_plain_messages(env)
     env.globals.update(i18n.template_globals())
     env.globals["static"] = static_url
+    if urls is not None:
+        env.globals["url"] = urls  # url("dossier_edit", dossier_id=d.id): portal.web.urls
     env.globals["urlencode"] = urlencode
     env.globals["role_labels"] = accounts.ROLE_LABELS
     env.globals["min_password"] = accounts.MIN_PASSWORD

@@ -13,7 +13,7 @@ import logging
 import secrets
 import unicodedata
 from collections.abc import Awaitable, Callable
-from urllib.parse import quote, unquote_plus, urlsplit
+from urllib.parse import unquote_plus, urlsplit
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
@@ -26,6 +26,7 @@ from portal.models import User
 from portal.services import accounts, denials
 from portal.services.policy import RULES, allows
 from portal.services.text import as_int
+from portal.web.urls import url
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 CSRF_FIELD = "csrf_token"
@@ -148,11 +149,10 @@ def guard(rule: str) -> Callable[[Endpoint], Endpoint]:
             if not allows(rule, user):
                 if user is None:
                     if request.method in SAFE_METHODS:
-                        target = quote(
-                            request.url.path
-                            + (f"?{request.url.query}" if request.url.query else "")
+                        target = request.url.path + (
+                            f"?{request.url.query}" if request.url.query else ""
                         )
-                        return RedirectResponse(f"/login?next={target}", 303)
+                        return RedirectResponse(url(request, "login_form", {"next": target}), 303)
                     raise HTTPException(401)
                 raise HTTPException(403)
             return await endpoint(request)

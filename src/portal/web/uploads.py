@@ -24,6 +24,7 @@ from portal.web.dossiers import ctx_of, dossier_id
 from portal.web.errors import CSRF_MESSAGE
 from portal.web.forms import flash
 from portal.web.security import CSRF_HEADER, guard
+from portal.web.urls import url
 
 VERSION = "1.0.0"
 EXTENSIONS = "creation,termination,checksum,expiration"
@@ -125,7 +126,7 @@ async def upload_create(request: Request) -> Response:
         )
     except ValidationError as exc:
         return _problem(exc)
-    return _tus(201, {"Location": f"/uploads/{upload.key}", **_state(upload)})
+    return _tus(201, {"Location": url(request, "upload_append", key=upload.key), **_state(upload)})
 
 
 @guard("enterprise")
