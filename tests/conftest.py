@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-# The queue is built from the environment at import: keep it out of the checkout's data/.
+# The jobs read their settings from the environment: keep them out of the checkout's data/.
 os.environ.setdefault("PORTAL_DATA_DIR", tempfile.mkdtemp(prefix="portal-test-"))
 
 import psycopg2  # noqa: E402

@@ -111,7 +111,7 @@ dossier_slip                 signed_in   L    200  200  404  200  200  404  404 
 dossier_act                  signed_in   401  403  403  404  422  422  404  404  404  403
 dossier_assign               staff       401  403  403  403  422  422  404  404  404  403
 dossier_result_upload        staff       401  403  403  403  409  409  404  404  404  403
-officer_inbox                staff       L    403  403  403  200  200  200  200  403  403
+officer_inbox                unit_staff  L    403  403  403  200  200  200  200  403  403
 notifications                signed_in   L    200  200  200  200  200  200  200  200  200
 notifications_read           signed_in   401  303  303  303  303  303  303  303  303  303
 statistics_page              staff       L    403  403  403  200  200  200  200  200  200

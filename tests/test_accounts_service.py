@@ -352,6 +352,7 @@ EXPECTED = {
     "public": {None, *ROLES},
     "signed_in": set(ROLES),
     "enterprise": {"enterprise"},
+    "unit_staff": {"officer", "leader"},
     "staff": {"officer", "leader", "admin", "auditor"},
     "admin": {"admin"},
 }

@@ -1,5 +1,6 @@
-"""Layering rules read from the source: services and models know nothing of HTTP or templates,
-and rows are only deleted where that is the design."""
+"""Layering rules read from the source: services and models know nothing of HTTP, templates
+or the worker (they reach it through portal.background only), no module imports its way back to
+itself, functions stay short, and rows are only deleted where that is the design."""
 
 from __future__ import annotations
 
@@ -13,7 +14,15 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src" / "portal"
 CORE = sorted((SRC / "services").glob("*.py")) + [SRC / "models.py"]
-FORBIDDEN = ("starlette", "jinja2", "portal.web", "portal.app", "portal.asgi")
+FORBIDDEN = (
+    "starlette",
+    "jinja2",
+    "portal.web",
+    "portal.app",
+    "portal.asgi",
+    "portal.jobs",
+    "portal.queue",
+)
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -46,9 +55,109 @@ def test_services_and_models_do_not_import_the_web_layer(path):
 def test_the_check_would_catch_an_import(tmp_path):
     sample = tmp_path / "sample.py"
     sample.write_text("import os\nfrom starlette.requests import Request\n"
-                      "def f():\n    import jinja2\n")
+                      "def f():\n    import jinja2\n    from portal import jobs\n")
     assert sorted(m for m in imported_modules(sample) if is_forbidden(m)) == [
-        "jinja2", "starlette.requests", "starlette.requests.Request"]
+        "jinja2", "portal.jobs", "starlette.requests", "starlette.requests.Request"]
+
+
+WEB = sorted((SRC / "web").glob("*.py"))
+
+
+@pytest.mark.parametrize("path", WEB, ids=lambda p: p.name)
+def test_the_web_layer_reads_data_only_through_services(path):
+    """Handlers parse, call a service and render: no connection or transaction of their own
+    (the models' constants and types they may name)."""
+    bad = sorted(m for m in imported_modules(path)
+                 if m == "portal.db" or m.startswith(("portal.db.", "peewee", "playhouse")))
+    assert bad == [], f"{path.relative_to(ROOT)} imports {bad}"
+
+
+def module_name(path: Path, src: Path) -> str:
+    parts = path.relative_to(src).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph(src: Path) -> dict[str, set[str]]:
+    """Module -> the modules of `src` it imports, at the top or inside functions
+    (`from portal import jobs` counts as importing portal.jobs)."""
+    paths = {module_name(p, src): p for p in src.rglob("*.py")}
+    graph = {}
+    for name, path in paths.items():
+        found = {m for m in imported_modules(path) if m in paths}
+        graph[name] = found - {name}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The import cycles of `graph`: its strongly connected parts of more than one module."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    out: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            part = []
+            while True:
+                top = stack.pop()
+                part.append(top)
+                if top == node:
+                    break
+            if len(part) > 1:
+                out.append(sorted(part))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return out
+
+
+def test_no_module_imports_its_way_back_to_itself():
+    graph = import_graph(ROOT / "src")
+    assert "portal.jobs" in graph["portal.app"]  # the graph sees imports between our modules
+    assert cycles(graph) == []
+
+
+def test_the_cycle_check_sees_imports_inside_functions(tmp_path):
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("from pkg import b\n")
+    (pkg / "b.py").write_text("def later():\n    from pkg import c\n")
+    (pkg / "c.py").write_text("import pkg.a\n")
+    (pkg / "d.py").write_text("import pkg.a\n")
+    assert cycles(import_graph(tmp_path)) == [["pkg.a", "pkg.b", "pkg.c"]]
+
+
+MAX_FUNCTION_LINES = 60
+
+
+def long_functions(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    return [f"{path.name}:{node.name} ({node.end_lineno - node.lineno + 1} lines)"
+            for node in ast.walk(tree)
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES]
+
+
+def test_functions_are_short():
+    """Tables are data at module level; a function longer than this is split."""
+    found = [f for p in sorted(SRC.rglob("*.py")) for f in long_functions(p)]
+    assert found == []
+
+
+def test_the_length_check_would_catch_a_long_function(tmp_path):
+    sample = tmp_path / "sample.py"
+    sample.write_text("def long():\n" + "    x = 1\n" * 60 + "\n\ndef short():\n    pass\n")
+    assert long_functions(sample) == ["sample.py:long (61 lines)"]
 
 
 def test_importing_every_service_loads_neither_starlette_nor_jinja2(tmp_path):
@@ -119,3 +228,20 @@ def test_the_write_check_sees_model_and_instance_calls(tmp_path):
     assert writes(sample) == {("sample.py", "User", "delete"),
                               ("sample.py", "DossierEvent", "update"),
                               ("sample.py", "row", "delete_instance")}
+
+
+def test_importing_a_module_writes_no_file(tmp_path):
+    """Configuration is read at the edge (run.py, tasks.py, asgi.py): importing any other
+    module of the portal creates no file, not even the queue's."""
+    modules = sorted(module_name(p, ROOT / "src") for p in SRC.rglob("*.py"))
+    modules = [m for m in modules if m != "portal.asgi"]  # uvicorn's entry point: the edge
+    assert "portal.queue" in modules and "portal.jobs" in modules
+    work = tmp_path / "work"
+    work.mkdir()
+    code = "".join(f"import {m}\n" for m in modules)
+    result = subprocess.run([sys.executable, "-c", code], cwd=work, capture_output=True,
+                            text=True, env={"PYTHONPATH": str(ROOT / "src"),
+                                            "PORTAL_DATA_DIR": str(work / "data")},
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.relative_to(work).as_posix() for p in work.rglob("*")) == []

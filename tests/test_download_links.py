@@ -256,3 +256,16 @@ def test_the_link_lifetime_is_one_setting(tmp_path):
     now = int(time.time())
     assert make.read(make.token(target, issued_at=now - 2 * DAY)) == target
     assert make.read(make.token(target, issued_at=now - 4 * DAY)) is None
+
+
+@pytest.mark.parametrize(("kind", "route", "params"), [
+    ("file", "dossier_file", {"dossier_id": 12, "attachment_id": 34}),
+    ("slip", "dossier_slip", {"dossier_id": 12, "slip_id": 34}),
+    ("receipt", "dossier_receipt", {"dossier_id": 12}),
+])
+def test_an_e_mail_link_opens_the_route_that_serves_it(app, kind, route, params):
+    """The services write e-mail links without the web layer's URL builder: each link's path
+    must be the one the route table gives its download route, so a path changed in
+    routes.py is caught here."""
+    target = Target(1, 12, kind, params.get("attachment_id") or params.get("slip_id") or 12)
+    assert target.path == app.state.urls(route, **params)

@@ -250,7 +250,7 @@ WEB_FILES = sorted(WEB.glob("*.py"))
 
 def test_the_web_modules_and_their_redirects_are_found():
     names = {p.name for p in WEB_FILES}
-    assert {"dossiers.py", "processing.py", "auth.py", "security.py", "urls.py"} <= names
+    assert {"dossiers.py", "dossier_actions.py", "auth.py", "security.py", "urls.py"} <= names
     calls = sum(p.read_text(encoding="utf-8").count("RedirectResponse(") for p in WEB_FILES)
     assert calls > 20
 

@@ -48,7 +48,7 @@ from portal.services.paging import Page, paginate
 from portal.services.status import DRAFT, NEW, PROCESSING, SUPPLEMENT
 from portal.services.text import clean
 from portal.services.validation import DATE_PATTERN, Field, validate
-from portal.services.workflow import SUBMISSION, Facts, check
+from portal.services.workflow import SUBMISSION, Facts, Transition, available, check
 
 MAX_KEPT = 10_000  # an answer is kept as typed up to this; its own limit is checked
 UPLOAD_PROBLEMS = {
@@ -135,6 +135,15 @@ class DossierView:
             and self.dossier.status == PROCESSING
             and self.procedure.returns_result_online
         )
+
+    @property
+    def actions(self) -> list[Transition]:
+        """The actions the user can take on it now (the buttons its page shows)."""
+        has_result = any(a.purpose == "result" for a in self.attachments)
+        facts = Facts(
+            self.dossier.status, self.dossier.approval, has_result, self.procedure.online_level
+        )
+        return available(self.actor, facts)
 
     def can_download(self, attachment: Attachment) -> bool:
         """Whether the page links to the file (a result is withheld from the owner until it
@@ -247,7 +256,10 @@ def _draft_for_update(
     dossier_id: int,
     statuses: tuple[int, ...] = (DRAFT,),
     submit_key: str | None = None,
+    refusal: str = "invalid",
 ) -> Dossier:
+    """The owner's dossier, locked, if its status is one of `statuses`; else DomainError of
+    kind `refusal` (NotFound, AccessDenied when it is not the user's)."""
     dossier = (
         _locked(dossier_id)
         if db.transaction_depth()
@@ -260,7 +272,7 @@ def _draft_for_update(
     if submit_key and dossier.submit_key == submit_key:
         return dossier  # the same submission again, after the first one won
     if dossier.status not in statuses:
-        raise DomainError(N_("This dossier can no longer be changed."))
+        raise DomainError(N_("This dossier can no longer be changed."), kind=refusal)
     return dossier
 
 
@@ -440,7 +452,7 @@ def submit(ctx: Ctx, dossier_id: int, submit_key: str) -> Dossier:
         done = Dossier.get_or_none(Dossier.submit_key == key)
         if done is not None and actor_kind(ctx.user, done) == OWNER:
             return done
-    dossier = _draft_for_update(ctx, dossier_id, submit_key=key)
+    dossier = _draft_for_update(ctx, dossier_id, submit_key=key, refusal="conflict")
     if dossier.status != DRAFT:
         return dossier
     view = load(dossier.id, ctx.user)

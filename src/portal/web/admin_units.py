@@ -12,7 +12,8 @@ from portal.services import units
 from portal.services.errors import ValidationError
 from portal.web.forms import error_texts, flash, form_dict, kept_values
 from portal.web.rendering import render
-from portal.web.security import guard, param, read_form
+from portal.web.requests import param
+from portal.web.security import guard, read_form
 from portal.web.urls import url
 
 UNIT_NAMES = ("code", "name", "kind", "structure", "parent_code", "active")

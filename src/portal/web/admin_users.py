@@ -14,7 +14,8 @@ from portal.services.errors import NotFound, ValidationError
 from portal.services.text import as_int
 from portal.web.forms import error_texts, flash, form_dict, kept_values
 from portal.web.rendering import render
-from portal.web.security import guard, int_param, param, read_form
+from portal.web.requests import int_param, param
+from portal.web.security import guard, read_form
 from portal.web.urls import url
 
 USER_NAMES = (

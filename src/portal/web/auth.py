@@ -12,7 +12,7 @@ from starlette.responses import RedirectResponse, Response
 from portal.config import LANGUAGES
 from portal.i18n import gettext_ as _
 from portal.i18n import ngettext_ as ngettext
-from portal.services import accounts, logins
+from portal.services import accounts, logins, policy
 from portal.services.errors import ValidationError
 from portal.web.forms import error_texts, flash, form_dict, kept_values
 from portal.web.pages import remember_language
@@ -92,7 +92,7 @@ async def login_submit(request: Request) -> Response:
         )
     await sign_in(request, user)
     flash(request, _("Welcome, %(name)s.") % {"name": user.full_name})
-    default = url(request, "admin_home" if user.role == "admin" else "home")
+    default = url(request, "admin_home" if policy.allows("admin", user) else "home")
     response = RedirectResponse(safe_next(data["next"], default), 303)
     if user.language in LANGUAGES:  # the language chosen last time, on any device
         remember_language(request, response, user.language)

@@ -13,37 +13,16 @@ from starlette.responses import RedirectResponse, Response
 from portal import storage
 from portal.i18n import gettext_ as _
 from portal.services import catalogue, dossiers
-from portal.services.access import Ctx
-from portal.services.download_links import DownloadLinks
-from portal.services.errors import DomainError, NotFound, ValidationError
+from portal.services.errors import NotFound, ValidationError
 from portal.services.processing import deadline_flag
 from portal.services.text import as_int
 from portal.services.workflow import STATUS_LABELS
+from portal.web.dossier_page import detail_page
 from portal.web.forms import error_texts, flash, form_dict
 from portal.web.rendering import render
-from portal.web.security import client_addr, guard, int_param, param, read_form
+from portal.web.requests import ctx_of, dossier_id, int_param, param
+from portal.web.security import guard, read_form
 from portal.web.urls import url
-
-
-def ctx_of(request: Request) -> Ctx:
-    s = request.app.state.settings
-    return Ctx(
-        user=request.state.user,
-        client_addr=client_addr(request),
-        uploads=s.uploads,
-        max_upload_bytes=s.max_upload_bytes,
-        max_files=s.max_files_per_dossier,
-        office_hours=s.office_hours,
-        scan_files=bool(s.clamd_address),
-        links=DownloadLinks.of(s),
-    )
-
-
-def dossier_id(request: Request) -> int:
-    value = as_int(request.path_params["dossier_id"])
-    if value is None:
-        raise NotFound("dossier")
-    return value
 
 
 @guard("enterprise")
@@ -116,7 +95,7 @@ async def _edit_page(
 @guard("enterprise")
 async def dossier_edit(request: Request) -> Response:
     view = await run_in_threadpool(dossiers.load, dossier_id(request), request.state.user)
-    if view.dossier.status != 0:
+    if not view.is_draft:
         return RedirectResponse(url(request, "dossier_detail", dossier_id=view.dossier.id), 303)
     return await _edit_page(request, view, {})
 
@@ -170,8 +149,6 @@ async def _upload(request: Request, purpose: str) -> Response:
     view = await run_in_threadpool(dossiers.load, did, request.state.user)
     if purpose == "application":
         return await _edit_page(request, view, errors, status_code=422)
-    from portal.web.processing import detail_page
-
     return await detail_page(request, view, errors, status_code=422, failed="supplement")
 
 
@@ -195,14 +172,14 @@ async def dossier_file_remove(request: Request) -> Response:
     await run_in_threadpool(dossiers.remove_attachment, ctx_of(request), did, attachment_id)
     flash(request, _("The file was removed."))
     view = await run_in_threadpool(dossiers.load, did, request.state.user)
-    page = "dossier_edit" if view.dossier.status == 0 else "dossier_detail"
+    page = "dossier_edit" if view.is_draft else "dossier_detail"
     return RedirectResponse(url(request, page, dossier_id=did), 303)
 
 
 @guard("enterprise")
 async def dossier_review(request: Request) -> Response:
     view = await run_in_threadpool(dossiers.load, dossier_id(request), request.state.user)
-    if view.dossier.status != 0:
+    if not view.is_draft:
         return RedirectResponse(url(request, "dossier_detail", dossier_id=view.dossier.id), 303)
     problems = dossiers.submission_problems(view)
     return render(
@@ -252,8 +229,6 @@ async def dossier_submit(request: Request) -> Response:
             },
             status_code=422,
         )
-    except DomainError:
-        raise HTTPException(409) from None
     flash(request, _("Dossier %(code)s is submitted.") % {"code": dossier.code})
     return RedirectResponse(url(request, "dossier_receipt", dossier_id=dossier.id), 303)
 
@@ -261,7 +236,7 @@ async def dossier_submit(request: Request) -> Response:
 @guard("enterprise")
 async def dossier_delete_confirm(request: Request) -> Response:
     view = await run_in_threadpool(dossiers.load, dossier_id(request), request.state.user)
-    if view.dossier.status != 0:
+    if not view.is_draft:
         raise HTTPException(409)
     return render(request, "dossiers/delete.html", {"view": view})
 

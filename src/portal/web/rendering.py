@@ -13,7 +13,8 @@ from starlette.templating import Jinja2Templates
 
 from portal import i18n
 from portal.config import ROOT, Settings
-from portal.services import accounts, workflow
+from portal.services import accounts, policy, workflow
+from portal.services.status import Status
 from portal.web.forms import pop_flash
 from portal.web.security import csrf_token
 from portal.web.urls import Urls
@@ -28,8 +29,10 @@ def is_htmx(request: Request) -> bool:
 
 
 def _context(request: Request) -> dict[str, Any]:
+    user = getattr(request.state, "user", None)
     return {
-        "user": getattr(request.state, "user", None),
+        "user": user,
+        "can": lambda rule: policy.allows(rule, user),  # may the user use routes of `rule`
         "csrf_token": lambda: csrf_token(request),  # lazy: only pages with forms start a session
         "language": i18n.current_language.get(),
         "settings": request.app.state.settings,
@@ -59,6 +62,7 @@ def make_templates(
     env.globals["urlencode"] = urlencode
     env.globals["role_labels"] = accounts.ROLE_LABELS
     env.globals["min_password"] = accounts.MIN_PASSWORD
+    env.globals["Status"] = Status
     env.globals["slip_names"] = workflow.SLIP_NAMES
     env.globals["purpose_names"] = workflow.PURPOSE_NAMES
     env.globals["action_names"] = workflow.ACTION_NAMES

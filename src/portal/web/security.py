@@ -11,7 +11,6 @@ import functools
 import hmac
 import logging
 import secrets
-import unicodedata
 from collections.abc import Awaitable, Callable
 from urllib.parse import unquote_plus, urlsplit
 
@@ -25,7 +24,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from portal.models import User
 from portal.services import accounts, denials
 from portal.services.policy import RULES, allows
-from portal.services.text import as_int
 from portal.web.urls import url
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
@@ -239,14 +237,3 @@ class SecurityMiddleware:
         if origin and origin != "null":
             return urlsplit(origin).netloc != headers.get("host", "")
         return origin == "null"
-
-
-def param(request: Request, name: str, default: str = "", max_length: int = 200) -> str:
-    """A query parameter as text, cut to a sane length, NFC-normalised like form fields."""
-    value = request.query_params.get(name, default)
-    return unicodedata.normalize("NFC", value[:max_length])
-
-
-def int_param(request: Request, name: str, default: int = 1) -> int:
-    value = as_int(request.query_params.get(name, ""))
-    return value if value is not None and value < 1_000_000 else default

@@ -11,7 +11,8 @@ from portal.services import stats
 from portal.services.errors import ValidationError
 from portal.web.forms import error_texts
 from portal.web.rendering import is_htmx, render
-from portal.web.security import guard, int_param, param
+from portal.web.requests import int_param, param
+from portal.web.security import guard
 
 FIELDS = ("from", "to", "unit", "sort")
 TEMPLATE = "stats/index.html"

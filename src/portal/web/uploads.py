@@ -20,9 +20,9 @@ from portal.i18n import translate
 from portal.services import uploads
 from portal.services.errors import NotFound, ValidationError
 from portal.services.text import as_int
-from portal.web.dossiers import ctx_of, dossier_id
 from portal.web.errors import CSRF_MESSAGE
 from portal.web.forms import flash
+from portal.web.requests import ctx_of, dossier_id
 from portal.web.security import CSRF_HEADER, guard
 from portal.web.urls import url
 

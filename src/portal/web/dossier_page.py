@@ -1,0 +1,74 @@
+"""A submitted dossier's page: status, deadline, what was filed, timeline, slips, files and the
+actions its user can take; the page again with a form's errors; a dossier found by its code."""
+
+from __future__ import annotations
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from portal.services import dossier_page, dossiers, processing
+from portal.services.dossiers import DossierView
+from portal.services.errors import ValidationError
+from portal.services.workflow import STATUS_LABELS
+from portal.web.forms import error_texts
+from portal.web.rendering import render
+from portal.web.requests import dossier_id
+from portal.web.security import guard
+from portal.web.urls import url
+
+
+async def detail_page(
+    request: Request,
+    view: DossierView,
+    errors: dict | None = None,
+    status_code: int = 200,
+    failed: str = "",
+    values: dict | None = None,
+) -> Response:
+    """The dossier page; `failed` names the action whose form is shown again with `errors`
+    and the `values` the user typed."""
+    extra = await run_in_threadpool(dossier_page.page_extras, view)
+    return render(
+        request,
+        "dossiers/detail.html",
+        {
+            "view": view,
+            **extra,
+            "actions": view.actions,
+            "labels": STATUS_LABELS,
+            "flag": processing.deadline_flag(view.dossier),
+            "errors": errors or {},
+            "values": values or {},
+            "user_id": request.state.user.id,
+            "failed": failed,
+        },
+        status_code=status_code,
+    )
+
+
+async def page_with_errors(
+    request: Request, did: int, exc: ValidationError, failed: str = "", values: dict | None = None
+) -> Response:
+    """The dossier page again, with what was wrong next to its field (422); `failed` names the
+    action whose form is shown again with the `values` typed."""
+    view = await run_in_threadpool(dossiers.load, did, request.state.user)
+    return await detail_page(
+        request, view, error_texts(exc), status_code=422, failed=failed, values=values
+    )
+
+
+@guard("signed_in")
+async def dossier_detail(request: Request) -> Response:
+    view = await run_in_threadpool(dossiers.load, dossier_id(request), request.state.user)
+    if view.is_draft:
+        return RedirectResponse(url(request, "dossier_edit", dossier_id=view.dossier.id), 303)
+    return await detail_page(request, view)
+
+
+@guard("signed_in")
+async def dossier_by_code(request: Request) -> Response:
+    did = await run_in_threadpool(
+        dossiers.find_by_code, request.path_params["code"], request.state.user
+    )
+    return RedirectResponse(url(request, "dossier_detail", dossier_id=did), 303)
