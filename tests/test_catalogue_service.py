@@ -133,6 +133,17 @@ def test_words_match_as_prefixes():
 
 
 @read_only
+def test_letters_inside_words_do_not_match():
+    # "uan" is inside "quan" (hải quan) of nearly every procedure, but no word starts with it.
+    assert search(q="quan").total > 100
+    assert search(q="uan").total == 0
+    assert search(q="UÂN").total == 0
+    # ...and "oan" (inside "toán", "khoản") neither, alone or next to a word that matches.
+    assert search(q="hai quan").total > 100
+    assert search(q="hai quan oan").total == 0
+
+
+@read_only
 def test_whole_phrase_in_name_ranks_above_scattered_words():
     page = search(per_page=1000, q="khai bo sung")
     ranked = codes(page)

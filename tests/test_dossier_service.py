@@ -36,6 +36,7 @@ from tests.dossier_fixtures import (
     documents,
     uploaded_files,
 )
+from tests.real_files import docx
 
 
 def dossier(dossier_id: int) -> Dossier:
@@ -117,9 +118,10 @@ def test_attachments_are_typed_by_content_and_refused_files_leave_nothing(people
     assert kept == {pdf.stored_name, png.stored_name}
     assert (settings.uploads / pdf.stored_name).read_bytes() == PDF
 
-    # An executable named .pdf, a PNG where only PDF/XML are accepted, an empty file, a file
-    # over the limit: refused on the document's field, and nothing stays on disk.
+    # An executable named .pdf, a PNG or a DOCX where only PDF/XML are accepted, an empty
+    # file, a file over the limit: refused on the document's field, and nothing stays on disk.
     refused = [(first, "setup.pdf", [EXE], "type"), (first, "anh.png", [PNG], "type"),
+               (first, "don.docx", [docx()], "type"),
                (second, "empty.pdf", [b""], "empty"),
                (second, "big.pdf", [PDF, b"0" * 4096], "too_large")]
     for doc, name, chunks, _reason in refused:

@@ -146,6 +146,55 @@ def test_the_account_ceiling_also_applies_to_unknown_names(settings):
     assert log_in("ghost", WRONG, "192.0.2.250").throttle.limit == ACCOUNT
 
 
+# --- several limits at once ----------------------------------------------------------------
+
+def test_when_two_limits_are_reached_the_longer_wait_is_given(make_user):
+    """The pair's five failures wait 15 minutes, the account's fifty an hour: the hour."""
+    user = make_user("officer")
+    for n in range(11):
+        fail(user.username, f"192.0.2.{n}", 4)
+    fail(user.username, "192.0.2.99", 1)
+    fail(user.username, HERE, 5)  # 50 in all, the last five from one address
+    now = utcnow()
+    with db.connection_context():
+        found = login_limits.throttle(user.username, HERE, now)
+    failures = failures_of(user.username)
+    assert len(failures) == 50
+    # Both are reached: the pair alone would wait until its oldest failure + 15 minutes.
+    pair_until = failures[-5].created_at + 15 * MINUTE
+    assert found.limit == ACCOUNT
+    assert found.until == failures[0].created_at + dt.timedelta(hours=1) > pair_until
+    attempt = log_in(user.username, PASSWORD, HERE, now=now)
+    assert attempt.throttle == found and attempt.minutes_left >= 59
+
+
+def test_when_the_pairs_wait_is_the_longer_one_it_is_given(make_user):
+    """The account's fifty failures are 50 minutes old (10 minutes left); five new ones from
+    one address wait 15 minutes: the 15."""
+    user = make_user("officer")
+    for n in range(12):
+        fail(user.username, f"192.0.2.{n}", 4)
+    fail(user.username, "192.0.2.99", 2)
+    age_history(50 * MINUTE)
+    with db.connection_context(), db.atomic():  # refused attempts would not count: record
+        for _ in range(5):                      # the failures as log_in does
+            history.record(history.Actor(user.id, user.full_name, user.role, "02CI", HERE),
+                           "login_failed", note=user.username, public=False)
+    now = utcnow()
+    with db.connection_context():
+        found = login_limits.throttle(user.username, HERE, now)
+    failures = failures_of(user.username)
+    assert len(failures) == 55
+    account_until = failures[5].created_at + dt.timedelta(hours=1)  # the 50th latest
+    assert now < account_until < now + 11 * MINUTE
+    assert found.limit == PAIR
+    assert found.until == failures[-5].created_at + 15 * MINUTE > account_until
+    # From another address only the account's wait is left.
+    with db.connection_context():
+        elsewhere = login_limits.throttle(user.username, THERE, now)
+    assert (elsewhere.limit, elsewhere.until) == (ACCOUNT, account_until)
+
+
 # --- the window's first event ---------------------------------------------------------------
 
 def test_first_event_id_finds_the_start_of_the_window(settings):

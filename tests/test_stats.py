@@ -294,6 +294,34 @@ def test_result_ready_counts_as_completed_when_the_result_was_issued(enterprises
     assert stats.build_report(long_ago).figures.completed == 0
 
 
+def test_a_returned_dossier_is_completed_when_it_was_returned_not_when_issued(enterprises):
+    """Status 10 is completed at its finished_at (the return), even though its issue_result
+    event came earlier: issued before the promised date but returned after it is late; one
+    issued and returned in time is on time."""
+    now = utcnow()
+    with db.connection_context(), db.atomic():
+        returned_late = add_dossier(
+            "02CI", enterprises["A"], RETURNED, submitted_at=now - dt.timedelta(days=3),
+            due_at=now + dt.timedelta(days=1), finished_at=now + dt.timedelta(days=2))
+        returned_in_time = add_dossier(
+            "02CI", enterprises["B"], RETURNED, submitted_at=now - dt.timedelta(days=3),
+            due_at=now + dt.timedelta(days=2), finished_at=now + dt.timedelta(days=1))
+        for d in (returned_late, returned_in_time):
+            history.record(history.SYSTEM, "issue_result", dossier=d,
+                           status_before=PROCESSING, status_after=PROCESSED)
+    today = stats.local_today()
+    week = {"from": (today - dt.timedelta(days=7)).isoformat(),
+            "to": (today + dt.timedelta(days=7)).isoformat()}
+    f = stats.build_report(stats.clean_query(week, 1, today), now).figures
+    assert (f.received, f.completed, f.on_time, f.late) == (2, 2, 1, 1)
+    rows = stats.unit_rows(stats.clean_query(week, 1, today), now)
+    assert [(r.code, r.completed, r.on_time, r.late) for r in rows] == [("02CI", 2, 1, 1)]
+    # Returned after the period's end: not completed within it, though issued inside it.
+    until_today = {"from": week["from"], "to": today.isoformat()}
+    assert stats.build_report(stats.clean_query(until_today, 1, today), now).figures.completed \
+        == 0
+
+
 @pytest.mark.parametrize(
     ("sort", "expected"),
     [

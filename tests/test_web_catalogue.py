@@ -279,7 +279,7 @@ def test_nul_characters_in_filters_and_codes_are_refused_not_a_server_error(clie
         assert r.status_code == 400, params
         assert r.headers["x-content-type-options"] == "nosniff"
     assert client.get("/procedures/1.00545%00").status_code == 400
-    assert client.get("/procedures", params={"q": "huy\ttờ khai"}).status_code in (200, 400)
+    assert client.get("/procedures", params={"q": "huy\ttờ khai"}).status_code == 400
 
 
 # --- pagination -----------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from tests.dossier_web_fixtures import (
     tr,
 )
 from tests.helpers import HX
+from tests.real_files import docx
 
 # The shared fixtures, found by pytest under these names.
 forms, people, sessions = fx.forms, fx.people, fx.sessions
@@ -273,7 +274,7 @@ def test_whole_life_from_submission_to_downloaded_result(sessions, forms):
     assert r.status_code == 422
     assert tr("Attach at least one document first.") in text_of(r)
     first, second = document_ids()
-    r = attach(e, did, second, "hop-dong.docx", b"PK\x03\x04 not a real archive",
+    r = attach(e, did, second, "hop-dong.docx", docx(),  # a real DOCX, not taken for this slot
                url="/dossiers/{did}/supplement-files")
     assert r.status_code == 422
     assert tr("This type of file is not accepted here: use %(types)s.",

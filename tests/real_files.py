@@ -1,0 +1,79 @@
+"""Real minimal files of the types the portal knows, built here (no binary fixtures): a JPEG,
+and DOCX and XLSX packages with what Office needs to open them."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zipfile
+
+
+def segment(marker: int, body: bytes) -> bytes:
+    return struct.pack(">BBH", 0xFF, marker, len(body) + 2) + body
+
+
+def jpeg() -> bytes:
+    """A baseline JPEG of one grey pixel: JFIF header, quantisation and Huffman tables, frame,
+    scan (DC difference 0, then end of block) and end of image."""
+    huffman_one_code = bytes([1] + [0] * 15) + b"\x00"  # one code of length 1, for symbol 0
+    return (
+        b"\xff\xd8"
+        + segment(0xE0, b"JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00")
+        + segment(0xDB, b"\x00" + bytes([1] * 64))
+        + segment(0xC0, b"\x08\x00\x01\x00\x01\x01\x01\x11\x00")
+        + segment(0xC4, b"\x00" + huffman_one_code)  # DC table 0
+        + segment(0xC4, b"\x10" + huffman_one_code)  # AC table 0
+        + segment(0xDA, b"\x01\x01\x00\x00\x3f\x00")
+        + b"\x3f"  # the bits 0 (DC category 0) and 0 (EOB), padded with ones
+        + b"\xff\xd9"
+    )
+
+
+CONTENT_TYPES_XML = (
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+    '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+    '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.'
+    'relationships+xml"/><Default Extension="xml" ContentType="application/xml"/>'
+    '<Override PartName="/{part}" ContentType="{type}"/></Types>'
+)
+RELS_XML = (
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+    '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+    '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+    'relationships/officeDocument" Target="{part}"/></Relationships>'
+)
+
+
+def zip_of(entries: dict[str, str]) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, text in entries.items():
+            z.writestr(name, text)
+    return out.getvalue()
+
+
+def docx() -> bytes:
+    """A minimal WordprocessingML package: content types, package relationships, the document."""
+    part = "word/document.xml"
+    return zip_of({
+        "[Content_Types].xml": CONTENT_TYPES_XML.format(
+            part=part, type="application/vnd.openxmlformats-officedocument."
+                            "wordprocessingml.document.main+xml"),
+        "_rels/.rels": RELS_XML.format(part=part),
+        part: '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+              '<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/'
+              'main"><w:body><w:p><w:r><w:t>Đơn đề nghị</w:t></w:r></w:p></w:body></w:document>',
+    })
+
+
+def xlsx() -> bytes:
+    part = "xl/workbook.xml"
+    return zip_of({
+        "[Content_Types].xml": CONTENT_TYPES_XML.format(
+            part=part, type="application/vnd.openxmlformats-officedocument."
+                            "spreadsheetml.sheet.main+xml"),
+        "_rels/.rels": RELS_XML.format(part=part),
+        part: '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+              '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+              '<sheets/></workbook>',
+    })
