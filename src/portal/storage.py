@@ -88,9 +88,9 @@ def sniff(path: Path) -> str | None:
         except (zipfile.BadZipFile, OSError):
             return None
         if "[Content_Types].xml" in names:
-            if any(n.startswith("word/") for n in names):
+            if "word/document.xml" in names:  # the main part of a Word document
                 return "docx"
-            if any(n.startswith("xl/") for n in names):
+            if "xl/workbook.xml" in names:  # the main part of an Excel workbook
                 return "xlsx"
         return None
     text = head.lstrip(b"\xef\xbb\xbf").lstrip()
