@@ -5,6 +5,7 @@ itself, functions stay short, and rows are only deleted where that is the design
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -245,3 +246,30 @@ def test_importing_a_module_writes_no_file(tmp_path):
                             timeout=120)
     assert result.returncode == 0, result.stderr
     assert sorted(p.relative_to(work).as_posix() for p in work.rglob("*")) == []
+
+
+# A template asks the view or the policy (`view.can_download(a)`, `can("unit_staff")`,
+# `Status.DRAFT`); it never restates a rule with a status code, a role list or a level.
+RESTATED_RULE = re.compile(
+    r"status\s*(?:==|!=|<=|>=|<|>)\s*\d|\d\s*(?:==|!=|<=|>=|<|>)\s*[\w.]*status"
+    r"|\.role\s*(?:==|!=|in\b|not\s+in\b)|\.actor\s*(?:==|!=|in\b|not\s+in\b)"
+    r"|online_level\s*(?:==|!=|<=|>=|<|>)"
+)
+
+
+def restated_rules(text: str) -> list[str]:
+    return [m.group(0) for m in RESTATED_RULE.finditer(text)]
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "templates").rglob("*.html")),
+                         ids=lambda p: p.relative_to(ROOT / "templates").as_posix())
+def test_templates_ask_rules_instead_of_restating_them(path):
+    assert restated_rules(path.read_text(encoding="utf-8")) == []
+
+
+def test_the_template_check_would_catch_restated_rules():
+    sample = ('{% if d.status == 4 %}{% if 9 > d.status %}{% if user.role in ("a",) %}'
+              '{% if view.actor == "owner" %}{% if proc.online_level >= 4 %}'
+              '{% if d.status == Status.DRAFT %}{% if can("admin") %}')
+    assert restated_rules(sample) == ["status == 4", "9 > d.status", ".role in",
+                                      ".actor ==", "online_level >="]
