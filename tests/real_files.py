@@ -77,3 +77,36 @@ def xlsx() -> bytes:
               '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
               '<sheets/></workbook>',
     })
+
+
+def docx_with_entries(count: int) -> bytes:
+    """A real DOCX holding `count` entries in all: the document's parts and filler images."""
+    files = {f"word/media/image{n}.png": "" for n in range(count - 3)}
+    with zipfile.ZipFile(io.BytesIO(docx())) as z:
+        parts = {name: z.read(name).decode() for name in z.namelist()}
+    return zip_of({**parts, **files})
+
+
+EOCD = struct.Struct("<4s4H2LH")  # the end-of-central-directory record, without its comment
+
+
+def claiming(archive: bytes, count: int) -> bytes:
+    """`archive` with its end record claiming `count` entries (its directory unchanged)."""
+    at = len(archive) - EOCD.size
+    fields = list(EOCD.unpack(archive[at:]))
+    fields[3] = fields[4] = count
+    return archive[:at] + EOCD.pack(*fields)
+
+
+def as_zip64(archive: bytes, count: int | None = None) -> bytes:
+    """`archive` with a ZIP64 end record (as writers of very large archives add) before its end
+    record, which then says "see the ZIP64 record"; that record claims `count` entries (by
+    default the true number)."""
+    at = len(archive) - EOCD.size
+    sig, disk, cd_disk, here, total, cd_size, cd_offset, comment = EOCD.unpack(archive[at:])
+    count = total if count is None else count
+    record = struct.pack("<4sQ2H2L4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, count, count,
+                         cd_size, cd_offset)
+    locator = struct.pack("<4sLQL", b"PK\x06\x07", 0, at, 1)
+    end = EOCD.pack(sig, disk, cd_disk, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, comment)
+    return archive[:at] + record + locator + end
