@@ -16,6 +16,7 @@ from peewee import (
     TextField,
 )
 
+from portal import storage
 from portal.db import db
 
 
@@ -275,6 +276,12 @@ class Attachment(BaseModel):
 
     class Meta:
         table_name = "attachment"
+
+    @property
+    def served_name(self) -> str:
+        """The name the file is listed and downloaded under: with its type's extension, also
+        for a row attached before names took it (its recorded name is left as it was)."""
+        return storage.served_name(self.original_name, self.content_type)
 
 
 class Upload(BaseModel):

@@ -381,7 +381,8 @@ def _attach(
     )
     Dossier.update(updated_at=utcnow()).where(Dossier.id == dossier.id).execute()
     if upload_key:  # the resumable upload that brought the file is done, in the same commit
-        Upload.update(state="done", attachment=attachment).where(Upload.key == upload_key).execute()
+        done = {"state": "done", "attachment": attachment, "filename": attachment.original_name}
+        Upload.update(**done).where(Upload.key == upload_key).execute()
     for old in replaced:
         db.after_commit(lambda name=old.stored_name: storage.remove(ctx.uploads, name))
     return attachment

@@ -35,11 +35,11 @@ FOUND = N_(
 def new_attachment(
     ctx: Ctx, stored: storage.StoredFile, filename: str, **fields: Any
 ) -> Attachment:
-    """The row of a file just stored: the one way a stored file becomes an attachment. When a
-    scanner is configured the file is held back ("pending") and queued for a scan once the
-    transaction commits."""
+    """The row of a file just stored: the one way a stored file becomes an attachment. Its name
+    takes the extension of the type found in its content. When a scanner is configured the
+    file is held back ("pending") and queued for a scan once the transaction commits."""
     attachment = Attachment.create(
-        original_name=storage.safe_filename(filename),
+        original_name=storage.named_as(storage.safe_filename(filename), stored.file_type),
         stored_name=stored.stored_name,
         size=stored.size,
         sha256=stored.sha256,

@@ -130,7 +130,7 @@ async def _upload(request: Request, purpose: str) -> Response:
         errors = {f"doc-{doc}": _("Choose a file to attach.")}
     else:
         try:
-            await run_in_threadpool(
+            attachment = await run_in_threadpool(
                 dossiers.add_attachment,
                 ctx_of(request),
                 did,
@@ -139,7 +139,7 @@ async def _upload(request: Request, purpose: str) -> Response:
                 storage.iter_file(upload.file),
                 purpose,
             )
-            flash(request, _("The file %(name)s is attached.") % {"name": upload.filename})
+            flash(request, _("The file %(name)s is attached.") % {"name": attachment.served_name})
             return RedirectResponse(back + f"#doc-{doc}", 303)
         except ValidationError as exc:
             errors = error_texts(exc)

@@ -47,7 +47,7 @@ async def dossier_file(request: Request) -> Response:
     return FileResponse(
         path,
         media_type=att.content_type,
-        filename=att.original_name,
+        filename=att.served_name,
         content_disposition_type="attachment",
         headers={"Cache-Control": "private, no-store"},
     )
