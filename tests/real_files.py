@@ -98,15 +98,15 @@ def claiming(archive: bytes, count: int) -> bytes:
     return archive[:at] + EOCD.pack(*fields)
 
 
-def as_zip64(archive: bytes, count: int | None = None) -> bytes:
+def as_zip64(archive: bytes, count: int | None = None, moved: int = 0) -> bytes:
     """`archive` with a ZIP64 end record (as writers of very large archives add) before its end
     record, which then says "see the ZIP64 record"; that record claims `count` entries (by
-    default the true number)."""
+    default the true number), and its locator places it `moved` bytes from where it is."""
     at = len(archive) - EOCD.size
     sig, disk, cd_disk, here, total, cd_size, cd_offset, comment = EOCD.unpack(archive[at:])
     count = total if count is None else count
     record = struct.pack("<4sQ2H2L4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, count, count,
                          cd_size, cd_offset)
-    locator = struct.pack("<4sLQL", b"PK\x06\x07", 0, at, 1)
+    locator = struct.pack("<4sLQL", b"PK\x06\x07", 0, at + moved, 1)
     end = EOCD.pack(sig, disk, cd_disk, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, comment)
     return archive[:at] + record + locator + end

@@ -160,6 +160,8 @@ def test_an_office_archive_of_too_many_entries_is_refused(tmp_path: Path):
     assert 1000 <= cap <= 10_000  # far more than any real document, far fewer than harmful
     assert not refused(tmp_path, docx_with_entries(cap))
     assert refused(tmp_path, docx_with_entries(cap + 1))
+    # An end record counting too many is refused on its word, the directory unread.
+    assert refused(tmp_path, claiming(docx(), 60_000))
 
 
 def test_an_archive_whose_end_record_understates_its_entries_is_refused(tmp_path: Path):
@@ -175,6 +177,8 @@ def test_a_zip64_end_record_is_read_for_its_entry_count(tmp_path: Path):
     assert not refused(tmp_path, as_zip64(docx()))
     assert refused(tmp_path, as_zip64(docx(), 190_000))
     assert refused(tmp_path, as_zip64(docx_with_entries(storage.MAX_ZIP_ENTRIES + 1)))
+    # A locator that points away from the record zipfile reads is not followed elsewhere.
+    assert refused(tmp_path, as_zip64(docx(), moved=-100))
 
 
 NAMES = [

@@ -157,32 +157,45 @@ def _office_type(path: Path) -> str | None:
 
 
 def _zip_directory_is_small(path: Path) -> bool:
-    """Whether the end record of the archive at `path` (the ZIP64 one where there is one,
-    found where zipfile looks for them) counts at most MAX_ZIP_ENTRIES entries, and its
-    central directory holds exactly those: a count that understates a longer directory is
-    not believed. Reads the directory's fixed-size headers only, and only within the cap."""
-    size = path.stat().st_size
+    """Whether the end record of the archive at `path` counts at most MAX_ZIP_ENTRIES entries,
+    and its central directory holds exactly those: a count that understates a longer
+    directory is not believed. Reads the directory's fixed-size headers only, within the cap."""
     with path.open("rb") as f:
-        f.seek(max(0, size - _ZIP_END.size - 0xFFFF))
-        tail = f.read()
-        at = len(tail) - _ZIP_END.size
-        if not (tail[at:].startswith(b"PK\x05\x06") and tail.endswith(b"\x00\x00")):
-            at = tail.rfind(b"PK\x05\x06")
-        if at < 0 or at + _ZIP_END.size > len(tail):
+        found = _zip_end(f, path.stat().st_size)
+        if found is None:
             return False
-        end = size - len(tail) + at  # where the end record starts in the file
-        _, _, _, _, count, cd_size, _, _ = _ZIP_END.unpack_from(tail, at)
-        locator = tail[at - _ZIP64_LOCATOR.size : at] if at >= _ZIP64_LOCATOR.size else b""
-        if locator.startswith(b"PK\x06\x07"):
-            end -= _ZIP64_LOCATOR.size + _ZIP64_END.size
-            f.seek(max(0, end))
-            record = _ZIP64_END.unpack(f.read(_ZIP64_END.size))
-            if record[0] != b"PK\x06\x06":
-                return False
-            count, cd_size = record[7], record[8]
+        end, count, cd_size = found
         if count > MAX_ZIP_ENTRIES or cd_size > end:
             return False
         return _directory_spans(f, end - cd_size, count) == end
+
+
+def _zip_end(f: BinaryIO, size: int) -> tuple[int, int, int] | None:
+    """Where an archive's central directory ends, and the entry count and directory size its
+    end record gives: found where zipfile looks for them, the ZIP64 record where a locator
+    before the end record points to it. None if there is none."""
+    start = max(0, size - _ZIP_END.size - (1 << 16))
+    f.seek(start)
+    tail = f.read()
+    at = len(tail) - _ZIP_END.size
+    if not (tail[at:].startswith(b"PK\x05\x06") and tail.endswith(b"\x00\x00")):
+        at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or at + _ZIP_END.size > len(tail):
+        return None
+    end = start + at
+    count, cd_size = _ZIP_END.unpack_from(tail, at)[4:6]
+    if end < _ZIP64_LOCATOR.size:
+        return end, count, cd_size
+    f.seek(end - _ZIP64_LOCATOR.size)
+    signature, _, record_at, _ = _ZIP64_LOCATOR.unpack(f.read(_ZIP64_LOCATOR.size))
+    if signature != b"PK\x06\x07":
+        return end, count, cd_size
+    end -= _ZIP64_LOCATOR.size + _ZIP64_END.size
+    if record_at != end:  # zipfile reads the record just before the locator: it must be there
+        return None
+    f.seek(end)
+    record = _ZIP64_END.unpack(f.read(_ZIP64_END.size))
+    return (end, record[7], record[8]) if record[0] == b"PK\x06\x06" else None
 
 
 def _directory_spans(f: BinaryIO, start: int, count: int) -> int:
