@@ -183,12 +183,12 @@ def _build(world: World) -> None:
 
     world.draft = start_draft(owner)
     attach(owner, world.draft, second, "ban-nhap.pdf", pdf_bytes("draft proof"))
-    data = pdf_bytes("upload in progress") + b"%" * 4096
+    data = pdf_bytes("upload in progress") + b"%" * 128 * 1024
     location = _ok(tus_create(owner, world.draft, first, len(data)), 201).headers["location"]
     _ok(
         owner.client.patch(
             location,
-            content=data[:1000],
+            content=data[: 64 * 1024],
             headers=tus_headers(
                 owner, **{"Content-Type": "application/offset+octet-stream", "Upload-Offset": "0"}
             ),

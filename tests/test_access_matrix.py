@@ -91,6 +91,7 @@ dossier_file_add:draft       enterprise  401  422  422  404  403  403  403  403 
 dossier_supplement_file_add  enterprise  401  422  422  404  403  403  403  403  403  403
 upload_create:draft          enterprise  401  201  201  404  403  403  403  403  403  403
 upload_options               public      204  204  204  204  204  204  204  204  204  204
+upload_creation_options      public      204  204  204  204  204  204  204  204  204  204
 upload_offset                enterprise  L    200  404  404  403  403  403  403  403  403
 upload_append                enterprise  401  409  404  404  403  403  403  403  403  403
 upload_cancel                enterprise  401  204  404  404  403  403  403  403  403  403
@@ -210,7 +211,7 @@ def send(world: World, actor: str, route: Route, key: str):
         return s.get(path + query), path + query
     if name == "upload_create":
         return tus_create(s, world.draft, document_ids()[0], 5000), path
-    if name == "upload_options":
+    if name in ("upload_options", "upload_creation_options"):
         return s.client.options(path, follow_redirects=False), path
     if name == "upload_offset":
         return s.client.head(path, headers=tus_headers(s), follow_redirects=False), path

@@ -33,8 +33,9 @@ def test_page_weight_prints_every_page_and_fragment():
     assert "OVER" in out or "all within budget" in out
 
 
-def test_upload_bench_stores_the_file_intact():
-    out = run_bench("bench/upload.py", "--mb", "20", "--chunk-mb", "4",
+@pytest.mark.parametrize("chunk_mb", ["4", "0"])  # 0: the whole file in one PATCH
+def test_upload_bench_stores_the_file_intact(chunk_mb):
+    out = run_bench("bench/upload.py", "--mb", "20", "--chunk-mb", chunk_mb,
                     "--port", str(free_port()))
     rows = [line for line in out.splitlines() if line.startswith(("tus ", "multipart "))]
     assert len(rows) == 2 and all(row.endswith("yes") for row in rows), out

@@ -21,7 +21,7 @@ from portal.services.errors import N_, DomainError, Message, NotFound, Validatio
 from portal.services.text import clean
 
 EXPIRY = dt.timedelta(hours=24)  # an upload not touched for this long is dropped
-MAX_CHUNK = 16 * 1024 * 1024
+MIN_CHUNK = 64 * 1024  # every chunk but the last: each one costs a file, an fsync and the lock
 PURPOSES = ("application", "supplement")
 CHECKSUMS = ("sha1", "sha256")
 
@@ -32,6 +32,14 @@ class OffsetMismatch(DomainError):
 
 class ChecksumMismatch(DomainError):
     """The chunk is not what the client hashed (tus answers 460)."""
+
+
+class ChunkTooSmall(DomainError):
+    """A chunk under MIN_CHUNK that does not end the file (tus answers 400)."""
+
+
+class TooLarge(ValidationError):
+    """The announced length is over the maximum size (tus answers 413)."""
 
 
 @dataclass(frozen=True)
@@ -61,7 +69,7 @@ def create(
     if length <= 0:
         raise ValidationError({field: Message(dossiers.UPLOAD_PROBLEMS["empty"])})
     if length > ctx.max_upload_bytes:
-        raise ValidationError(
+        raise TooLarge(
             {
                 field: Message(
                     dossiers.UPLOAD_PROBLEMS["too_large"], mb=ctx.max_upload_bytes // 2**20
@@ -90,10 +98,20 @@ def status(ctx: Ctx, key: str) -> Upload:
 def commit_chunk(
     ctx: Ctx, key: str, offset: int, chunk: storage.ChunkWriter, checksum: Checksum | None
 ) -> Upload:
-    """Keep a chunk that arrived whole: it must start at the upload's offset (OffsetMismatch)
-    and match its checksum (ChecksumMismatch). When it is the last one the file is attached
-    (ValidationError if it is refused, e.g. by type). The chunk file is removed if not kept."""
+    """Keep a chunk that arrived whole: it must hold MIN_CHUNK bytes unless it ends the file
+    (ChunkTooSmall, refused before it is made durable or the lock is taken), start at the
+    upload's offset (OffsetMismatch) and match its checksum (ChecksumMismatch). When it is the
+    last one the file is attached (ValidationError if it is refused, e.g. by type). The chunk
+    file is removed if not kept."""
     try:
+        if chunk.size < MIN_CHUNK and offset + chunk.size < status(ctx, key).length:
+            raise ChunkTooSmall(
+                Message(
+                    N_("Each part of a file but the last must be at least %(kb)d KB."),
+                    kb=MIN_CHUNK // 1024,
+                )
+            )
+        chunk.finish()
         upload = _keep(ctx, key, offset, chunk, checksum)
     except BaseException:
         chunk.abort()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
-from portal.services.uploads import MAX_CHUNK
 from portal.web import (
     admin_calendar,
     admin_catalogue,
@@ -69,6 +68,7 @@ TABLE = [
     ("/dossiers/{dossier_id}/files", dossiers.dossier_file_add, POST),
     ("/dossiers/{dossier_id}/supplement-files", dossiers.dossier_supplement_file_add, POST),
     ("/dossiers/{dossier_id}/uploads", uploads.upload_create, POST),
+    ("/dossiers/{dossier_id}/uploads", uploads.upload_creation_options, ["OPTIONS"]),
     ("/uploads", uploads.upload_options, ["OPTIONS"]),
     ("/uploads/{key}", uploads.upload_offset, ["HEAD"]),
     ("/uploads/{key}", uploads.upload_append, ["PATCH"]),
@@ -93,13 +93,16 @@ TABLE = [
 
 
 def routes(assets: StaticAssets, max_upload_bytes: int) -> list[BaseRoute]:
-    """The app's routes, each with its body limit, and the static files."""
+    """The app's routes, each with its body limit (None: the endpoint enforces its own), and
+    the static files."""
     file_limit = max_upload_bytes + 65536
-    body_limits = {
+    body_limits: dict[object, int | None] = {
         dossiers.dossier_file_add: file_limit,
         dossiers.dossier_supplement_file_add: file_limit,
         dossier_actions.dossier_result_upload: file_limit,
-        uploads.upload_append: MAX_CHUNK + 1,
+        # Up to the whole file in one PATCH: the endpoint streams it to disk and answers
+        # 413 itself (with Tus-Resumable) once a body is longer than the upload's rest.
+        uploads.upload_append: None,
         admin_catalogue.admin_catalogue_import: 6 * 1024 * 1024,
     }
     out: list[BaseRoute] = [

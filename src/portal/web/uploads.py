@@ -1,6 +1,8 @@
 """The tus 1.0 endpoints for resumable attachment uploads (core, creation, termination,
-checksum, expiration). static/js/dossier.js speaks it; without JavaScript the plain multipart
-form in the same page does the job."""
+checksum, expiration). static/js/dossier.js speaks it in 256 KB chunks, the official clients
+send the whole file in one PATCH by default: a PATCH may carry up to the rest of the file,
+streamed to disk as it arrives. Without JavaScript the plain multipart form in the same page
+does the job."""
 
 from __future__ import annotations
 
@@ -8,9 +10,12 @@ import base64
 import binascii
 import datetime as dt
 import email.utils
+import functools
 import hmac
+from collections.abc import Awaitable, Callable
 
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
@@ -18,9 +23,9 @@ from portal import storage
 from portal.i18n import gettext_ as _
 from portal.i18n import translate
 from portal.services import uploads
-from portal.services.errors import NotFound, ValidationError
+from portal.services.errors import DomainError, NotFound, ValidationError
 from portal.services.text import as_int
-from portal.web.errors import CSRF_MESSAGE
+from portal.web.errors import CSRF_MESSAGE, HANDLERS
 from portal.web.forms import flash
 from portal.web.requests import ctx_of, dossier_id
 from portal.web.security import CSRF_HEADER, guard
@@ -38,6 +43,25 @@ def _tus(status: int, headers: dict[str, str] | None = None, text: str = "") -> 
         headers={"Tus-Resumable": VERSION, "Cache-Control": "no-store", **(headers or {})},
         media_type="text/plain; charset=utf-8",
     )
+
+
+def _tus_answers(
+    endpoint: Callable[[Request], Awaitable[Response]],
+) -> Callable[[Request], Awaitable[Response]]:
+    """Every answer of a tus endpoint carries Tus-Resumable, its refusals (401, 403, 404, a
+    rule's refusal) included: they are made by the app's error handlers, then marked."""
+
+    @functools.wraps(endpoint)
+    async def wrapper(request: Request) -> Response:
+        try:
+            response = await endpoint(request)
+        except (HTTPException, NotFound, DomainError) as exc:
+            handler = next(HANDLERS[kind] for kind in HANDLERS if isinstance(exc, kind))
+            response = await handler(request, exc)
+        response.headers["Tus-Resumable"] = VERSION
+        return response
+
+    return wrapper
 
 
 def _refused(request: Request) -> Response | None:
@@ -89,9 +113,21 @@ def _problem(exc: ValidationError) -> Response:
     return _tus(422, text=translate(next(iter(exc.errors.values()))))
 
 
+@_tus_answers
 @guard("public")
 async def upload_options(request: Request) -> Response:
     """tus discovery: the version, extensions, size and checksum algorithms we accept."""
+    return _discovery(request)
+
+
+@_tus_answers
+@guard("public")
+async def upload_creation_options(request: Request) -> Response:
+    """tus discovery on the creation URL, where clients ask it."""
+    return _discovery(request)
+
+
+def _discovery(request: Request) -> Response:
     settings = request.app.state.settings
     return _tus(
         204,
@@ -104,6 +140,7 @@ async def upload_options(request: Request) -> Response:
     )
 
 
+@_tus_answers
 @guard("enterprise")
 async def upload_create(request: Request) -> Response:
     """tus creation: open an upload for one document slot of the dossier."""
@@ -124,11 +161,14 @@ async def upload_create(request: Request) -> Response:
             length,
             meta.get("purpose", "application"),
         )
+    except uploads.TooLarge as exc:
+        return _tus(413, text=translate(next(iter(exc.errors.values()))))
     except ValidationError as exc:
         return _problem(exc)
     return _tus(201, {"Location": url(request, "upload_append", key=upload.key), **_state(upload)})
 
 
+@_tus_answers
 @guard("enterprise")
 async def upload_offset(request: Request) -> Response:
     """tus HEAD: how much of the file the server holds (verified chunks only)."""
@@ -138,9 +178,11 @@ async def upload_offset(request: Request) -> Response:
     return _tus(200, _state(upload))
 
 
+@_tus_answers
 @guard("enterprise")
 async def upload_append(request: Request) -> Response:
-    """tus PATCH: one chunk at the current offset. It is kept only if it arrives whole."""
+    """tus PATCH: one chunk at the current offset, up to the rest of the file, streamed to
+    disk. It is kept only if it arrives whole."""
     if refused := _refused(request):
         return refused
     if request.headers.get("content-type") != "application/offset+octet-stream":
@@ -155,7 +197,7 @@ async def upload_append(request: Request) -> Response:
     upload = await run_in_threadpool(uploads.status, ctx, key)
     if upload.state != "open" or offset != upload.offset:
         return _tus(409, _state(upload))  # resume from the offset HEAD reports
-    room = min(uploads.MAX_CHUNK, upload.length - offset)
+    room = upload.length - offset
     chunk = await run_in_threadpool(storage.ChunkWriter, ctx.uploads, key)
     try:
         received = await _receive(request, chunk, room)
@@ -175,6 +217,8 @@ async def upload_append(request: Request) -> Response:
         return _tus(409, _state(upload))
     except uploads.ChecksumMismatch as exc:
         return _tus(460, text=translate(exc.message))
+    except uploads.ChunkTooSmall as exc:
+        return _tus(400, text=translate(exc.message))
     except ValidationError as exc:
         return _problem(exc)
     headers = _state(upload)
@@ -184,6 +228,7 @@ async def upload_append(request: Request) -> Response:
     return _tus(204, headers)
 
 
+@_tus_answers
 @guard("enterprise")
 async def upload_cancel(request: Request) -> Response:
     """tus termination: drop the upload and what it received."""
@@ -201,8 +246,12 @@ def _key(request: Request) -> str:
 
 
 async def _receive(request: Request, chunk: storage.ChunkWriter, room: int) -> int | None:
-    """Write the request body into `chunk`; its size, or None if the client went away.
-    Stops reading once the body is larger than `room`."""
+    """Write the request body into `chunk` (a megabyte at a time, never the whole body in
+    memory); its size, or None if the client went away. Reads nothing when the announced
+    Content-Length is over `room`, and stops reading once the body is larger than `room`."""
+    announced = as_int(request.headers.get("content-length", ""))
+    if announced is not None and announced > room:
+        return announced
     buffer = bytearray()
     size = 0
     try:
@@ -218,5 +267,4 @@ async def _receive(request: Request, chunk: storage.ChunkWriter, room: int) -> i
         return None
     if buffer:
         await run_in_threadpool(chunk.write, bytes(buffer))
-    await run_in_threadpool(chunk.finish)
     return size
