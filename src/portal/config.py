@@ -57,9 +57,11 @@ def load_or_create_history_keys(data_dir: Path) -> tuple[str, ...]:
     return keys
 
 
-def _history_keys(env: Mapping[str, str], data_dir: Path) -> tuple[str, ...]:
+def _history_keys(env: Mapping[str, str], data_dir: Path, create: bool) -> tuple[str, ...]:
     raw = env.get("PORTAL_HISTORY_KEY", "")
     if not raw:
+        if not create and not (data_dir / HISTORY_KEY_FILE).exists():
+            return ()
         return load_or_create_history_keys(data_dir)
     keys = parse_history_keys(raw)
     if not keys or any(len(k) < 32 for k in keys):
@@ -130,16 +132,20 @@ class Settings:
         data_dir = Path(data_dir)
         values: dict[str, object] = {
             "secret_key": load_or_create_secret(data_dir),
-            "history_keys": load_or_create_history_keys(data_dir),
             "data_dir": data_dir,
             "database_url": f"sqlite:///{data_dir / 'portal.db'}",
         }
         values.update(overrides)
+        if "history_keys" not in values:
+            values["history_keys"] = load_or_create_history_keys(data_dir)
         return cls(**values)  # type: ignore[arg-type]
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
-        """Read the settings from environment variables; raises ConfigError on a bad value."""
+    def from_env(
+        cls, env: Mapping[str, str] = os.environ, *, create_history_key: bool = True
+    ) -> Settings:
+        """Read the settings from environment variables; raises ConfigError on a bad value.
+        Without `create_history_key`, a missing history key is left missing (restore)."""
         data_dir = Path(env.get("PORTAL_DATA_DIR") or ROOT / "data")
         language = env.get("PORTAL_LANGUAGE", "vi")
         if language not in LANGUAGES:
@@ -152,7 +158,7 @@ class Settings:
             secret_key=env.get("PORTAL_SECRET_KEY") or load_or_create_secret(data_dir),
             data_dir=data_dir,
             database_url=database_url,
-            history_keys=_history_keys(env, data_dir),
+            history_keys=_history_keys(env, data_dir, create_history_key),
             redis_url=env.get("REDIS_URL") or None,
             upload_dir=Path(upload_dir) if upload_dir else None,
             max_upload_bytes=_int(env, "PORTAL_MAX_UPLOAD_MB", 20, 1) * 1024 * 1024,

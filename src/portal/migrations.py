@@ -79,6 +79,10 @@ def _v6_reserved() -> None:
     """Reserved for a change made alongside version 7 (replaced when both are merged)."""
 
 
+# The version from which on the history is keyed (backups name the keys it needs).
+KEYED_HISTORY = 7
+
+
 def _v7_keyed_history() -> None:
     """The history keyed (each event's key id, the sealed cut-over in the head) and the
     bounded security log of anonymous clients' security events."""
