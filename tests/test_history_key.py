@@ -169,3 +169,26 @@ def test_the_key_comes_from_the_environment_when_set(tmp_path: Path):
     assert not (tmp_path / "history_key").exists()
     with pytest.raises(ConfigError, match="PORTAL_HISTORY_KEY"):
         Settings.from_env({**env, "PORTAL_HISTORY_KEY": "short"})
+
+
+def test_a_version_6_database_with_a_plain_chain_is_migrated_and_still_verifies(settings):
+    """A real upgrade: the database of the version before, its events hashed with plain
+    SHA-256 and no key columns; `migrate` seals the cut-over and the chain goes on keyed."""
+    from playhouse.migrate import migrate as run_operations
+
+    from portal.migrations import KEYED_HISTORY, _migrator, migrate
+    from portal.models import SchemaVersion, SecurityCount
+
+    record(3, "old")
+    legacy_chain(0)  # rehash the three events with plain SHA-256
+    with db.connection_context(), db.atomic():
+        run_operations(_migrator().drop_column("dossier_event", "key_id"),
+                       _migrator().drop_column("history_head", "keyed_from"),
+                       _migrator().drop_column("history_head", "seal"))
+        db.drop_tables([SecurityCount])
+        SchemaVersion.update(version=KEYED_HISTORY - 1).execute()
+    assert migrate()[0] == KEYED_HISTORY - 1
+    assert history.verify_chain() == (3, None, "")
+    record(2, "new")
+    assert [bool(e.key_id) for e in events()] == [False, False, False, True, True]
+    assert history.verify_chain() == (5, None, "")
