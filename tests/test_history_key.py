@@ -90,7 +90,7 @@ def test_a_moved_cut_over_is_found(settings):
         HistoryHead.update(keyed_from=4).execute()
     insider_rehash(start=0, note="nothing happened")
     assert history.verify_chain() == (
-        0, None, "the cut-over to keyed hashes is not sealed by a history key known here")
+        4, None, "the cut-over to keyed hashes is not sealed by a history key known here")
 
 
 def legacy_chain(n: int) -> list[str]:
@@ -117,6 +117,14 @@ def test_a_chain_hashed_before_the_key_still_verifies_and_goes_on_keyed(settings
     assert history.verify_chain() == (5, None, "")
     with db.connection_context():
         assert HistoryHead.get().keyed_from == 3
+
+
+def test_events_from_before_the_key_rewritten_with_plain_sha256_are_found(settings):
+    """Before any keyed event follows them, the seal holds the last unkeyed event's hash."""
+    legacy_chain(3)
+    insider_rehash(note="nothing happened")  # every hash from the third on, and the head
+    assert history.verify_chain() == (
+        3, None, "the cut-over to keyed hashes is not sealed by a history key known here")
 
 
 def test_an_edited_event_from_before_the_key_is_still_found(settings):

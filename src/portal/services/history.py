@@ -68,15 +68,18 @@ def _digest(prev_hash: str, e: DossierEvent, key: str | None = None) -> str:
     return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
 
 
-def _seal_of(keyed_from: int, kid: str, key: str) -> str:
-    message = f"history-cut-over\x1f{keyed_from}".encode()
+def _seal_of(keyed_from: int, last_hash: str, kid: str, key: str) -> str:
+    """The head's seal of the cut-over: how many events came before it and the last one's
+    hash, MACed with the key `kid`."""
+    message = f"history-cut-over\x1f{keyed_from}\x1f{last_hash}".encode()
     return f"{kid}:{hmac.new(key.encode(), message, hashlib.sha256).hexdigest()}"
 
 
-def _seal_holds(head: HistoryHead) -> bool:
+def _seal_holds(head: HistoryHead, last_hash: str) -> bool:
     kid, _, _mac = head.seal.partition(":")
     key = history_keys.get(kid)
-    return key is not None and hmac.compare_digest(head.seal, _seal_of(head.keyed_from, kid, key))
+    expected = _seal_of(head.keyed_from, last_hash, kid, key) if key is not None else ""
+    return key is not None and hmac.compare_digest(head.seal, expected)
 
 
 def ensure_head() -> None:
@@ -87,7 +90,8 @@ def ensure_head() -> None:
         head = HistoryHead.create(last_hash=GENESIS, count=0)
     if not head.seal:
         kid, key = history_keys.current()
-        HistoryHead.update(keyed_from=head.count, seal=_seal_of(head.count, kid, key)).where(
+        seal = _seal_of(head.count, head.last_hash, kid, key)
+        HistoryHead.update(keyed_from=head.count, seal=seal).where(
             HistoryHead.id == head.id
         ).execute()
 
@@ -149,17 +153,23 @@ def note(
     )
 
 
+UNSEALED = "the cut-over to keyed hashes is not sealed by a history key known here"
+
+
 @reading
 def verify_chain() -> tuple[int, int | None, str]:
-    """Check every event against the one before it: (events checked, first broken event id or
-    None, what is wrong)."""
+    """Check every event against the one before it, and the sealed cut-over where the keyed
+    events begin: (events checked, first broken event id or None, what is wrong)."""
     head = HistoryHead.select().order_by(HistoryHead.id).first()
-    if head is not None and not _seal_holds(head):
-        return 0, None, "the cut-over to keyed hashes is not sealed by a history key known here"
     keyed_from = head.keyed_from if head is not None else 0
+    sealed = head is None
     prev = GENESIS
     checked = 0
     for event in DossierEvent.select().order_by(DossierEvent.id).iterator():
+        if not sealed and checked == keyed_from:
+            if not _seal_holds(head, prev):
+                return checked, None, UNSEALED
+            sealed = True
         checked += 1
         if event.prev_hash != prev:
             return checked, event.id, "its previous hash does not match the event before it"
@@ -167,6 +177,8 @@ def verify_chain() -> tuple[int, int | None, str]:
         if problem:
             return checked, event.id, problem
         prev = event.hash
+    if not sealed and (checked != keyed_from or not _seal_holds(head, prev)):
+        return checked, None, UNSEALED
     if head is not None and (head.last_hash != prev or head.count != checked):
         return checked, None, "events are missing at the end of the chain"
     return checked, None, ""
