@@ -307,6 +307,7 @@ def cmd_backup(args: argparse.Namespace) -> None:
         print(f"warning: {warning}", file=sys.stderr)
     secret = "with" if manifest["secret_key"] else "without"
     print(f"Backup written to {path}: {summary(manifest)}, {secret} the secret key.")
+    print("The history key is not in the archive: keep a copy of it apart (README: History key).")
     if os.environ.get("PORTAL_SECRET_KEY"):
         print("PORTAL_SECRET_KEY is set: it is the key in use, keep its value apart.")
     print("It holds personal data: keep it where only the portal's operators can read it.")
@@ -322,7 +323,7 @@ def cmd_restore(args: argparse.Namespace) -> None:
     if args.data_dir:
         env["PORTAL_DATA_DIR"] = args.data_dir
     try:
-        conf = Settings.from_env(env)
+        conf = Settings.from_env(env, create_history_key=False)  # it must be the original's
     except ConfigError as exc:
         sys.exit(f"Configuration error: {exc}")
     try:
@@ -336,9 +337,14 @@ def cmd_restore(args: argparse.Namespace) -> None:
         for problem in problems:
             print(f"  {problem}", file=sys.stderr)
         sys.exit(f"Inspect {conf.data_dir}, then empty it and the database before trying again.")
+    from portal.migrations import KEYED_HISTORY
+
+    checked = "every count, file hash and the history chain check out"
+    if manifest["schema_version"] < KEYED_HISTORY:
+        checked = "every count and file hash check out (run migrate, then verify-history)"
     print(
         f"Restored {args.archive} (made {manifest['created_at']}) into {conf.data_dir}: "
-        f"{summary(manifest)}; every count, file hash and the history chain check out."
+        f"{summary(manifest)}; {checked}."
     )
     if not manifest["secret_key"]:
         print("The archive has no secret key: set PORTAL_SECRET_KEY as the old instance had it.")

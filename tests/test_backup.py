@@ -22,6 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
+from portal import history_keys
 from portal.config import Settings
 from portal.db import configure, db
 from portal.migrations import LATEST
@@ -36,11 +37,16 @@ ROOT = Path(__file__).resolve().parents[1]
 DB_MEMBER = "database.pgdump" if ON_POSTGRES else "database.sqlite3"
 
 
-def cli(*args: str, data_dir: Path, database_url: str | None) -> subprocess.CompletedProcess:
-    """`run.py ARGS` with PORTAL_DATA_DIR and DATABASE_URL (None: SQLite in the data dir)."""
+def cli(
+    *args: str, data_dir: Path, database_url: str | None, history_key: str = ""
+) -> subprocess.CompletedProcess:
+    """`run.py ARGS` with PORTAL_DATA_DIR and DATABASE_URL (None: SQLite in the data dir), and
+    PORTAL_HISTORY_KEY when `history_key` is given."""
     env = {**os.environ, "PORTAL_DATA_DIR": str(data_dir), "PYTHONIOENCODING": "utf-8"}
-    for name in ("PORTAL_SECRET_KEY", "PORTAL_UPLOAD_DIR", "DATABASE_URL"):
+    for name in ("PORTAL_SECRET_KEY", "PORTAL_UPLOAD_DIR", "DATABASE_URL", "PORTAL_HISTORY_KEY"):
         env.pop(name, None)
+    if history_key:
+        env["PORTAL_HISTORY_KEY"] = history_key
     if database_url:
         env["DATABASE_URL"] = database_url
     return subprocess.run(
@@ -61,8 +67,10 @@ class Target:
     data_dir: Path
     database_url: str | None  # None: SQLite at data_dir/portal.db
     schema: str = ""
+    history_key: str = ""  # the source's, given as PORTAL_HISTORY_KEY (not in the archive)
 
-    def restore(self, archive: Path, *extra: str) -> subprocess.CompletedProcess:
+    def restore(self, archive: Path, *extra: str, with_key: bool = True
+                ) -> subprocess.CompletedProcess:
         return cli(
             "restore",
             str(archive),
@@ -71,11 +79,14 @@ class Target:
             *extra,
             data_dir=self.data_dir.parent / "elsewhere",
             database_url=self.database_url,
+            history_key=self.history_key if with_key else "",
         )
 
     def settings(self) -> Settings:
         url = self.database_url or f"sqlite:///{self.data_dir / 'portal.db'}"
-        return Settings.for_data_dir(self.data_dir, database_url=url)
+        return Settings.for_data_dir(
+            self.data_dir, database_url=url, history_keys=(self.history_key,)
+        )
 
     def tables(self) -> int:
         """How many tables the target database has."""
@@ -108,10 +119,11 @@ class pg:  # noqa: N801 (used like a function)
 
 
 @pytest.fixture
-def target(tmp_path: Path, database_url: str) -> Iterator[Target]:
+def target(tmp_path: Path, database_url: str, settings: Settings) -> Iterator[Target]:
     data_dir = tmp_path / "restored"
+    key = settings.history_keys[0]
     if not ON_POSTGRES:
-        yield Target(data_dir, None)
+        yield Target(data_dir, None, history_key=key)
         return
     name = f"restore_{uuid.uuid4().hex[:12]}"
     schema = re.search(r"search_path%3D(\w+)", database_url).group(1)
@@ -120,7 +132,8 @@ def target(tmp_path: Path, database_url: str) -> Iterator[Target]:
     parts = urlsplit(BASE_DATABASE_URL)
     query = "&".join(q for q in (parts.query, f"options=-csearch_path%3D{schema}") if q)
     try:
-        yield Target(data_dir, urlunsplit(parts._replace(path=f"/{name}", query=query)), schema)
+        url = urlunsplit(parts._replace(path=f"/{name}", query=query))
+        yield Target(data_dir, url, schema, history_key=key)
     finally:
         db.close_all()
         with pg() as cur:
@@ -252,6 +265,34 @@ def test_backup_then_restore_gives_back_the_same_instance(
     ctx = make_ctx(owner, restored)
     dossiers.submit(ctx, complete_draft(ctx), "after-restore")
     assert verify_chain() == (4, None, "")
+
+
+def test_the_history_key_is_not_in_the_archive_and_a_restore_without_it_is_refused(
+    filled, settings, backup, target, tmp_path
+):
+    """The key must not travel with the data it protects: the archive names the key's id, and
+    a target without that key gets nothing written and is told what to bring."""
+    archive = tmp_path / "portal.tar"
+    result = backup("--output", str(archive))
+    assert result.returncode == 0 and "history key is not in the archive" in result.stdout
+    contents = members(archive)
+    assert "history_key" not in contents
+    key = settings.history_keys[0]
+    assert key.encode() not in b"".join(contents.values())
+    kid = history_keys.key_id(key)
+    assert json.loads(contents["manifest.json"])["history_keys"] == [kid]
+
+    result = target.restore(archive, with_key=False)
+    assert result.returncode != 0 and "Nothing was restored" in result.stderr
+    assert kid in result.stderr and "history_key file" in result.stderr
+    assert not target.data_dir.exists() and target.tables() == 0
+
+    # The key file copied into the empty data directory is the other way to bring it.
+    target.data_dir.mkdir()
+    (target.data_dir / "history_key").write_text(key + "\n")
+    result = target.restore(archive, with_key=False)
+    assert result.returncode == 0, result.stderr
+    assert "the history chain check out" in result.stdout
 
 
 def test_backup_by_default_goes_to_the_data_directory(filled, settings, backup):

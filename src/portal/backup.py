@@ -4,7 +4,9 @@ An archive holds `manifest.json` (format, creation time, database engine, schema
 per table, the history chain's head and length, each file's size and SHA-256), the database
 (`database.sqlite3`, copied with SQLite's online backup API, or `database.pgdump`, written by
 `pg_dump --format=custom`), `uploads/<stored name>` for every file an attachment names, and
-`secret_key` when the data directory has one. Both database copies read one snapshot while the
+`secret_key` when the data directory has one. The history key is left out on purpose (it must
+not travel with the data it protects): the manifest names the ids of the keys the chain needs,
+and a restore asks for them. Both database copies read one snapshot while the
 portal keeps running, and the counts and the file list come from that same snapshot. The
 archive is written under a temporary name, mode 0600, and gets its final name once complete.
 """
@@ -30,14 +32,16 @@ from typing import Any, BinaryIO
 from playhouse.db_url import parse
 
 from portal.config import Settings
+from portal.migrations import KEYED_HISTORY
 
 FORMAT = "portal-backup"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 MEMBERS = {"sqlite": "database.sqlite3", "postgresql": "database.pgdump"}
 SECRET = "secret_key"
-# What a data directory may hold and still count as empty: the checkout's seed files, backups.
-EMPTY_ENOUGH = {"seed", "backups"}
+# What a data directory may hold and still count as empty: the checkout's seed files, backups,
+# and the history key the operator brought for the restored history.
+EMPTY_ENOUGH = {"seed", "backups", "history_key"}
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 CHUNK = 1024 * 1024
 
@@ -96,11 +100,23 @@ def _facts(conn: Any, tables: list[str]) -> tuple[dict[str, Any], list[tuple[str
         cur.execute("SELECT last_hash, count FROM history_head ORDER BY id")
         row = cur.fetchone()
         facts["history"] = {"head": row[0], "count": row[1]} if row else None
+    facts["history_keys"] = (
+        _history_key_ids(cur) if facts["schema_version"] >= KEYED_HISTORY else []
+    )
     files: list[tuple[str, int, str]] = []
     if "attachment" in counts:
         cur.execute("SELECT stored_name, size, sha256 FROM attachment ORDER BY id")
         files = [(name, size, sha) for name, size, sha in cur.fetchall()]
     return facts, files
+
+
+def _history_key_ids(cur: Any) -> list[str]:
+    """The ids of the history keys the snapshot's chain was hashed and sealed with."""
+    cur.execute("SELECT DISTINCT key_id FROM dossier_event WHERE key_id <> ''")
+    ids = {row[0] for row in cur.fetchall()}
+    cur.execute("SELECT seal FROM history_head")
+    ids |= {row[0].partition(":")[0] for row in cur.fetchall() if row[0]}
+    return sorted(ids)
 
 
 def sqlite_path(database_url: str) -> Path:

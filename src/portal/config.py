@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,6 +28,45 @@ def load_or_create_secret(data_dir: Path) -> str:
     with os.fdopen(fd, "w") as f:
         f.write(secret)
     return secret
+
+
+HISTORY_KEY_FILE = "history_key"
+
+
+def parse_history_keys(text: str) -> tuple[str, ...]:
+    """Keys separated by commas or new lines, the current one first; blanks are ignored."""
+    return tuple(k.strip() for k in re.split(r"[,\n]", text) if k.strip())
+
+
+def load_or_create_history_keys(data_dir: Path) -> tuple[str, ...]:
+    """The history keys kept in `data_dir/history_key` (one a line, the current one first),
+    generating one key (mode 0600) on first use."""
+    path = data_dir / HISTORY_KEY_FILE
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process made it first
+            pass
+        else:
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_urlsafe(48) + "\n")
+    keys = parse_history_keys(path.read_text())
+    if not keys:
+        raise ConfigError(f"{path} holds no history key")
+    return keys
+
+
+def _history_keys(env: Mapping[str, str], data_dir: Path, create: bool) -> tuple[str, ...]:
+    raw = env.get("PORTAL_HISTORY_KEY", "")
+    if not raw:
+        if not create and not (data_dir / HISTORY_KEY_FILE).exists():
+            return ()
+        return load_or_create_history_keys(data_dir)
+    keys = parse_history_keys(raw)
+    if not keys or any(len(k) < 32 for k in keys):
+        raise ConfigError("PORTAL_HISTORY_KEY must hold keys of at least 32 characters")
+    return keys
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
@@ -58,6 +98,7 @@ class Settings:
     secret_key: str
     data_dir: Path
     database_url: str
+    history_keys: tuple[str, ...] = ()  # the first hashes new history events
     redis_url: str | None = None
     upload_dir: Path | None = None
     max_upload_bytes: int = 20 * 1024 * 1024
@@ -95,11 +136,16 @@ class Settings:
             "database_url": f"sqlite:///{data_dir / 'portal.db'}",
         }
         values.update(overrides)
+        if "history_keys" not in values:
+            values["history_keys"] = load_or_create_history_keys(data_dir)
         return cls(**values)  # type: ignore[arg-type]
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
-        """Read the settings from environment variables; raises ConfigError on a bad value."""
+    def from_env(
+        cls, env: Mapping[str, str] = os.environ, *, create_history_key: bool = True
+    ) -> Settings:
+        """Read the settings from environment variables; raises ConfigError on a bad value.
+        Without `create_history_key`, a missing history key is left missing (restore)."""
         data_dir = Path(env.get("PORTAL_DATA_DIR") or ROOT / "data")
         language = env.get("PORTAL_LANGUAGE", "vi")
         if language not in LANGUAGES:
@@ -112,6 +158,7 @@ class Settings:
             secret_key=env.get("PORTAL_SECRET_KEY") or load_or_create_secret(data_dir),
             data_dir=data_dir,
             database_url=database_url,
+            history_keys=_history_keys(env, data_dir, create_history_key),
             redis_url=env.get("REDIS_URL") or None,
             upload_dir=Path(upload_dir) if upload_dir else None,
             max_upload_bytes=_int(env, "PORTAL_MAX_UPLOAD_MB", 20, 1) * 1024 * 1024,

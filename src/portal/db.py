@@ -12,6 +12,7 @@ from peewee import DatabaseProxy, OperationalError, PostgresqlDatabase
 from playhouse.db_url import connect, parse
 from playhouse.pool import PooledSqliteDatabase
 
+from portal import history_keys
 from portal.config import Settings
 from portal.write_lock import WriteLock
 
@@ -97,6 +98,7 @@ def configure(settings: Settings) -> None:
             autoconnect=False,
         )
     db.initialize(database)
+    history_keys.bind(settings.history_keys)
 
 
 def is_postgres() -> bool:

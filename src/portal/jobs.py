@@ -16,7 +16,7 @@ from portal.config import Settings
 from portal.db import reading
 from portal.models import Attachment
 from portal.queue import huey
-from portal.services import accounts, notify, processing, scanning, uploads
+from portal.services import accounts, notify, processing, scanning, security_log, uploads
 from portal.services.download_links import DownloadLinks
 from portal.storage import orphans
 
@@ -117,6 +117,12 @@ def clean_expired_uploads() -> int:
 def purge_old_sessions() -> int:
     """Hourly: delete session rows that ended or started more than 30 days ago."""
     return accounts.purge_sessions(dt.timedelta(days=30))
+
+
+@huey.periodic_task(crontab(minute="*/10"))
+def purge_security_log() -> int:
+    """Every 10 minutes: drop the security log's counts older than its retention (2 hours)."""
+    return security_log.purge()
 
 
 background.register(background.SEND_MAIL, send_mail)

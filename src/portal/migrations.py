@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from peewee import CharField, DateTimeField
+from peewee import BigIntegerField, CharField, DateTimeField
 from playhouse.migrate import PostgresqlMigrator, SqliteMigrator
 from playhouse.migrate import migrate as run_operations
 
@@ -75,14 +75,42 @@ def _v5_virus_scan() -> None:
         )
 
 
+def _v6_reserved() -> None:
+    """Reserved for a change made alongside version 7 (replaced when both are merged)."""
+
+
+# The version from which on the history is keyed (backups name the keys it needs).
+KEYED_HISTORY = 7
+
+
+def _v7_keyed_history() -> None:
+    """The history keyed (each event's key id, the sealed cut-over in the head) and the
+    bounded security log of anonymous clients' security events."""
+    operations = []
+    if "key_id" not in {c.name for c in db.get_columns("dossier_event")}:
+        operations.append(
+            _migrator().add_column("dossier_event", "key_id", CharField(max_length=16, default=""))
+        )
+    if "seal" not in {c.name for c in db.get_columns("history_head")}:
+        operations += [
+            _migrator().add_column("history_head", "keyed_from", BigIntegerField(default=0)),
+            _migrator().add_column("history_head", "seal", CharField(max_length=96, default="")),
+        ]
+    run_operations(*operations)
+    db.create_tables([models.SecurityCount])
+    ensure_head()  # seals the cut-over: the events there are now stay plain SHA-256
+
+
 # version -> step that upgrades a database from version-1 to version.
 STEPS: dict[int, Callable[[], None]] = {
     2: _v2_dossiers,
     3: _v3_mail_claims,
     4: _v4_uploads,
     5: _v5_virus_scan,
+    6: _v6_reserved,
+    7: _v7_keyed_history,
 }
-LATEST = 5
+LATEST = 7
 
 
 class SchemaError(RuntimeError):

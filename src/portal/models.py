@@ -323,6 +323,9 @@ class DossierEvent(BaseModel):
     created_at = DateTimeField(default=utcnow)
     prev_hash = CharField(max_length=64)
     hash = CharField(max_length=64, unique=True)
+    # The history key that hashed the event (HMAC-SHA256), by its id; "" for the events
+    # hashed with plain SHA-256 before the history was keyed.
+    key_id = CharField(max_length=16, default="")
 
     class Meta:
         table_name = "dossier_event"
@@ -333,9 +336,30 @@ class HistoryHead(BaseModel):
 
     last_hash = CharField(max_length=64)
     count = BigIntegerField(default=0)
+    # How many events (the first ones) were hashed without a key, sealed with the history key
+    # ("key id:HMAC") so that nobody without the key can move the cut-over.
+    keyed_from = BigIntegerField(default=0)
+    seal = CharField(max_length=96, default="")
 
     class Meta:
         table_name = "history_head"
+
+
+class SecurityCount(BaseModel):
+    """The bounded security log: how many events of one kind (a failed or throttled login, a
+    permission denial) one key (a login name and address, an address, a login name, a user)
+    caused in one minute. One row per (action, scope, key, minute), counted up; rows older
+    than the longest window are purged by a periodic job. Not part of the official record."""
+
+    action = CharField(max_length=32)
+    scope = CharField(max_length=16)
+    key = CharField(max_length=320)
+    window_start = DateTimeField(index=True)
+    count = IntegerField(default=0)
+
+    class Meta:
+        table_name = "security_count"
+        indexes = ((("action", "scope", "key", "window_start"), True),)
 
 
 class Notification(BaseModel):
@@ -399,6 +423,7 @@ ALL_MODELS = [
     Upload,
     DossierEvent,
     HistoryHead,
+    SecurityCount,
     Notification,
     OutgoingMail,
     Slip,

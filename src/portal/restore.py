@@ -18,6 +18,7 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from portal import history_keys
 from portal.backup import (
     CHUNK,
     EMPTY_ENOUGH,
@@ -39,7 +40,7 @@ from portal.backup import (
 )
 from portal.config import Settings
 from portal.db import configure, db
-from portal.migrations import LATEST
+from portal.migrations import KEYED_HISTORY, LATEST
 from portal.services.history import verify_chain
 
 
@@ -184,6 +185,23 @@ def _check_pg_target(database_url: str, schema: str) -> bool:
     return schema in schemas
 
 
+def _check_history_keys(settings: Settings, manifest: dict[str, Any]) -> None:
+    """Raise BackupError unless the target has every history key the archive's chain needs
+    (the archive does not hold them: see the README's "History key")."""
+    needed = manifest.get("history_keys") or []
+    if not isinstance(needed, list) or not all(isinstance(k, str) for k in needed):
+        raise BackupError("The archive's manifest.json has no valid 'history_keys'.")
+    have = {history_keys.key_id(key) for key in settings.history_keys}
+    missing = sorted(set(needed) - have)
+    if missing:
+        raise BackupError(
+            f"The history was hashed with the history key {', '.join(missing)} (key id), which "
+            f"the target does not have; the archive does not hold it on purpose. Copy the "
+            f"original instance's history_key file into {settings.data_dir} (or set "
+            "PORTAL_HISTORY_KEY to it) and restore again."
+        )
+
+
 def _extract(archive: _Archive, name: str, dest: Path) -> None:
     source = archive.open(name)
     assert source is not None  # checked by _check_members
@@ -270,7 +288,8 @@ def _verify(settings: Settings, manifest: dict[str, Any]) -> list[str]:
         with path.open("rb") as f:
             if _sha256(f) != {"size": entry["size"], "sha256": entry["sha256"]}:
                 problems.append(f"{name}: its size or SHA-256 differs from the manifest")
-    if "dossier_event" in restored:
+    # An older history is checked by `verify-history` once `migrate` has sealed its cut-over.
+    if "dossier_event" in restored and manifest["schema_version"] >= KEYED_HISTORY:
         configure(settings)
         try:
             checked, broken, problem = verify_chain()
@@ -308,6 +327,7 @@ def restore_backup(path: Path, settings: Settings) -> tuple[dict[str, Any], list
                 f"names a {kind} one."
             )
         schema_exists = _check_target(settings, manifest)
+        _check_history_keys(settings, manifest)
         try:
             _write(archive, manifest, settings, schema_exists)
         except (BackupError, OSError) as exc:

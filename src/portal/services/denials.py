@@ -1,14 +1,21 @@
-"""Permission denials in the official history: a signed-in user refused a page (403) or an
-object (answered as missing, 404) leaves an `access_denied` event (never public)."""
+"""Permission denials: a signed-in user refused a page (403) or an object (answered as missing,
+404). Each is counted in the bounded security log by user; the first RECORDED of a user within
+WINDOW also enter the official history as an `access_denied` event (never public), the rest
+are only counted, so a user hammering a forbidden address cannot grow the history for ever."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from portal.db import transactional
-from portal.models import User
-from portal.services import history
+from portal.models import User, utcnow
+from portal.services import history, security_log
 
 ACTION = "access_denied"
+SCOPE = "user"
 MAX_PATH = 500
+RECORDED = 20
+WINDOW = dt.timedelta(minutes=10)
 
 
 def denial_note(method: str, path: str, kind: str = "", object_id: int | None = None) -> str:
@@ -27,9 +34,16 @@ def record_denial(
     path: str,
     kind: str = "",
     object_id: int | None = None,
-) -> None:
-    """Record that the user `user_id` was refused `method path` (and the object `kind`
-    `object_id` there, when an object was refused)."""
+    *,
+    now: dt.datetime | None = None,
+) -> bool:
+    """Count that the user `user_id` was refused `method path` (and the object `kind`
+    `object_id` there, when an object was refused); record it in the history unless the user
+    has had RECORDED denials there within WINDOW. Returns whether it was recorded."""
+    now = now or utcnow()
+    security_log.add(ACTION, SCOPE, str(user_id), now)
+    if security_log.total(ACTION, SCOPE, str(user_id), now, WINDOW) > RECORDED:
+        return False
     user = User.get_or_none(User.id == user_id)
     history.record(
         history.Actor.of(user, client_addr),
@@ -37,3 +51,4 @@ def record_denial(
         note=denial_note(method, path, kind, object_id),
         public=False,
     )
+    return True

@@ -1,21 +1,18 @@
-"""How many failed logins are allowed, counted from the official history (no table of its own).
+"""How many failed logins are allowed, counted from the bounded security log
+(services/security_log.py), never from the official history.
 
-Three sliding windows, each over the `login_failed` events of the history:
+Three sliding windows over the failed logins, each counted per key and minute:
 
-- per account and address: a few wrong passwords, then that pair waits;
-- per address, whatever the account: one address guessing many accounts;
-- per account, whatever the address: a higher ceiling against guessing spread over many
-  addresses. It only slows guessing down: nothing is ever locked for good, and attempts that
-  were refused for throttling do not count, so an attacker cannot keep an account shut by
-  hammering it.
+- per account and address (`pair`): a few wrong passwords, then that pair waits;
+- per address (`address`), whatever the account: one address guessing many accounts;
+- per account (`account`), whatever the address: a higher ceiling against guessing spread
+  over many addresses. It only slows guessing down: nothing is ever locked for good, and
+  attempts that were refused for throttling do not count, so an attacker cannot keep an
+  account shut by hammering it.
 
-A successful login clears its own pair's count (the failures before it no longer count for
-that account and address).
-
-The history has no index on `created_at`, only on `action` (SQLite also orders that index by
-rowid) and the primary key. Events are appended in time order, so the first event id of the
-window is found by bisecting the primary key, and every count is bounded by `id >= first`:
-the database then reads only the window's failed logins, never the whole history."""
+A failure counts from the start of its minute, so a wait ends up to a minute before the
+window has passed since the failure itself. A successful login clears its own pair's count
+(the failures before it no longer count for that account and address)."""
 
 from __future__ import annotations
 
@@ -23,12 +20,12 @@ import datetime as dt
 import math
 from dataclasses import dataclass
 
-from peewee import Expression, Select, fn
-
 from portal.db import reading
-from portal.models import DossierEvent, utcnow
+from portal.models import utcnow
+from portal.services import security_log
 
 FAILED = "login_failed"
+THROTTLED = "login_throttled"
 SUCCEEDED = "login"
 
 
@@ -46,9 +43,6 @@ PAIR = Limit("pair", 5, dt.timedelta(minutes=15))
 ADDRESS = Limit("address", 20, dt.timedelta(minutes=15))
 ACCOUNT = Limit("account", 50, dt.timedelta(hours=1))
 LIMITS = (PAIR, ADDRESS, ACCOUNT)
-# Web servers' clocks may differ a little: the id bound looks this much further back (the
-# counts themselves compare the exact times).
-CLOCK_SKEW = dt.timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -67,102 +61,46 @@ class Throttle:
         return math.ceil(self.seconds_left(now) / 60)
 
 
-def _starts_at_or_after(event_id: int, since: dt.datetime) -> bool:
-    """Whether the first event with an id >= `event_id` happened at or after `since`."""
-    created = (
-        DossierEvent.select(DossierEvent.created_at)
-        .where(DossierEvent.id >= event_id)
-        .order_by(DossierEvent.id)
-        .limit(1)
-        .scalar()
-    )
-    return created is not None and created >= since
+def keys(name: str, client_addr: str) -> dict[Limit, str]:
+    """The key each limit counts a login as `name` from `client_addr` by."""
+    client_addr = client_addr[:64]
+    return {PAIR: f"{name}\x1f{client_addr}", ADDRESS: client_addr, ACCOUNT: name}
 
 
-def first_event_id(since: dt.datetime) -> int | None:
-    """The lowest id from which on every history event happened at or after `since`, or None
-    when no event did. Gallops down from the newest event, then bisects: about twice log2 of
-    the number of events since then, each a primary-key lookup."""
-    last = DossierEvent.select(fn.MAX(DossierEvent.id)).scalar()
-    if last is None or not _starts_at_or_after(last, since):
-        return None
-    good, step = last, 1
-    while True:
-        probe = max(good - step, 0)
-        if not _starts_at_or_after(probe, since):
-            bad = probe
-            break
-        good = probe
-        if probe == 0:
-            return 0
-        step *= 2
-    while good - bad > 1:
-        middle = (good + bad) // 2
-        if _starts_at_or_after(middle, since):
-            good = middle
-        else:
-            bad = middle
-    return good
+def count_failure(name: str, client_addr: str, now: dt.datetime) -> None:
+    """Count a failed login in every limit's key (inside the caller's transaction)."""
+    for limit, key in keys(name, client_addr).items():
+        security_log.add(FAILED, limit.scope, key, now)
 
 
-def nth_latest_failure(
-    first_id: int, limit: Limit, now: dt.datetime, *conditions: Expression
-) -> Select:
-    """The query for the time of the `limit.failures`-th latest failure within the limit's
-    window that matches `conditions` (no row when there are fewer)."""
-    return (
-        DossierEvent.select(DossierEvent.created_at)
-        .where(
-            DossierEvent.action == FAILED,
-            DossierEvent.id >= first_id,
-            DossierEvent.created_at > now - limit.window,
-            *conditions,
-        )
-        .order_by(DossierEvent.created_at.desc())
-        .offset(limit.failures - 1)
-        .limit(1)
-    )
+def count_throttled(client_addr: str, now: dt.datetime) -> None:
+    """Count a refused (throttled) attempt by its address; it never counts as a failure."""
+    security_log.add(THROTTLED, ADDRESS.scope, client_addr[:64], now)
 
 
-def _last_success(first_id: int, name: str, client_addr: str) -> int:
-    """The id of this pair's latest successful login in the window (0 if none)."""
-    return (
-        DossierEvent.select(fn.MAX(DossierEvent.id))
-        .where(
-            DossierEvent.action == SUCCEEDED,
-            DossierEvent.id >= first_id,
-            DossierEvent.note == name,
-            DossierEvent.client_addr == client_addr,
-        )
-        .scalar()
-        or 0
-    )
+def clear_pair(name: str, client_addr: str) -> None:
+    """A successful login: the pair's failures no longer count."""
+    security_log.clear(FAILED, PAIR.scope, keys(name, client_addr)[PAIR])
+
+
+def _until(limit: Limit, key: str, now: dt.datetime) -> dt.datetime | None:
+    """When the limit's `failures`-th latest failure leaves the window, if it is reached."""
+    seen = 0
+    for minute, count in security_log.minutes(FAILED, limit.scope, key, now, limit.window):
+        seen += count
+        if seen >= limit.failures:
+            return minute + limit.window
+    return None
 
 
 @reading
 def throttle(name: str, client_addr: str, now: dt.datetime | None = None) -> Throttle | None:
-    """Whether a login as `name` (the login name as recorded in the history's notes) from
+    """Whether a login as `name` (the login name as `logins.login_name` gives it) from
     `client_addr` must wait, and until when (the latest end among the limits it reached)."""
     now = now or utcnow()
-    longest = max(limit.window for limit in LIMITS)
-    first_id = first_event_id(now - longest - CLOCK_SKEW)
-    if first_id is None:
-        return None
-    client_addr = client_addr[:64]
-    keys = {
-        PAIR: (
-            DossierEvent.note == name,
-            DossierEvent.client_addr == client_addr,
-            DossierEvent.id > _last_success(first_id, name, client_addr),
-        ),
-        ADDRESS: (DossierEvent.client_addr == client_addr,),
-        ACCOUNT: (DossierEvent.note == name,),
-    }
     found: Throttle | None = None
-    for limit in LIMITS:
-        oldest = nth_latest_failure(first_id, limit, now, *keys[limit]).scalar()
-        if oldest is not None:
-            until = oldest + limit.window
-            if until > now and (found is None or until > found.until):
-                found = Throttle(limit, until)
+    for limit, key in keys(name, client_addr).items():
+        until = _until(limit, key, now)
+        if until is not None and until > now and (found is None or until > found.until):
+            found = Throttle(limit, until)
     return found

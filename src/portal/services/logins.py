@@ -1,9 +1,12 @@
-"""Logging in: the throttle first, then the password, and every attempt in the official
-history (`login`, `login_failed`, `login_throttled`; never public).
+"""Logging in: the throttle first, then the password.
 
-Each event's note holds the login name as it was typed, trimmed and lower-cased (the form the
-accounts are looked up by), cut to 254 characters, with control characters replaced; the
-throttle counts by it. A failed login names the account as its actor when the name exists."""
+A successful login is the act of a signed-in person: it enters the official history (`login`,
+never public; its note the login name). Failed and throttled logins come from clients nobody
+has signed in: they are only counted in the bounded security log (services/security_log.py,
+by login name and address), which the throttle reads; they never enter the history.
+
+The login name is the name as it was typed, trimmed and lower-cased (the form the accounts are
+looked up by), cut to 254 characters, with control characters replaced."""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from dataclasses import dataclass
 from portal.db import transactional
 from portal.models import User, utcnow
 from portal.services import accounts, history, login_limits
-from portal.services.login_limits import Throttle
+from portal.services.login_limits import SUCCEEDED, Throttle
 from portal.services.text import has_forbidden_chars
 
 
@@ -49,25 +52,29 @@ def login_name(username: str) -> str:
     return name
 
 
-def _actor(user: User | None, client_addr: str) -> history.Actor:
-    if user is None:
-        return history.Actor(None, "", "anonymous", "", client_addr)
-    return history.Actor.of(user, client_addr)
+@transactional
+def _record_login(name: str, client_addr: str, user_id: int) -> None:
+    """Write the successful login in the history and clear its pair's failures."""
+    user = User.get_by_id(user_id)
+    history.record(history.Actor.of(user, client_addr), SUCCEEDED, note=name, public=False)
+    login_limits.clear_pair(name, client_addr)
 
 
 @transactional
-def _record(action: str, name: str, client_addr: str, user_id: int | None = None) -> None:
-    """Write one login event; the actor is the account named, when it exists."""
-    user = User.get_or_none(User.id == user_id) if user_id else None
-    if user is None and action != "login":
-        user = User.get_or_none(User.username == name) if name else None
-    history.record(_actor(user, client_addr), action, note=name, public=False)
+def _count_failure(name: str, client_addr: str, now: dt.datetime) -> None:
+    login_limits.count_failure(name, client_addr, now)
+
+
+@transactional
+def _count_throttled(client_addr: str, now: dt.datetime) -> None:
+    login_limits.count_throttled(client_addr, now)
 
 
 def log_in(
     username: str, password: str, client_addr: str, *, now: dt.datetime | None = None
 ) -> Attempt:
-    """Check the throttle, then the credentials, and record the attempt in the history.
+    """Check the throttle, then the credentials; record a successful login in the history
+    and count a failed or throttled one in the security log (at `now`).
 
     A throttled attempt does not check the password. The password is checked outside any
     write transaction (argon2 is slow on purpose): attempts running at the very same moment
@@ -77,11 +84,11 @@ def log_in(
     now = now or utcnow()
     throttle = login_limits.throttle(name, client_addr, now)
     if throttle is not None:
-        _record("login_throttled", name, client_addr)
+        _count_throttled(client_addr, now)
         return Attempt(None, throttle, now)
     user = accounts.authenticate(username, password)
     if user is None:
-        _record(login_limits.FAILED, name, client_addr)
+        _count_failure(name, client_addr, now)
         return Attempt(None)
-    _record(login_limits.SUCCEEDED, name, client_addr, user.id)
+    _record_login(name, client_addr, user.id)
     return Attempt(user)
