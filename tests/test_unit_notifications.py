@@ -61,7 +61,8 @@ def test_the_assigned_officer_still_of_the_unit_is_told_alone(people, ctx_of):
 def test_an_assignee_no_longer_staff_of_the_unit_is_not_told(people, ctx_of, change):
     dossier_id = supplement_sent_while(people, ctx_of, CHANGES[change])
     # The unit's active officers and leaders are told instead (the far officer of 01AB is not).
-    assert told(dossier_id, "the applicant sent the supplement") == {people.officer2.id, people.leader.id}
+    assert told(dossier_id, "the applicant sent the supplement") == {
+        people.officer2.id, people.leader.id}
 
 
 def test_unassigned_news_goes_to_the_active_staff_of_the_unit_only(people, ctx_of, make_user):

@@ -377,7 +377,7 @@ def _attach(
         dossier=dossier,
         document=doc,
         purpose=purpose,
-        confidential=doc.confidential,
+        confidential=_confidential_now(doc.id),
     )
     Dossier.update(updated_at=utcnow()).where(Dossier.id == dossier.id).execute()
     if upload_key:  # the resumable upload that brought the file is done, in the same commit
@@ -385,6 +385,21 @@ def _attach(
     for old in replaced:
         db.after_commit(lambda name=old.stored_name: storage.remove(ctx.uploads, name))
     return attachment
+
+
+def _confidential_now(document_id: int) -> bool:
+    """The document's confidential flag as committed now, read inside the attaching
+    transaction (the document read before storing the file may be stale). On PostgreSQL the
+    row is share-locked: an administrator marking it confidential meanwhile waits for this
+    file, then makes it confidential with the others (catalogue.confidential_files); SQLite's
+    write transactions already take turns."""
+    query = RequiredDocument.select(RequiredDocument.confidential).where(
+        RequiredDocument.id == document_id
+    )
+    if is_postgres():
+        query = query.for_update("FOR SHARE")
+    row = query.first()
+    return bool(row and row.confidential)
 
 
 @transactional
