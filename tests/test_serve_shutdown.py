@@ -107,17 +107,24 @@ BODY = b"username=nobody&password=wrong-password-1&csrf_token=not-the-token"
 
 
 def post_login(port: int) -> socket.socket:
-    """A POST of a login form whose body is not all sent yet: a request in flight."""
+    """A POST of a login form the application is reading: it has asked for the body (the
+    server's `100 Continue`), which is not sent yet. A request in flight."""
     conn = socket.create_connection(("127.0.0.1", port), timeout=WAIT)
     conn.sendall(b"POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
-                 b"Content-Type: application/x-www-form-urlencoded\r\n"
-                 b"Content-Length: %d\r\n\r\n" % len(BODY) + BODY[:10])
+                 b"Expect: 100-continue\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                 b"Content-Length: %d\r\n\r\n" % len(BODY))
+    interim = b""
+    while not interim.endswith(b"\r\n\r\n"):
+        chunk = conn.recv(1)
+        assert chunk, f"the connection closed: {interim!r}"
+        interim += chunk
+    assert interim.startswith(b"HTTP/1.1 100 "), interim
     return conn
 
 
 def finish(conn: socket.socket) -> bytes:
-    """Send the rest of the body; the whole answer (the server closes the connection)."""
-    conn.sendall(BODY[10:])
+    """Send the body; the whole answer (the server closes the connection)."""
+    conn.sendall(BODY)
     answer = b""
     while chunk := conn.recv(65536):
         answer += chunk
