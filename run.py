@@ -170,17 +170,70 @@ def _prepare(seed: bool) -> None:
         )
 
 
+WORKER_STOP_SECONDS = 30  # how long the worker may take to finish its current task
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+class Stopped(Exception):
+    """SIGTERM or SIGINT arrived while `serve` runs (uvicorn raises it again once its own
+    shutdown is done)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_stopped(signum, frame) -> None:
+    raise Stopped(signum)
+
+
+def start_worker() -> subprocess.Popen:
+    """The background worker as a child process in its own process group, so that a Ctrl+C
+    in the terminal reaches only `serve`, which then stops the worker once, gracefully (a second
+    SIGINT would make huey interrupt the task it is running)."""
+    return subprocess.Popen([sys.executable, str(ROOT / "run.py"), "worker"], process_group=0)
+
+
+def stop_worker(worker: subprocess.Popen, timeout: float = WORKER_STOP_SECONDS) -> None:
+    """SIGINT: huey's consumer finishes its current task and exits; killed after `timeout`,
+    or at once on a second Ctrl+C."""
+    if worker.poll() is not None:
+        return
+    worker.send_signal(signal.SIGINT)
+    try:
+        worker.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        print(f"The worker did not stop within {timeout:.0f} s: killing it.", flush=True)
+        worker.kill()
+        worker.wait()
+    except KeyboardInterrupt:
+        worker.kill()
+        worker.wait()
+        raise
+
+
 def cmd_serve(args: argparse.Namespace) -> None:
+    """Run uvicorn (and the worker). SIGTERM or SIGINT: uvicorn stops taking connections and
+    finishes the requests in flight, then the worker finishes its task and stops, then this
+    process ends by the signal it got."""
     import uvicorn
 
     conf = settings()
     host, port = args.host or conf.host, args.port or conf.port
     _prepare(seed=not args.no_demo)
     worker = None
-    if args.with_worker:
-        worker = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "worker"])
-    print(f"The portal runs at http://{host}:{port}  (Ctrl+C stops it)", flush=True)
+    # uvicorn handles both signals itself, then restores these handlers and raises the signal
+    # again: with the default ones the process would die there (SIGTERM), leaving the worker
+    # running, or uvicorn would swallow the KeyboardInterrupt (SIGINT).
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, _raise_stopped)
+    stopped_by = None
     try:
+        if args.with_worker:
+            worker = start_worker()
+        print(f"The portal runs at http://{host}:{port}  (Ctrl+C stops it)", flush=True)
         uvicorn.run(
             "portal.asgi:app",
             host=host,
@@ -191,13 +244,16 @@ def cmd_serve(args: argparse.Namespace) -> None:
             log_level="info",
             app_dir=str(ROOT / "src"),
         )
+    except Stopped as stop:
+        stopped_by = stop.signum
     finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # stopping the worker is not cut short
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl+C kills it
         if worker is not None:
-            worker.send_signal(signal.SIGINT)
-            try:
-                worker.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                worker.kill()
+            stop_worker(worker)
+    if stopped_by is not None:  # end as the signal would have ended the process
+        signal.signal(stopped_by, signal.SIG_DFL)
+        signal.raise_signal(stopped_by)
 
 
 def cmd_demo(args: argparse.Namespace) -> None:

@@ -13,13 +13,16 @@ from portal.models import (
     CHANNELS,
     ONLINE_LEVELS,
     TIME_UNITS,
+    Attachment,
+    Dossier,
     FormField,
     Procedure,
     ProcessingTime,
     RequiredDocument,
     utcnow,
 )
-from portal.services import catalogue_cache
+from portal.services import catalogue_cache, history
+from portal.services.access import Ctx
 from portal.services.errors import N_, Message, NotFound, ValidationError
 from portal.services.paging import Page, paginate
 from portal.services.text import as_int, fold
@@ -367,24 +370,38 @@ def clean_procedure(data: dict[str, Any]) -> dict[str, Any]:
     return cleaned
 
 
+def actor_of(ctx: Ctx | None) -> history.Actor:
+    """Who the history names for a catalogue change: the administrator, or the system (seeding,
+    the command line)."""
+    return history.SYSTEM if ctx is None else history.Actor.of(ctx.user, ctx.client_addr)
+
+
 @transactional
-def save_procedure(data: dict[str, Any], *, original_code: str | None = None) -> Procedure:
-    """Create (no `original_code`) or update a procedure from a form; raises ValidationError
-    (also when a new procedure takes an existing code) or NotFound."""
+def save_procedure(
+    data: dict[str, Any], *, original_code: str | None = None, ctx: Ctx | None = None
+) -> Procedure:
+    """Create (no `original_code`) or update a procedure from a form, as `ctx.user`; raises
+    ValidationError (also when a new procedure takes an existing code) or NotFound."""
     cleaned = clean_procedure(data)
     if (
         original_code is None
         and Procedure.select().where(Procedure.code == cleaned["code"]).exists()
     ):
         raise ValidationError({"code": Message(N_("Another procedure has this code."))})
-    write_procedure(cleaned, original_code=original_code)
+    write_procedure(cleaned, original_code=original_code, actor=actor_of(ctx))
     return Procedure.get(Procedure.code == cleaned["code"])
 
 
 def write_procedure(
-    cleaned: dict[str, Any], *, original_code: str | None = None, demo_fields: str | None = None
+    cleaned: dict[str, Any],
+    *,
+    original_code: str | None = None,
+    demo_fields: str | None = None,
+    actor: history.Actor = history.SYSTEM,
 ) -> None:
-    """Store validated values (inside the caller's transaction); replaces documents and times."""
+    """Store validated values (inside the caller's transaction); replaces documents and times.
+    A document marked confidential makes the files already attached to it confidential, each
+    dossier's history recording it as done by `actor`."""
     code = cleaned["code"]
     key = original_code or code
     existing = Procedure.get_or_none(Procedure.code == key)
@@ -408,23 +425,8 @@ def write_procedure(
         Procedure.update(**values).where(Procedure.id == existing.id).execute()
         proc = Procedure.get_by_id(existing.id)
         ProcessingTime.delete().where(ProcessingTime.procedure == proc).execute()
-    # Documents are updated in place, position by position, so the files dossiers attached to
-    # them stay attached; only documents removed from the end are deleted.
-    current = list(
-        RequiredDocument.select()
-        .where(RequiredDocument.procedure == proc)
-        .order_by(RequiredDocument.position, RequiredDocument.id)
-    )
-    for position, doc in enumerate(cleaned["documents"]):
-        if position < len(current):
-            RequiredDocument.update(position=position, **doc).where(
-                RequiredDocument.id == current[position].id
-            ).execute()
-        else:
-            RequiredDocument.create(procedure=proc, position=position, **doc)
-    extra = [d.id for d in current[len(cleaned["documents"]) :]]
-    if extra:
-        RequiredDocument.delete().where(RequiredDocument.id.in_(extra)).execute()
+    confidential = _write_documents(proc, cleaned["documents"])
+    confidential_files(confidential, actor)
     for channel in CHANNELS:
         amount = cleaned.get(f"time_{channel}")
         unit = cleaned.get(f"time_{channel}_unit") or ""
@@ -432,6 +434,57 @@ def write_procedure(
             ProcessingTime.create(
                 procedure=proc, channel=channel, amount=amount, unit=unit or "working_days"
             )
+
+
+def _write_documents(proc: Procedure, documents: list[dict[str, Any]]) -> list[int]:
+    """Replace the procedure's documents; returns the ids of the confidential ones.
+
+    Documents are updated in place, position by position, so the files dossiers attached to
+    them stay attached; only documents removed from the end are deleted."""
+    current = list(
+        RequiredDocument.select()
+        .where(RequiredDocument.procedure == proc)
+        .order_by(RequiredDocument.position, RequiredDocument.id)
+    )
+    confidential = []
+    for position, doc in enumerate(documents):
+        if position < len(current):
+            doc_id = current[position].id
+            RequiredDocument.update(position=position, **doc).where(
+                RequiredDocument.id == doc_id
+            ).execute()
+        else:
+            doc_id = RequiredDocument.create(procedure=proc, position=position, **doc).id
+        if doc["confidential"]:
+            confidential.append(doc_id)
+    extra = [d.id for d in current[len(documents) :]]
+    if extra:
+        RequiredDocument.delete().where(RequiredDocument.id.in_(extra)).execute()
+    return confidential
+
+
+def confidential_files(document_ids: list[int], actor: history.Actor) -> int:
+    """Make every file attached to these documents confidential (inside the caller's
+    transaction, after the documents' rows are written: a file being attached meanwhile waits
+    for them, see dossiers._attach), with one history event per dossier naming its files.
+    Returns how many files changed. A document no longer confidential leaves its files as they
+    are: opening them up is not done in bulk."""
+    if not document_ids:
+        return 0
+    files = list(
+        Attachment.select(Attachment.id, Attachment.dossier, Attachment.original_name)
+        .where(Attachment.document.in_(document_ids), Attachment.confidential == False)  # noqa: E712
+        .order_by(Attachment.dossier, Attachment.id)
+    )
+    if not files:
+        return 0
+    Attachment.update(confidential=True).where(Attachment.id.in_([f.id for f in files])).execute()
+    names: dict[int, list[str]] = {}
+    for f in files:
+        names.setdefault(f.dossier_id, []).append(f.original_name)
+    for dossier in Dossier.select().where(Dossier.id.in_(list(names))).order_by(Dossier.id):
+        history.note(actor, "make_confidential", dossier, ", ".join(names[dossier.id]))
+    return len(files)
 
 
 def form_values(proc: Procedure) -> dict[str, Any]:

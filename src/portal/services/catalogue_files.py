@@ -11,9 +11,11 @@ from peewee import prefetch
 
 from portal.db import reading, transactional
 from portal.models import CHANNELS, Procedure, ProcessingTime, RequiredDocument
+from portal.services.access import Ctx
 from portal.services.catalogue import (
     PROCEDURE_FIELDS,
     TIME_FIELDS,
+    actor_of,
     clean_procedure,
     document_dicts,
     format_documents,
@@ -150,9 +152,10 @@ def _csv_records(text: str) -> list[dict[str, Any]]:
 
 
 @transactional
-def import_catalogue(content: bytes, fmt: str) -> int:
-    """Create or update every procedure of the file, all or nothing; returns how many.
-    Raises CatalogueFileError listing each bad record and field."""
+def import_catalogue(content: bytes, fmt: str, ctx: Ctx | None = None) -> int:
+    """Create or update every procedure of the file, all or nothing, as `ctx.user` (the system
+    without one); returns how many. Raises CatalogueFileError listing each bad record and
+    field."""
     records = parse_file(content, fmt)
     problems: list[tuple[int, str, Message]] = []
     cleaned_all = []
@@ -168,5 +171,5 @@ def import_catalogue(content: bytes, fmt: str) -> int:
         raise CatalogueFileError(problems[:50])
     for cleaned, demo_fields in cleaned_all:
         known = [f.strip() for f in demo_fields.split(",") if f.strip() in COLUMNS + ["times"]]
-        write_procedure(cleaned, demo_fields=",".join(dict.fromkeys(known)))
+        write_procedure(cleaned, demo_fields=",".join(dict.fromkeys(known)), actor=actor_of(ctx))
     return len(cleaned_all)

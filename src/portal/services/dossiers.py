@@ -362,6 +362,7 @@ def _attach(
     purpose: str,
     upload_key: str = "",
 ) -> Attachment:
+    confidential = _confidential_now(doc.id)  # first: the document's lock before any file's
     dossier = Dossier.get_by_id(dossier_id)
     replaced = []
     if not doc.multiple and purpose == "application":
@@ -377,7 +378,7 @@ def _attach(
         dossier=dossier,
         document=doc,
         purpose=purpose,
-        confidential=doc.confidential,
+        confidential=confidential,
     )
     Dossier.update(updated_at=utcnow()).where(Dossier.id == dossier.id).execute()
     if upload_key:  # the resumable upload that brought the file is done, in the same commit
@@ -386,6 +387,22 @@ def _attach(
     for old in replaced:
         db.after_commit(lambda name=old.stored_name: storage.remove(ctx.uploads, name))
     return attachment
+
+
+def _confidential_now(document_id: int) -> bool:
+    """The document's confidential flag as committed now, read inside the attaching
+    transaction (the document read before storing the file may be stale). On PostgreSQL the
+    row is share-locked: an administrator marking it confidential meanwhile waits for this
+    file, then makes it confidential with the others (catalogue.confidential_files); SQLite's
+    write transactions already take turns. Take it before touching any attachment row: the
+    administrator's transaction locks the document, then the attachments."""
+    query = RequiredDocument.select(RequiredDocument.confidential).where(
+        RequiredDocument.id == document_id
+    )
+    if is_postgres():
+        query = query.for_update("FOR SHARE")
+    row = query.first()
+    return bool(row and row.confidential)
 
 
 @transactional

@@ -111,11 +111,14 @@ def link_lines(
 
 
 def tell_unit(dossier: Dossier, message: str) -> None:
-    """Notify the officer the dossier is assigned to, or every officer and leader of its unit."""
+    """Notify the officer the dossier is assigned to, or every officer and leader of its unit;
+    only people who are active staff of the dossier's unit now are told (an assignee who has
+    since moved to another unit, been deactivated or changed role is not: the unit is)."""
+    staff = User.select().where(User.unit_staff(dossier.unit_id))
+    assignee = None
     if dossier.assigned_to_id:
-        users = [User.get_by_id(dossier.assigned_to_id)]
-    else:
-        users = list(User.select().where(User.unit_staff(dossier.unit_id)))
+        assignee = staff.where(User.id == dossier.assigned_to_id).first()
+    users = [assignee] if assignee is not None else list(staff)
     text = bilingual(message) % {"code": dossier.code}
     rows = [{"user": user.id, "dossier": dossier.id, "text": text} for user in users]
     if rows:

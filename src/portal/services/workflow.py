@@ -286,5 +286,6 @@ ACTION_NAMES = {
     "assign": N_("Assigned"),
     "apology": N_("Apology slip issued"),
     "view_confidential": N_("Confidential document opened"),
+    "make_confidential": N_("Files made confidential"),
     "login": N_("Logged in"),
 }

@@ -17,6 +17,7 @@ from portal.services.catalogue_files import CatalogueFileError
 from portal.services.errors import ValidationError
 from portal.web.forms import error_texts, flash, form_dict, kept_values
 from portal.web.rendering import render
+from portal.web.requests import ctx_of
 from portal.web.security import guard, read_form
 from portal.web.urls import url
 
@@ -55,7 +56,7 @@ async def admin_procedure_new(request: Request) -> Response:
 async def admin_procedure_create(request: Request) -> Response:
     data = form_dict(await read_form(request), FIELD_NAMES)
     try:
-        proc = await run_in_threadpool(catalogue.save_procedure, data)
+        proc = await run_in_threadpool(catalogue.save_procedure, data, ctx=ctx_of(request))
     except ValidationError as exc:
         return _form(request, kept_values(data), error_texts(exc), status_code=422)
     flash(request, _("Procedure %(code)s saved.") % {"code": proc.code})
@@ -74,7 +75,9 @@ async def admin_procedure_update(request: Request) -> Response:
     await run_in_threadpool(catalogue.get_procedure, original)  # 404 before anything else
     data = form_dict(await read_form(request), FIELD_NAMES)
     try:
-        proc = await run_in_threadpool(catalogue.save_procedure, data, original_code=original)
+        proc = await run_in_threadpool(
+            catalogue.save_procedure, data, original_code=original, ctx=ctx_of(request)
+        )
     except ValidationError as exc:
         return _form(
             request, kept_values(data), error_texts(exc), original=original, status_code=422
@@ -121,7 +124,9 @@ async def admin_catalogue_import(request: Request) -> Response:
         return _transfer(request, {"file": _("The file is larger than 5 MB.")}, status_code=422)
     fmt = "json" if (upload.filename or "").lower().endswith(".json") else "csv"
     try:
-        count = await run_in_threadpool(catalogue_files.import_catalogue, content, fmt)
+        count = await run_in_threadpool(
+            catalogue_files.import_catalogue, content, fmt, ctx_of(request)
+        )
     except CatalogueFileError as exc:
         problems = [(n, name, translate(m)) for n, name, m in exc.problems]
         return _transfer(request, {"file": translate(exc.message)}, problems, status_code=422)
