@@ -211,12 +211,12 @@ def test_processing_applies_exactly_what_the_state_machine_allows(people, ctx_of
         except NotFound:
             assert kind is None and who in ("far_officer", "stranger")
             outcome = "not_found"
-        except DomainError as exc:
-            assert expected is None and exc.kind == refusal, (action, who, facts)
-            outcome = "refused"
-        except ValidationError as exc:  # the supplement needs a new file
+        except ValidationError as exc:  # the supplement needs a new file (a DomainError too)
             assert expected is not None and action == "supplement" and not supplement_sent
             assert set(exc.errors) == {"files"}
+            outcome = "refused"
+        except DomainError as exc:
+            assert expected is None and exc.kind == refusal, (action, who, facts)
             outcome = "refused"
         else:
             assert expected is not None, (action, who, facts)
