@@ -286,5 +286,7 @@ ACTION_NAMES = {
     "assign": N_("Assigned"),
     "apology": N_("Apology slip issued"),
     "view_confidential": N_("Confidential document opened"),
+    "add_file": N_("File added"),
+    "remove_file": N_("File removed"),
     "login": N_("Logged in"),
 }
