@@ -8,6 +8,7 @@ database the suite runs on: SQLite, or PostgreSQL when DATABASE_URL names one.""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import threading
 import time
@@ -283,3 +284,44 @@ def test_the_allowance_is_a_setting(tmp_path):
     env = {"PORTAL_DATA_DIR": str(tmp_path)}
     assert Settings.from_env(env).max_reserved_bytes == 200 * MB
     assert Settings.from_env({**env, "PORTAL_MAX_RESERVED_MB": "5"}).max_reserved_bytes == 5 * MB
+
+
+@pytest.fixture
+def tight_live(settings, units, catalogue, forms, people) -> Iterator[LiveServer]:
+    server = LiveServer(settings, {"PORTAL_MAX_FILES": "20", "PORTAL_MAX_RESERVED_MB": "1"})
+    yield server
+    server.stop()
+
+
+def test_uploads_opened_at_once_keep_to_the_free_places_and_the_allowance(tight_live, people,
+                                                                          ctx_of):
+    """Eight uploads opened at once on a dossier with 18 of 20 files: two are opened. Then six
+    at once of 400 KB each on six other dossiers, against 1 MB: two are opened."""
+    ctx = ctx_of(people.owner)
+    _, several = documents()
+    full = dossiers.start_draft(ctx, PROCEDURE, UNIT).id
+    for i in range(18):
+        dossiers.add_attachment(ctx, full, several.id, f"tep-{i}.pdf", [PDF])
+    others = [dossiers.start_draft(ctx, PROCEDURE, UNIT).id for _ in range(6)]
+    client = tus_session(tight_live, people.owner.username)
+
+    def create(did: int, length: int, start: threading.Barrier) -> int:
+        session = TusSession("127.0.0.1", tight_live.port, cookie=client.cookie,
+                             csrf=client.csrf)
+        meta = f"filename {base64.b64encode(b'a.pdf').decode()},document " \
+               f"{base64.b64encode(str(several.id).encode()).decode()}"
+        start.wait(30)
+        return session.tus("POST", f"/dossiers/{did}/uploads", headers={
+            "Upload-Length": str(length), "Upload-Metadata": meta}).status
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        start = threading.Barrier(8)
+        places = list(pool.map(lambda _: create(full, 1000, start), range(8), timeout=120))
+        start = threading.Barrier(6)
+        allowance = list(pool.map(lambda did: create(did, 400 * 1024, start), others,
+                                  timeout=120))
+    assert sorted(places) == [201] * 2 + [422] * 6
+    assert sorted(allowance) == [201] * 2 + [422] * 4
+    with db.connection_context():
+        assert Upload.select().where(Upload.dossier == full).count() == 2
+        assert Upload.select().where(Upload.dossier.in_(others)).count() == 2
