@@ -147,6 +147,7 @@ def run(mode: str, file: Path, expected: str, port: int, mb: int, chunk: int) ->
             port,
             {
                 "PORTAL_MAX_UPLOAD_MB": str(mb + 10),
+                "PORTAL_MAX_RESERVED_MB": str(mb + 10),  # the open upload reserves the file
                 "DATABASE_URL": f"sqlite:///{data_dir}/portal.db",
             },
         )

@@ -295,6 +295,7 @@ def test_the_whole_life_of_a_dossier(people, ctx_of, settings):
         ("submit", o, "enterprise", "", 0, 1),
         ("receive", a, "officer", UNIT, 1, 2),
         ("request_supplement", a, "officer", UNIT, 2, 5),
+        ("add_file", o, "enterprise", "", 5, 5),  # a supplement's file is on the record
         ("supplement", o, "enterprise", "", 5, 4),
         ("forward", a, "officer", UNIT, 4, 4),
         ("submit_for_approval", b, "officer", UNIT, 4, 4),
@@ -305,19 +306,19 @@ def test_the_whole_life_of_a_dossier(people, ctx_of, settings):
     assert all(e.client_addr == "203.0.113.7" for e in events(dossier_id))
     # The applicant sees the public steps only.
     public = [e.action for e in history.timeline(dossier_id, for_applicant=True)]
-    assert public == ["submit", "receive", "request_supplement", "supplement", "forward",
-                      "issue_result", "return_result"]
+    assert public == ["submit", "receive", "request_supplement", "add_file", "supplement",
+                      "forward", "issue_result", "return_result"]
     with db.connection_context():
         assert [s.kind for s in Slip.select().where(Slip.dossier == dossier_id)
                 .order_by(Slip.id)] == ["receipt", "supplement"]
 
     # The chain holds; a note changed behind the code's back is found, by its event.
     checked, broken, problem = history.verify_chain()
-    assert (checked, broken, problem) == (9, None, "")
-    target = events(dossier_id)[3]
+    assert (checked, broken, problem) == (10, None, "")
+    target = events(dossier_id)[4]
     tamper(target.id, "Đã sửa")
     checked, broken, problem = history.verify_chain()
-    assert broken == target.id and checked == 4
+    assert broken == target.id and checked == 5
     assert "does not match its hash" in problem
 
 

@@ -327,17 +327,18 @@ def test_whole_life_from_submission_to_downloaded_result(sessions, forms):
     assert r.status_code == 200 and r.content == pdf_bytes("request")
 
     # The history: every step; the internal ones only for the staff.
-    public = [tr("Submitted"), tr("Receive"), tr("Request a supplement"),
+    public = [tr("Submitted"), tr("Receive"), tr("Request a supplement"), tr("File added"),
               tr("Send the supplement"), tr("Issue the result"), tr("Return the result")]
     internal = [tr("Submit for approval"), tr("Approve")]
     applicant_view = timeline_labels(e.get(f"/dossiers/{did}").text)
     assert applicant_view == public
     staff_view = timeline_labels(officer.get(f"/dossiers/{did}").text)
     assert [x for x in staff_view if x not in internal] == public
-    assert staff_view[4:6] == internal
+    assert staff_view[5:7] == internal
     assert guidance in text_of(e.get(f"/dossiers/{did}"))
-    assert events(did)[:8] == ["submit", "receive", "request_supplement", "supplement",
-                               "submit_for_approval", "approve", "issue_result", "return_result"]
+    assert events(did)[:9] == ["submit", "receive", "request_supplement", "add_file",
+                               "supplement", "submit_for_approval", "approve", "issue_result",
+                               "return_result"]
     # Nothing more to do on a returned dossier.
     assert 'class="app-actions"' not in e.get(f"/dossiers/{did}").text
     r = act(officer, did, "return_result")

@@ -103,6 +103,7 @@ class Settings:
     upload_dir: Path | None = None
     max_upload_bytes: int = 20 * 1024 * 1024
     max_files_per_dossier: int = 20
+    max_reserved_bytes: int = 200 * 1024 * 1024  # what a user's unfinished uploads may take
     host: str = "127.0.0.1"
     port: int = 8000
     default_language: str = "vi"
@@ -163,6 +164,7 @@ class Settings:
             upload_dir=Path(upload_dir) if upload_dir else None,
             max_upload_bytes=_int(env, "PORTAL_MAX_UPLOAD_MB", 20, 1) * 1024 * 1024,
             max_files_per_dossier=_int(env, "PORTAL_MAX_FILES", 20, 1),
+            max_reserved_bytes=_int(env, "PORTAL_MAX_RESERVED_MB", 200, 1) * 1024 * 1024,
             host=env.get("PORTAL_HOST", "127.0.0.1"),
             port=_int(env, "PORTAL_PORT", 8000, 1),
             default_language=language,

@@ -26,6 +26,7 @@ class Ctx:
     uploads: Path = Path("data/uploads")
     max_upload_bytes: int = 20 * 1024 * 1024
     max_files: int = 20
+    max_reserved_bytes: int = 200 * 1024 * 1024  # a user's open resumable uploads
     office_hours: str = ""
     scan_files: bool = False  # a virus scanner is configured: new files wait for it
     links: DownloadLinks | None = None  # signs the links e-mails carry; None: no links

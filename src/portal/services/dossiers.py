@@ -297,25 +297,48 @@ def save_answers(ctx: Ctx, dossier_id: int, data: dict[str, str]) -> dict[str, M
     return problems
 
 
+def _statuses(purpose: str) -> tuple[int, ...]:
+    """The statuses in which the owner attaches a file of `purpose`: the application's files
+    to a draft, a supplement's while one is asked for. Nothing else changes a dossier's files."""
+    return (DRAFT,) if purpose == "application" else (SUPPLEMENT,)
+
+
+def _replaced(dossier: Dossier, doc: RequiredDocument, purpose: str) -> list[Attachment]:
+    """The files a new one of `purpose` for `doc` replaces (a draft's single-file document)."""
+    if doc.multiple or purpose != "application":
+        return []
+    return list(
+        Attachment.select().where(Attachment.dossier == dossier, Attachment.document == doc)
+    )
+
+
+def _require_room(ctx: Ctx, dossier: Dossier, doc: RequiredDocument, replacing: int) -> int:
+    """The dossier's free file slots once the `replacing` files are gone; raises
+    ValidationError (on the `doc-<id>` field) when there is none left."""
+    count = Attachment.select().where(Attachment.dossier == dossier).count() - replacing
+    if count >= ctx.max_files:
+        raise ValidationError(
+            {f"doc-{doc.id}": Message(N_("A dossier holds at most %(n)s files."), n=ctx.max_files)}
+        )
+    return ctx.max_files - count
+
+
 def attachable(
     ctx: Ctx, dossier_id: int, document_id: int, purpose: str
-) -> tuple[Dossier, RequiredDocument]:
-    """The dossier and document a file of `purpose` may be attached to now; raises NotFound,
-    DomainError (not in a state that takes files) or ValidationError (too many files)."""
-    statuses = (DRAFT,) if purpose == "application" else (SUPPLEMENT,)
+) -> tuple[Dossier, RequiredDocument, int]:
+    """The dossier and document a file of `purpose` may be attached to now, and the dossier's
+    free file slots; raises NotFound, DomainError (not in a state that takes files) or
+    ValidationError (too many files). Only a first check, before the file is received:
+    `_attach` checks again under the dossier's lock, in the transaction that writes the row."""
     with db.connection_context():
-        dossier = _draft_for_update(ctx, dossier_id, statuses)
+        dossier = _draft_for_update(ctx, dossier_id, _statuses(purpose))
         doc = RequiredDocument.get_or_none(
             RequiredDocument.id == document_id, RequiredDocument.procedure == dossier.procedure_id
         )
         if doc is None:
             raise NotFound("document")
-        count = Attachment.select().where(Attachment.dossier == dossier).count()
-    if count >= ctx.max_files:
-        raise ValidationError(
-            {f"doc-{doc.id}": Message(N_("A dossier holds at most %(n)s files."), n=ctx.max_files)}
-        )
-    return dossier, doc
+        free = _require_room(ctx, dossier, doc, len(_replaced(dossier, doc, purpose)))
+    return dossier, doc, free
 
 
 def add_attachment(
@@ -330,7 +353,7 @@ def add_attachment(
     """Store an uploaded file for one required document; the file is written first, then the
     row; if the row cannot be written the file is removed. Raises ValidationError (on the
     `doc-<id>` field) or NotFound."""
-    dossier, doc = attachable(ctx, dossier_id, document_id, purpose)
+    dossier, doc, _ = attachable(ctx, dossier_id, document_id, purpose)
     key = f"doc-{doc.id}"
     allowed = doc.file_types.split(",")
     try:
@@ -362,15 +385,16 @@ def _attach(
     purpose: str,
     upload_key: str = "",
 ) -> Attachment:
+    """Write the row of a stored file. The status and the file count are checked again here,
+    under the dossier's lock: the first check (`attachable`) ran before the file arrived, and
+    a submission or other files may have come in meanwhile. Raises DomainError or
+    ValidationError; a file added after submission is recorded in the history."""
     confidential = _confidential_now(doc.id)  # first: the document's lock before any file's
-    dossier = Dossier.get_by_id(dossier_id)
-    replaced = []
-    if not doc.multiple and purpose == "application":
-        replaced = list(
-            Attachment.select().where(Attachment.dossier == dossier, Attachment.document == doc)
-        )
-        for old in replaced:
-            old.delete_instance()
+    dossier = _draft_for_update(ctx, dossier_id, _statuses(purpose))
+    replaced = _replaced(dossier, doc, purpose)
+    _require_room(ctx, dossier, doc, len(replaced))
+    for old in replaced:
+        old.delete_instance()
     attachment = scanning.new_attachment(
         ctx,
         stored,
@@ -381,6 +405,9 @@ def _attach(
         confidential=confidential,
     )
     Dossier.update(updated_at=utcnow()).where(Dossier.id == dossier.id).execute()
+    if dossier.status != DRAFT:  # a supplement's file: part of the official record
+        actor = Actor.of(ctx.user, ctx.client_addr)
+        history.note(actor, "add_file", dossier, attachment.original_name, public=True)
     if upload_key:  # the resumable upload that brought the file is done, in the same commit
         done = {"state": "done", "attachment": attachment, "filename": attachment.original_name}
         Upload.update(**done).where(Upload.key == upload_key).execute()
@@ -405,14 +432,29 @@ def _confidential_now(document_id: int) -> bool:
     return bool(row and row.confidential)
 
 
+def _this_round(dossier: Dossier) -> Any:
+    """The condition on attachments that picks the supplement files sent since the latest
+    supplement request (earlier rounds are evidence and stay)."""
+    asked = history.latest(dossier.id, "request_supplement")
+    since = asked.created_at if asked is not None else dossier.created_at
+    return (Attachment.purpose == "supplement") & (Attachment.uploaded_at >= since)
+
+
 @transactional
 def remove_attachment(ctx: Ctx, dossier_id: int, attachment_id: int) -> None:
-    """Remove a file from a draft (or an unsent supplement); raises NotFound or DomainError."""
+    """Remove a file from a draft, or a supplement file sent since the latest supplement
+    request (recorded in the history); raises NotFound or DomainError."""
     dossier = _draft_for_update(ctx, dossier_id, (DRAFT, SUPPLEMENT))
-    att = Attachment.get_or_none(Attachment.id == attachment_id, Attachment.dossier == dossier)
-    if att is None or (dossier.status == SUPPLEMENT and att.purpose != "supplement"):
+    query = Attachment.select().where(Attachment.id == attachment_id, Attachment.dossier == dossier)
+    if dossier.status != DRAFT:
+        query = query.where(_this_round(dossier))
+    att = query.first()
+    if att is None:
         raise NotFound("attachment")
     att.delete_instance()
+    if dossier.status != DRAFT:
+        actor = Actor.of(ctx.user, ctx.client_addr)
+        history.note(actor, "remove_file", dossier, att.original_name, public=True)
     db.after_commit(lambda: storage.remove(ctx.uploads, att.stored_name))
 
 

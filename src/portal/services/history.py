@@ -157,6 +157,18 @@ UNSEALED = "the cut-over to keyed hashes is not sealed by a history key known he
 
 
 @reading
+def latest(dossier_id: int, action: str) -> DossierEvent | None:
+    """The dossier's latest event of `action` (e.g. the supplement request that opened the
+    current round), or None."""
+    return (
+        DossierEvent.select()
+        .where(DossierEvent.dossier == dossier_id, DossierEvent.action == action)
+        .order_by(DossierEvent.id.desc())
+        .first()
+    )
+
+
+@reading
 def verify_chain() -> tuple[int, int | None, str]:
     """Check every event against the one before it, and the sealed cut-over where the keyed
     events begin: (events checked, first broken event id or None, what is wrong)."""

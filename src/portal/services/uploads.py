@@ -12,9 +12,11 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from peewee import fn
+
 from portal import storage
 from portal.db import db, is_postgres, reading, transactional
-from portal.models import Upload, utcnow
+from portal.models import Upload, User, utcnow
 from portal.services import dossiers
 from portal.services.access import Ctx
 from portal.services.errors import N_, DomainError, Message, NotFound, ValidationError
@@ -61,10 +63,12 @@ def create(
     ctx: Ctx, dossier_id: int, document_id: int, filename: str, length: int, purpose: str
 ) -> Upload:
     """Open an upload of `length` bytes for one required document of a dossier; raises
-    NotFound, DomainError or ValidationError (on the `doc-<id>` field) before any byte is sent."""
+    NotFound, DomainError or ValidationError (on the `doc-<id>` field) before any byte is sent:
+    a dossier has no more open uploads than free file slots, and a user's open uploads
+    reserve at most `ctx.max_reserved_bytes`."""
     if purpose not in PURPOSES:
         raise NotFound("purpose")
-    dossier, doc = dossiers.attachable(ctx, dossier_id, document_id, purpose)
+    dossier, doc, free = dossiers.attachable(ctx, dossier_id, document_id, purpose)
     field = f"doc-{doc.id}"
     if length <= 0:
         raise ValidationError({field: Message(dossiers.UPLOAD_PROBLEMS["empty"])})
@@ -76,6 +80,7 @@ def create(
                 )
             }
         )
+    _require_quota(ctx, dossier.id, field, free, length)
     name = storage.safe_filename(clean(filename)[:255])
     return Upload.create(
         key=uuid.uuid4().hex,
@@ -87,6 +92,44 @@ def create(
         length=length,
         expires_at=utcnow() + EXPIRY,
     )
+
+
+def _require_quota(ctx: Ctx, dossier_id: int, field: str, free: int, length: int) -> None:
+    """Refuse (ValidationError on `field`) an upload beyond the dossier's free file slots or
+    the user's reserved bytes. Runs in `create`'s transaction with the dossier locked; the
+    user's row is locked too (PostgreSQL; SQLite's write transactions are exclusive), so
+    uploads opened at once for several dossiers are counted one after the other."""
+    users = User.select(User.id).where(User.id == ctx.user.id)
+    (users.for_update() if is_postgres() else users).first()
+    live = (Upload.state == "open") & (Upload.expires_at >= utcnow())
+    if Upload.select().where(live, Upload.dossier == dossier_id).count() >= free:
+        raise ValidationError(
+            {
+                field: Message(
+                    N_(
+                        "Other files are still being sent to this dossier: wait until "
+                        "they are in, or cancel them."
+                    )
+                )
+            }
+        )
+    reserved = (
+        Upload.select(fn.COALESCE(fn.SUM(Upload.length), 0))
+        .where(live, Upload.owner == ctx.user.id)
+        .scalar()
+    )
+    if int(reserved) + length > ctx.max_reserved_bytes:
+        raise ValidationError(
+            {
+                field: Message(
+                    N_(
+                        "Your unfinished uploads already take %(mb)s MB: finish or cancel "
+                        "them first."
+                    ),
+                    mb=ctx.max_reserved_bytes // 2**20,
+                )
+            }
+        )
 
 
 @reading
@@ -149,7 +192,8 @@ def _keep(
 
 def finish(ctx: Ctx, key: str) -> Upload:
     """Check and attach a complete upload (once: a retried last chunk finds it done).
-    Raises ValidationError when the file is refused; the upload is then closed."""
+    Raises ValidationError when the file is refused, DomainError when the dossier no longer
+    takes it (submitted meanwhile); the upload is then closed."""
     with db.connection_context():
         upload = _owned(ctx, key)
     if upload.state != "open" or upload.offset != upload.length:
@@ -174,8 +218,9 @@ def finish(ctx: Ctx, key: str) -> Upload:
             upload.purpose,
             upload_key=key,
         )
-    except ValidationError as exc:
-        _close(key, "rejected", next(iter(exc.errors.values())).text)
+    except DomainError as exc:  # refused: by type, or the dossier took no more files meanwhile
+        problem = next(iter(exc.errors.values())) if isinstance(exc, ValidationError) else None
+        _close(key, "rejected", (problem or exc.message).text)
         storage.remove_partial(ctx.uploads, key)
         raise
     storage.remove_partial(ctx.uploads, key)

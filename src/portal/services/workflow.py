@@ -287,5 +287,7 @@ ACTION_NAMES = {
     "apology": N_("Apology slip issued"),
     "view_confidential": N_("Confidential document opened"),
     "make_confidential": N_("Files made confidential"),
+    "add_file": N_("File added"),
+    "remove_file": N_("File removed"),
     "login": N_("Logged in"),
 }

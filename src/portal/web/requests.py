@@ -43,6 +43,7 @@ def ctx_of(request: Request) -> Ctx:
         uploads=s.uploads,
         max_upload_bytes=s.max_upload_bytes,
         max_files=s.max_files_per_dossier,
+        max_reserved_bytes=s.max_reserved_bytes,
         office_hours=s.office_hours,
         scan_files=bool(s.clamd_address),
         links=DownloadLinks.of(s),
