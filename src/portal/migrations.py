@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from peewee import CharField, DateTimeField
+from peewee import CharField, DateTimeField, TextField
 from playhouse.migrate import PostgresqlMigrator, SqliteMigrator
 from playhouse.migrate import migrate as run_operations
 
@@ -75,14 +75,36 @@ def _v5_virus_scan() -> None:
         )
 
 
+def _v8_enterprise_status() -> None:
+    """Enterprise accounts wait for their e-mail address and the enterprise to be checked;
+    the accounts that exist already stay active."""
+    run_operations(
+        _migrator().add_column(
+            "app_user", "enterprise_status", CharField(max_length=16, default="active")
+        ),
+        _migrator().add_column(
+            "app_user", "given_enterprise_name", CharField(max_length=255, default="")
+        ),
+        _migrator().add_column("app_user", "status_reason", TextField(default="")),
+        _migrator().add_index("app_user", ("enterprise_status",), False),
+    )
+
+
+def _taken_by_another_branch() -> None:
+    """Versions 6 and 7 are other branches' steps; the integrator renumbers on merging."""
+
+
 # version -> step that upgrades a database from version-1 to version.
 STEPS: dict[int, Callable[[], None]] = {
     2: _v2_dossiers,
     3: _v3_mail_claims,
     4: _v4_uploads,
     5: _v5_virus_scan,
+    6: _taken_by_another_branch,
+    7: _taken_by_another_branch,
+    8: _v8_enterprise_status,
 }
-LATEST = 5
+LATEST = 8
 
 
 class SchemaError(RuntimeError):

@@ -166,3 +166,46 @@ def throttle(name: str, client_addr: str, now: dt.datetime | None = None) -> Thr
             if until > now and (found is None or until > found.until):
                 found = Throttle(limit, until)
     return found
+
+
+# Requests that send an e-mail (registration, a forgotten password): per address, and per
+# e-mail address they send to (the history's note), so nobody is flooded with mails.
+REQUESTS_PER_ADDRESS = Limit("address", 10, dt.timedelta(minutes=15))
+REQUESTS_PER_EMAIL = Limit("account", 3, dt.timedelta(hours=1))
+
+
+@reading
+def requests_throttle(
+    actions: tuple[str, ...], email: str, client_addr: str, now: dt.datetime | None = None
+) -> Throttle | None:
+    """Whether one more request recorded as one of `actions` (for `email`, from
+    `client_addr`) must wait, and until when. Refused requests are not recorded as these
+    actions, so they do not count."""
+    now = now or utcnow()
+    limits = {
+        REQUESTS_PER_ADDRESS: DossierEvent.client_addr == client_addr[:64],
+        REQUESTS_PER_EMAIL: DossierEvent.note == email,
+    }
+    first_id = first_event_id(now - max(x.window for x in limits) - CLOCK_SKEW)
+    if first_id is None:
+        return None
+    found: Throttle | None = None
+    for limit, condition in limits.items():
+        oldest = (
+            DossierEvent.select(DossierEvent.created_at)
+            .where(
+                DossierEvent.action.in_(actions),
+                DossierEvent.id >= first_id,
+                DossierEvent.created_at > now - limit.window,
+                condition,
+            )
+            .order_by(DossierEvent.created_at.desc())
+            .offset(limit.failures - 1)
+            .limit(1)
+            .scalar()
+        )
+        if oldest is not None and oldest + limit.window > now:
+            until = oldest + limit.window
+            if found is None or until > found.until:
+                found = Throttle(limit, until)
+    return found
