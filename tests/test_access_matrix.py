@@ -55,6 +55,16 @@ login_submit                 public      422  422  422  422  422  422  422  422 
 logout                       public      303  303  303  303  303  303  303  303  303  303
 register_form                public      200  200  200  200  200  200  200  200  200  200
 register_submit              public      422  422  422  422  422  422  422  422  422  422
+register_confirm_form        public      422  422  422  422  422  422  422  422  422  422
+register_confirm             public      422  422  422  422  422  422  422  422  422  422
+check_email                  public      200  200  200  200  200  200  200  200  200  200
+password_forgot_form         public      200  200  200  200  200  200  200  200  200  200
+password_forgot_submit       public      422  422  422  422  422  422  422  422  422  422
+password_reset_form          public      422  422  422  422  422  422  422  422  422  422
+password_reset_submit        public      422  422  422  422  422  422  422  422  422  422
+account_page                 signed_in   L    200  200  200  200  200  200  200  200  200
+account_password             signed_in   401  422  422  422  422  422  422  422  422  422
+account_sessions_end         signed_in   401  303  303  303  303  303  303  303  303  303
 procedure_list               public      200  200  200  200  200  200  200  200  200  200
 procedure_detail             public      200  200  200  200  200  200  200  200  200  200
 admin_home                   admin       L    403  403  403  403  403  403  403  200  403
@@ -112,6 +122,9 @@ dossier_act                  signed_in   401  403  403  404  422  422  404  404 
 dossier_assign               staff       401  403  403  403  422  422  404  404  404  403
 dossier_result_upload        staff       401  403  403  403  409  409  404  404  404  403
 officer_inbox                unit_staff  L    403  403  403  200  200  200  200  403  403
+enterprise_queue             enterprise_checks L 403 403 403  200  200  200  200  200  403
+enterprise_activate          enterprise_checks 401 403 403 403 404  404  404  404  404  403
+enterprise_reject            enterprise_checks 401 403 403 403 404  404  404  404  404  403
 notifications                signed_in   L    200  200  200  200  200  200  200  200  200
 notifications_read           signed_in   401  303  303  303  303  303  303  303  303  303
 statistics_page              staff       L    403  403  403  200  200  200  200  200  200
@@ -164,6 +177,7 @@ FORMS = {
     "dossier_submit": {"submit_key": "matrix", "confirm": ""},
     "dossier_act": {"note": ""},
     "dossier_assign": {"to_user": "999999"},
+    "enterprise_reject": {"reason": ""},
 }
 
 
@@ -242,8 +256,8 @@ def owners_token(world: World, name: str) -> str:
 
 
 def after(world: World, actor: str, route: Route) -> None:
-    """Undo what a row did to the actor's own session (the logout)."""
-    if route.name != "logout":
+    """Undo what a row did to the actor's own session (the logout, here or everywhere)."""
+    if route.name not in ("logout", "account_sessions_end"):
         return
     s = world.sessions[actor]
     if actor == "anonymous":

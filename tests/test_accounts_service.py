@@ -8,7 +8,8 @@ import pytest
 
 from portal.db import db
 from portal.models import ROLES, Enterprise, User, UserSession, utcnow
-from portal.services import accounts
+from portal.services import accounts, enrolment
+from portal.services.account_links import AccountLinks
 from portal.services.accounts import (
     authenticate,
     create_user,
@@ -19,8 +20,6 @@ from portal.services.accounts import (
     tax_code_problem,
     update_user,
 )
-from portal.services import enrolment
-from portal.services.account_links import AccountLinks
 from portal.services.errors import NotFound, ValidationError
 from portal.services.policy import RULES, allows
 

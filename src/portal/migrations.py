@@ -78,16 +78,22 @@ def _v5_virus_scan() -> None:
 def _v8_enterprise_status() -> None:
     """Enterprise accounts wait for their e-mail address and the enterprise to be checked;
     the accounts that exist already stay active."""
-    run_operations(
-        _migrator().add_column(
-            "app_user", "enterprise_status", CharField(max_length=16, default="active")
-        ),
-        _migrator().add_column(
-            "app_user", "given_enterprise_name", CharField(max_length=255, default="")
-        ),
-        _migrator().add_column("app_user", "status_reason", TextField(default="")),
-        _migrator().add_index("app_user", ("enterprise_status",), False),
-    )
+    # A database upgraded from version 1 got the table (from today's model) with them already.
+    have = {c.name for c in db.get_columns("app_user")}
+    columns = {
+        "enterprise_status": CharField(max_length=16, default="active"),
+        "given_enterprise_name": CharField(max_length=255, default=""),
+        "status_reason": TextField(default=""),
+    }
+    operations = [
+        _migrator().add_column("app_user", name, field)
+        for name, field in columns.items()
+        if name not in have
+    ]
+    if "enterprise_status" not in have:
+        operations.append(_migrator().add_index("app_user", ("enterprise_status",), False))
+    if operations:
+        run_operations(*operations)
 
 
 def _taken_by_another_branch() -> None:

@@ -59,7 +59,7 @@ async def account_sessions_end(request: Request) -> Response:
     await run_in_threadpool(self_service.log_out_everywhere, user.id, client_addr(request))
     await sign_out(request)
     flash(request, _("You have logged out everywhere."))
-    return RedirectResponse(url(request, "login_form"), 303)
+    return RedirectResponse(url(request, "home"), 303)
 
 
 @guard("public")
