@@ -16,8 +16,7 @@ from starlette.testclient import TestClient
 
 from portal.db import db
 from portal.models import DossierEvent, Enterprise, OutgoingMail, User, UserSession
-from portal.services import account_links, dossiers, enrolment
-from portal.services.account_links import AccountLinks
+from portal.services import dossiers
 from portal.services.errors import DomainError
 from tests.dossier_fixtures import *  # noqa: F403
 from tests.dossier_fixtures import complete_draft
@@ -33,6 +32,9 @@ REGISTRATION = {
     "password": NEW_PASSWORD,
     "password_confirm": NEW_PASSWORD,
 }
+# The history's actions these tests look for (the new modules are imported inside the tests
+# that call them, so that the tests over HTTP also run, and fail, on the code before them).
+REGISTERED, RESET_REQUESTED = "register", "password_reset_requested"
 LINK = re.compile(r"http://\S+?(/[a-z/-]+)\?t=([A-Za-z0-9_.\-]+)")
 
 
@@ -108,7 +110,7 @@ def test_registration_answers_alike_for_known_and_unknown_tax_codes_and_addresse
         # the second claim on the known tax code waits, like the first, for the customs check
         claims = User.select().join(Enterprise).where(Enterprise.tax_code == "0100109106")
         assert sorted(u.enterprise_status for u in claims) == ["pending", "unconfirmed"]
-    assert len(events(enrolment.REGISTERED)) == 3
+    assert len(events(REGISTERED)) == 3
 
 
 def test_registration_is_throttled_per_address_and_per_email(client):
@@ -146,6 +148,8 @@ def test_the_confirmation_link_works_once_and_only_then_can_the_account_log_in(c
 
 def test_a_pending_account_prepares_a_draft_but_files_only_once_activated(
         settings, people, ctx_of, make_user):
+    from portal.services import enrolment
+
     with db.connection_context():
         User.update(enterprise_status="pending").where(User.id == people.owner.id).execute()
         owner = User.get_by_id(people.owner.id)
@@ -293,10 +297,13 @@ def test_a_forgotten_password_is_reset_by_a_single_use_link(client, make_user):
     assert client.get(path, params={"t": token}).status_code == 422  # used up
     assert log_in(client, user.username, NEW_PASSWORD).status_code == 303
     assert len(events("password_reset")) == 1
-    assert len(events(enrolment.RESET_REQUESTED)) == 2
+    assert len(events(RESET_REQUESTED)) == 2
 
 
 def test_a_reset_link_expires(settings, make_user):
+    from portal.services import account_links
+    from portal.services.account_links import AccountLinks
+
     user = make_user("officer", email="expire@example.vn")
     links = AccountLinks.of(settings)
     lifetime = int(account_links.LIFETIME[account_links.RESET].total_seconds())
