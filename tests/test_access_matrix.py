@@ -8,10 +8,11 @@ route must come with its rule and its expectations.
 
 Statuses: `L` is the login page (303 to /login?next=<this address>); 200, 201, 204 and a 303
 elsewhere mean admitted; 409 and 422 mean admitted but refused by the object's state or the
-form (the requests are chosen so that nothing the later rows need is changed); 401 and 403
-mean refused by the route's rule or the actor's role; 404 means the object is not the actor's
-to see (never a 403 that would tell it exists). Besides the statuses, nothing an actor may not
-see (the dossier's code, its files' names, the draft's file) appears in any answer it gets.
+form (the requests are chosen so that nothing the later rows need is changed), 410 that an
+e-mailed link is used or expired; 401 and 403 mean refused by the route's rule or the actor's
+role; 404 means the object is not the actor's to see (never a 403 that would tell it exists).
+Besides the statuses, nothing an actor may not see (the dossier's code, its files' names, the
+draft's file) appears in any answer it gets.
 
 Columns: anonymous; owner = user of enterprise A who filed; colleague = another user of A;
 entB = a user of enterprise B; officer = officer of 02CI (the handling branch, no clearance);
@@ -55,12 +56,12 @@ login_submit                 public      422  422  422  422  422  422  422  422 
 logout                       public      303  303  303  303  303  303  303  303  303  303
 register_form                public      200  200  200  200  200  200  200  200  200  200
 register_submit              public      422  422  422  422  422  422  422  422  422  422
-register_confirm_form        public      422  422  422  422  422  422  422  422  422  422
+register_confirm_form        public      410  410  410  410  410  410  410  410  410  410
 register_confirm             public      422  422  422  422  422  422  422  422  422  422
 check_email                  public      200  200  200  200  200  200  200  200  200  200
 password_forgot_form         public      200  200  200  200  200  200  200  200  200  200
 password_forgot_submit       public      422  422  422  422  422  422  422  422  422  422
-password_reset_form          public      422  422  422  422  422  422  422  422  422  422
+password_reset_form          public      410  410  410  410  410  410  410  410  410  410
 password_reset_submit        public      422  422  422  422  422  422  422  422  422  422
 account_page                 signed_in   L    200  200  200  200  200  200  200  200  200
 account_password             signed_in   401  422  422  422  422  422  422  422  422  422
@@ -143,7 +144,7 @@ def parse(table: str) -> dict[str, tuple[str, dict[str, str]]]:
 
 
 EXPECTED = parse(MATRIX)
-ADMITTED = {"200", "201", "204", "303", "409", "422"}
+ADMITTED = {"200", "201", "204", "303", "409", "410", "422"}
 # Pages that name the dossier (its code) to exactly these actors when they answer 200.
 SHOWS_CODE = {
     "dossier_detail": {"owner", "colleague", "officer", "leader", "auditor"},

@@ -138,10 +138,10 @@ def test_the_confirmation_link_works_once_and_only_then_can_the_account_log_in(c
         assert User.get(User.username == REGISTRATION["email"]).enterprise_status == "pending"
     _, token = link_in(mails_to(REGISTRATION["email"])[-1])
     again = client.get("/register/confirm", params={"t": token})
-    assert again.status_code == 422 and "<button" not in again.text.split("<main")[1]
+    assert again.status_code == 410 and "<button" not in again.text.split("<main")[1]
     assert client.post("/register/confirm", data={
         "t": token, "csrf_token": csrf_from(again.text)}).status_code == 422
-    assert client.get("/register/confirm", params={"t": token[:-2] + "xx"}).status_code == 422
+    assert client.get("/register/confirm", params={"t": token[:-2] + "xx"}).status_code == 410
     assert log_in(client, REGISTRATION["email"], NEW_PASSWORD).status_code == 303
     assert len(events("email_confirmed")) == 1
 
@@ -294,7 +294,7 @@ def test_a_forgotten_password_is_reset_by_a_single_use_link(client, make_user):
                                 "password_confirm": NEW_PASSWORD,
                                 "csrf_token": csrf_from(page.text)}, follow_redirects=False)
     assert r.status_code == 303
-    assert client.get(path, params={"t": token}).status_code == 422  # used up
+    assert client.get(path, params={"t": token}).status_code == 410  # used up
     assert log_in(client, user.username, NEW_PASSWORD).status_code == 303
     assert len(events("password_reset")) == 1
     assert len(events(RESET_REQUESTED)) == 2

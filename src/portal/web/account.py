@@ -102,7 +102,7 @@ async def password_reset_form(request: Request) -> Response:
         request,
         "account/reset.html",
         {"token": token, "valid": user is not None, "values": {}, "errors": {}},
-        status_code=200 if user is not None else 422,
+        status_code=200 if user is not None else 410,  # the link is used or expired
     )
 
 

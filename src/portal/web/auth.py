@@ -169,7 +169,7 @@ async def register_confirm_form(request: Request) -> Response:
         request,
         "auth/confirm.html",
         {"token": token, "valid": user is not None},
-        status_code=200 if user is not None else 422,
+        status_code=200 if user is not None else 410,  # the link is used or expired
     )
 
 
