@@ -96,7 +96,9 @@ def register(data: dict[str, Any], client_addr: str, links: AccountLinks) -> Thr
 
 
 @transactional
-def _register(cleaned: dict[str, Any], password_hash: str, client_addr: str, links) -> None:
+def _register(
+    cleaned: dict[str, Any], password_hash: str, client_addr: str, links: AccountLinks
+) -> None:
     email = cleaned["email"]
     history.record(anonymous(client_addr), REGISTERED, note=email, public=False)
     known = User.get_or_none(User.username == email)
@@ -106,21 +108,31 @@ def _register(cleaned: dict[str, Any], password_hash: str, client_addr: str, lin
     if known is not None:
         send(email, N_("Registration with your e-mail address"), _known_body(links))
         return
-    enterprise = Enterprise.get_or_none(Enterprise.tax_code == cleaned["tax_code"])
-    if enterprise is None:
-        enterprise = Enterprise.create(
-            tax_code=cleaned["tax_code"], name=cleaned["enterprise_name"], email=email
+    # Inserts that a registration running at the same moment cannot make fail: the second
+    # of two for one new tax code joins the first's enterprise, and the second of two for
+    # one address is answered like a known address.
+    Enterprise.insert(
+        tax_code=cleaned["tax_code"], name=cleaned["enterprise_name"], email=email
+    ).on_conflict_ignore().execute()
+    enterprise = Enterprise.get(Enterprise.tax_code == cleaned["tax_code"])
+    (
+        User.insert(
+            username=email,
+            password_hash=password_hash,
+            full_name=cleaned["full_name"],
+            email=email,
+            role="enterprise",
+            enterprise=enterprise,
+            enterprise_status="unconfirmed",
+            given_enterprise_name=cleaned["enterprise_name"],
         )
-    user = User.create(
-        username=email,
-        password_hash=password_hash,
-        full_name=cleaned["full_name"],
-        email=email,
-        role="enterprise",
-        enterprise=enterprise,
-        enterprise_status="unconfirmed",
-        given_enterprise_name=cleaned["enterprise_name"],
+        .on_conflict_ignore()
+        .execute()
     )
+    user = User.get(User.username == email)
+    if user.password_hash != password_hash:  # another registration's row (unique salts)
+        send(email, N_("Registration with your e-mail address"), _known_body(links))
+        return
     _send_confirmation(user, links)
 
 
