@@ -321,3 +321,37 @@ def test_a_reset_link_expires(settings, make_user):
     with db.connection_context():
         assert links.user(account_links.RESET, fresh).id == user.id
         assert links.user(account_links.RESET, old) is None
+
+
+@pytest.mark.parametrize("same_address", [False, True])
+def test_two_registrations_at_the_same_moment_both_get_the_same_answer(settings, same_address):
+    """For one new tax code (and, the second time, one address): neither fails on the unique
+    keys; one enterprise, and one account per address."""
+    import threading
+
+    from portal.services import enrolment
+    from portal.services.account_links import AccountLinks
+
+    links = AccountLinks.of(settings)
+    barrier = threading.Barrier(2)
+    answers: list[object] = []
+
+    def go(n: int) -> None:
+        email = "cung.luc@example.vn" if same_address else f"cung.luc{n}@example.vn"
+        barrier.wait()
+        try:
+            answers.append(enrolment.register({**REGISTRATION, "email": email},
+                                              f"192.0.2.{n}", links))
+        except Exception as exc:  # noqa: BLE001 - the test reports whatever it was
+            answers.append(exc)
+
+    threads = [threading.Thread(target=go, args=(n,)) for n in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert answers == [None, None]
+    with db.connection_context():
+        assert Enterprise.select().where(Enterprise.tax_code == "0100109106").count() == 1
+        users = User.select().join(Enterprise).where(Enterprise.tax_code == "0100109106")
+        assert users.count() == (1 if same_address else 2)
