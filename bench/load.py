@@ -109,6 +109,7 @@ def create_accounts(env: dict[str, str], enterprises: int, officers: int) -> tup
                 full_name=f"Người khai {i + 1}",
                 role="enterprise",
                 enterprise=company,
+                enterprise_status="active",  # they file dossiers under load
                 created_at=now,
             )
         unit = Unit.get(Unit.code == UNIT)

@@ -44,8 +44,9 @@ SWEEP_ROTATING = tuple(k for k in CORPUS if k not in SWEEP_ALWAYS and k != "long
 
 # A POST with a valid CSRF token either succeeds or is refused as the client's error.
 ACCEPTED = frozenset({200, 201, 204, 303})
-# 412: a tus request without its header; 429: too many failed logins.
-REFUSED = frozenset({400, 401, 403, 404, 409, 412, 413, 422, 429})
+# 410: an e-mailed link that is used or expired; 412: a tus request without its header;
+# 429: too many failed logins or mail-sending requests.
+REFUSED = frozenset({400, 401, 403, 404, 409, 410, 412, 413, 422, 429})
 ANY_ANSWER = ACCEPTED | REFUSED
 # Without a valid token it is never carried out.
 REFUSED_WITHOUT_TOKEN = frozenset({400, 401, 403, 404, 412, 413})

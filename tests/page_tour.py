@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Response
 
 from portal.db import db
-from portal.models import Slip
+from portal.models import Enterprise, Slip, User
 from portal.services import dossiers, processing
 from portal.web import routes
 from tests.conftest import PASSWORD
@@ -106,6 +106,16 @@ PAGES: list[PageSpec] = [
     _errors("catalogue import, errors", "admin", "/admin/catalogue", SUBMIT),
     PageSpec("holidays", "admin", "/admin/holidays"),
     _errors("holidays, errors", "admin", "/admin/holidays", SUBMIT, ("#f-name", "Tết")),
+    PageSpec("check your e-mail", "anonymous", "/check-email"),
+    PageSpec("confirmation link, used or expired", "anonymous", "/register/confirm?t=x", 410),
+    PageSpec("forgotten password", "anonymous", "/password/forgot"),
+    _errors("forgotten password, errors", "anonymous", "/password/forgot", SUBMIT),
+    PageSpec("reset link, used or expired", "anonymous", "/password/reset?t=x", 410),
+    PageSpec("my account", "enterprise", "/account"),
+    _errors("my account, errors", "enterprise", "/account", SUBMIT),
+    PageSpec("enterprises to check", "officer", "/officer/enterprises"),
+    _errors("enterprises to check, errors", "officer", "/officer/enterprises",
+            "form[action$='/reject'] button[type=submit]"),
 ]
 # fmt: on
 
@@ -153,6 +163,13 @@ def build_dossiers(people, settings) -> dict[str, int]:
     }
     with db.connection_context():
         ids["slip"] = Slip.get(Slip.dossier == ids["supplement"], Slip.kind == "supplement").id
+        # an account waiting for the customs check, for the officers' queue
+        enterprise, _ = Enterprise.get_or_create(
+            tax_code="0100109106", defaults={"name": "Công ty Chờ Duyệt", "email": "c@example.vn"}
+        )
+        User.create(username="cho.duyet@example.vn", password_hash="-", email="c@example.vn",
+                    full_name="Người Chờ Duyệt", role="enterprise", enterprise=enterprise,
+                    enterprise_status="pending", given_enterprise_name="Công ty Chờ Duyệt")
     return ids
 
 
@@ -198,8 +215,12 @@ class Tour:
                 page.fill("#f-password", PASSWORD)
                 page.click(SUBMIT)
                 page.wait_for_url(lambda url: "/login" not in url)
-            # The language switch a person uses: it sets the `lang` cookie and comes back.
-            page.goto(f"{self.server.url}/lang/{self.language}?next=/")
+            # The language switch a person uses (the header's button, a POST): it sets the
+            # `lang` cookie and comes back.
+            page.goto(f"{self.server.url}/")
+            if page.evaluate("document.documentElement.lang") != self.language:
+                with page.expect_navigation():
+                    page.click(f"form[action^='/lang/{self.language}'] button[type=submit]")
             assert page.url == f"{self.server.url}/"
             self.contexts[role], self.pages[role] = context, page
         return self.pages[role]

@@ -8,10 +8,11 @@ route must come with its rule and its expectations.
 
 Statuses: `L` is the login page (303 to /login?next=<this address>); 200, 201, 204 and a 303
 elsewhere mean admitted; 409 and 422 mean admitted but refused by the object's state or the
-form (the requests are chosen so that nothing the later rows need is changed); 401 and 403
-mean refused by the route's rule or the actor's role; 404 means the object is not the actor's
-to see (never a 403 that would tell it exists). Besides the statuses, nothing an actor may not
-see (the dossier's code, its files' names, the draft's file) appears in any answer it gets.
+form (the requests are chosen so that nothing the later rows need is changed), 410 that an
+e-mailed link is used or expired; 401 and 403 mean refused by the route's rule or the actor's
+role; 404 means the object is not the actor's to see (never a 403 that would tell it exists).
+Besides the statuses, nothing an actor may not see (the dossier's code, its files' names, the
+draft's file) appears in any answer it gets.
 
 Columns: anonymous; owner = user of enterprise A who filed; colleague = another user of A;
 entB = a user of enterprise B; officer = officer of 02CI (the handling branch, no clearance);
@@ -55,6 +56,16 @@ login_submit                 public      422  422  422  422  422  422  422  422 
 logout                       public      303  303  303  303  303  303  303  303  303  303
 register_form                public      200  200  200  200  200  200  200  200  200  200
 register_submit              public      422  422  422  422  422  422  422  422  422  422
+register_confirm_form        public      410  410  410  410  410  410  410  410  410  410
+register_confirm             public      422  422  422  422  422  422  422  422  422  422
+check_email                  public      200  200  200  200  200  200  200  200  200  200
+password_forgot_form         public      200  200  200  200  200  200  200  200  200  200
+password_forgot_submit       public      422  422  422  422  422  422  422  422  422  422
+password_reset_form          public      410  410  410  410  410  410  410  410  410  410
+password_reset_submit        public      422  422  422  422  422  422  422  422  422  422
+account_page                 signed_in   L    200  200  200  200  200  200  200  200  200
+account_password             signed_in   401  422  422  422  422  422  422  422  422  422
+account_sessions_end         signed_in   401  303  303  303  303  303  303  303  303  303
 procedure_list               public      200  200  200  200  200  200  200  200  200  200
 procedure_detail             public      200  200  200  200  200  200  200  200  200  200
 admin_home                   admin       L    403  403  403  403  403  403  403  200  403
@@ -113,6 +124,9 @@ dossier_act                  signed_in   401  403  403  404  422  422  404  404 
 dossier_assign               staff       401  403  403  403  422  422  404  404  404  403
 dossier_result_upload        staff       401  403  403  403  409  409  404  404  404  403
 officer_inbox                unit_staff  L    403  403  403  200  200  200  200  403  403
+enterprise_queue             enterprise_checks L 403 403 403  200  200  200  200  200  403
+enterprise_activate          enterprise_checks 401 403 403 403 404  404  404  404  404  403
+enterprise_reject            enterprise_checks 401 403 403 403 404  404  404  404  404  403
 notifications                signed_in   L    200  200  200  200  200  200  200  200  200
 notifications_read           signed_in   401  303  303  303  303  303  303  303  303  303
 statistics_page              staff       L    403  403  403  200  200  200  200  200  200
@@ -131,7 +145,7 @@ def parse(table: str) -> dict[str, tuple[str, dict[str, str]]]:
 
 
 EXPECTED = parse(MATRIX)
-ADMITTED = {"200", "201", "204", "303", "409", "422"}
+ADMITTED = {"200", "201", "204", "303", "409", "410", "422"}
 # Pages that name the dossier (its code) to exactly these actors when they answer 200.
 SHOWS_CODE = {
     "dossier_detail": {"owner", "colleague", "officer", "leader", "auditor"},
@@ -165,6 +179,7 @@ FORMS = {
     "dossier_submit": {"submit_key": "matrix", "confirm": ""},
     "dossier_act": {"note": ""},
     "dossier_assign": {"to_user": "999999"},
+    "enterprise_reject": {"reason": ""},
 }
 
 
@@ -243,8 +258,8 @@ def owners_token(world: World, name: str) -> str:
 
 
 def after(world: World, actor: str, route: Route) -> None:
-    """Undo what a row did to the actor's own session (the logout)."""
-    if route.name != "logout":
+    """Undo what a row did to the actor's own session (the logout, here or everywhere)."""
+    if route.name not in ("logout", "account_sessions_end"):
         return
     s = world.sessions[actor]
     if actor == "anonymous":

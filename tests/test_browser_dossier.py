@@ -14,6 +14,8 @@ from types import SimpleNamespace
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
+from portal.db import db
+from portal.models import OutgoingMail, User
 from tests import dossier_web_fixtures as fx
 from tests.conftest import PASSWORD
 from tests.dossier_fixtures import tax_code
@@ -54,6 +56,27 @@ def files(tmp_path: Path) -> dict[str, Path]:
     return out
 
 
+def confirmation_path(email: str) -> str:
+    """The path and token of the confirmation link e-mailed to `email`."""
+    with db.connection_context():
+        mail = OutgoingMail.select().where(OutgoingMail.to_addr == email).order_by(
+            OutgoingMail.id.desc()).first()
+    match = re.search(r"(/register/confirm\?t=[A-Za-z0-9_.\-]+)", mail.body)
+    assert match, mail.body
+    return match.group(1)
+
+
+def activate(officer: Actor, email: str) -> None:
+    """The officer has checked the newcomer's papers and activates the account in the queue."""
+    with db.connection_context():
+        user = User.get(User.username == email)
+    page = officer.open("/officer/enterprises")
+    page.click(f"form[action='/officer/enterprises/{user.id}/activate'] button[type=submit]")
+    page.wait_for_url("**/officer/enterprises")
+    with db.connection_context():
+        assert User.get_by_id(user.id).may_act_for_enterprise
+
+
 class Actor:
     """One person in their own browser context (own cookies), logged in through /login, or
     (an enterprise new to the portal) registered through /register."""
@@ -75,6 +98,14 @@ class Actor:
             for name, value in register.items():
                 self.page.fill(f"#f-{name}", value)
             self.page.click("form[action='/register'] button[type=submit]")
+            self.page.wait_for_url(f"{server.url}/check-email")
+            # the link of the confirmation e-mail, then the login it leads to
+            self.page.goto(server.url + confirmation_path(register["email"]))
+            self.page.click("form[action='/register/confirm'] button[type=submit]")
+            self.page.wait_for_url(f"{server.url}/login")
+            self.page.fill("#f-username", register["email"])
+            self.page.fill("#f-password", register["password"])
+            self.page.click("form[action='/login'] button[type=submit]")
             self.page.wait_for_url(f"{server.url}/")
             expect(self.page.locator(".app-header__user")).to_have_text(register["full_name"])
             return
@@ -195,6 +226,7 @@ def whole_life(browser: Browser, server: LiveServer, people, files: dict[str, Pa
         "password_confirm": "Dang-ky-moi-2026!"})
     officer = Actor(browser, server, people.officer, javascript, errors)
     leader = Actor(browser, server, people.leader, javascript, errors)
+    activate(officer, newcomer.username)
     try:
         did, code = file_dossier(enterprise, files, javascript)
 

@@ -179,7 +179,7 @@ def test_the_key_comes_from_the_environment_when_set(tmp_path: Path):
         Settings.from_env({**env, "PORTAL_HISTORY_KEY": "short"})
 
 
-def test_a_version_6_database_with_a_plain_chain_is_migrated_and_still_verifies(settings):
+def test_a_database_from_before_the_key_with_a_plain_chain_is_migrated_and_still_verifies(settings):
     """A real upgrade: the database of the version before, its events hashed with plain
     SHA-256 and no key columns; `migrate` seals the cut-over and the chain goes on keyed."""
     from playhouse.migrate import migrate as run_operations

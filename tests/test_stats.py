@@ -35,7 +35,7 @@ from portal.services.workflow import (
 )
 from tests.conftest import PASSWORD
 from tests.dossier_fixtures import tax_code
-from tests.helpers import HX
+from tests.helpers import HX, csrf_from
 
 MARCH = {"from": "2025-03-01", "to": "2025-03-31"}
 NOW = to_utc(dt.datetime(2025, 4, 10, 10, 0))  # "now" for the service tests
@@ -496,7 +496,8 @@ def test_the_page_shows_the_figures_in_the_users_language(client, staff, march):
     assert ROW_RE.findall(r.text) == ["02CI", "01AB", "02", "02AB", "KV02"]
     assert 'value="2025-03-01"' in r.text and 'value="2025-03-31"' in r.text
     assert 'href="/statistics.csv?from=2025-03-01&amp;to=2025-03-31"' in r.text
-    client.get("/lang/en")
+    token = csrf_from(r.text)  # the header's language button, a POST with the token
+    assert client.post("/lang/en", data={"csrf_token": token}).status_code == 200
     english = text_of(client.get("/statistics", params=MARCH))
     assert "From 1 Mar 2025 to 31 Mar 2025" in english and "<strong>66.7%</strong>" in english
     assert "2 on time, 1 late" in english and "2 of 35" in english

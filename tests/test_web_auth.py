@@ -116,36 +116,19 @@ def test_registration_errors_name_the_field(client):
             assert f'value="{secret}"' not in r.text, change
 
 
-def test_registration_logs_the_new_enterprise_user_in(client):
+def test_registration_sends_a_confirmation_and_signs_nobody_in(client):
+    """The form's answer is "check your e-mail"; the account works only after the e-mailed
+    link is followed (tests/test_web_accounts.py follows it)."""
     token = csrf_from(client.get("/register").text)
-    before = client.cookies.get(COOKIE)
     r = client.post("/register", data={**REGISTRATION, "csrf_token": token},
                     follow_redirects=False)
-    assert r.status_code == 303 and r.headers["location"] == "/"
-    assert client.cookies.get(COOKIE) != before
+    assert r.status_code == 303 and r.headers["location"] == "/check-email"
     with db.connection_context():
         user = User.get(User.username == REGISTRATION["email"])
         assert user.role == "enterprise" and user.enterprise.tax_code == "0100109106"
-    assert signed_in_as(client, user)
-    home = client.get("/")
-    assert 'href="/register"' not in home.text
-    # the account works for a later login with the e-mail address
-    client.cookies.clear()
-    assert post_login(client, REGISTRATION["email"], NEW_PASSWORD).status_code == 303
-
-
-def test_registering_the_same_enterprise_twice_is_refused(client):
-    token = csrf_from(client.get("/register").text)
-    assert client.post("/register", data={**REGISTRATION, "csrf_token": token},
-                       follow_redirects=False).status_code == 303
-    client.cookies.clear()
-    token = csrf_from(client.get("/register").text)
-    r = client.post("/register", data={**REGISTRATION, "csrf_token": token},
-                    follow_redirects=False)
-    assert r.status_code == 422
-    assert 'id="f-tax_code-error"' in r.text and 'id="f-email-error"' in r.text
-    with db.connection_context():
-        assert Enterprise.select().where(Enterprise.tax_code == "0100109106").count() == 1
+        assert user.enterprise_status == "unconfirmed"
+    assert not signed_in_as(client, user)
+    assert post_login(client, REGISTRATION["email"], NEW_PASSWORD).status_code == 422
 
 
 def test_registration_with_a_long_email_is_refused_or_works(client):
@@ -157,8 +140,8 @@ def test_registration_with_a_long_email_is_refused_or_works(client):
         assert 'id="f-email-error"' in r.text
         return
     assert r.status_code == 303
-    client.cookies.clear()
-    assert post_login(client, email, NEW_PASSWORD).status_code == 303
+    with db.connection_context():
+        assert User.get(User.username == email).enterprise_status == "unconfirmed"
 
 
 # --- login ----------------------------------------------------------------------------------
@@ -420,9 +403,20 @@ def test_no_hsts_without_secure_cookies(client):
 # --- language -------------------------------------------------------------------------------
 
 
+def switch_language(client: TestClient, code: str, next_: str | None = "/", page: str = "/"):
+    """Press the header's language button on `page`: a POST, with the CSRF token the page
+    carries when the visitor has a session."""
+    token = re.search(r'action="/lang/[^"]*"[^>]*>\s*(?:<input type="hidden" name="csrf_token" '
+                      r'value="([^"]+)">)?', client.get(page).text)
+    assert token is not None, "the page has no language button"
+    data = {"csrf_token": token.group(1)} if token.group(1) else {}
+    params = {"next": next_} if next_ is not None else {}
+    return client.post(f"/lang/{code}", params=params, data=data, follow_redirects=False)
+
+
 def test_language_switch_sets_the_cookie_and_redirects(client):
     assert '<html lang="vi">' in client.get("/procedures").text
-    r = client.get("/lang/en", params={"next": "/procedures"}, follow_redirects=False)
+    r = switch_language(client, "en", "/procedures", "/procedures")
     assert r.status_code == 303 and r.headers["location"] == "/procedures"
     (cookie,) = set_cookies(r, "lang")
     flags = [part.strip().lower() for part in cookie.split(";")]
@@ -431,26 +425,39 @@ def test_language_switch_sets_the_cookie_and_redirects(client):
     page = client.get("/procedures")
     assert '<html lang="en">' in page.text
     assert f"<h1>{tr('Customs procedures', 'en')}</h1>" in text_of(page)
-    assert 'href="/lang/vi?next=/procedures"' in page.text
-    back = client.get("/lang/vi", params={"next": "/procedures"}, follow_redirects=False)
+    assert 'action="/lang/vi?next=/procedures"' in page.text
+    back = switch_language(client, "vi", "/procedures", "/procedures")
     assert back.headers["location"] == "/procedures"
     page = client.get("/procedures")
     assert '<html lang="vi">' in page.text
     assert f"<h1>{tr('Customs procedures')}</h1>" in text_of(page)
 
 
-def test_language_switch_link_keeps_the_query(client):
+def test_a_get_or_a_post_without_the_token_does_not_switch_the_language(client, make_user, login):
+    """Another site's link or image (a GET), or its form (no token), changes nothing."""
+    user = make_user("officer")
+    login(user)
+    r = client.get("/lang/en", params={"next": "/"}, follow_redirects=False)
+    assert r.status_code == 405 and set_cookies(r, "lang") == []
+    r = client.post("/lang/en", params={"next": "/"}, follow_redirects=False)
+    assert r.status_code == 403 and set_cookies(r, "lang") == []
+    with db.connection_context():
+        assert User.get_by_id(user.id).language == ""
+    assert '<html lang="vi">' in client.get("/").text
+
+
+def test_language_switch_button_keeps_the_query(client):
     r = client.get("/procedures", params={"q": "huy to khai", "level": "4"})
-    link = re.search(r'href="(/lang/en\?next=[^"]+)"', r.text)
-    assert link is not None
-    target = client.get(html.unescape(link.group(1)), follow_redirects=False)
+    form = re.search(r'action="(/lang/en\?next=[^"]+)"', r.text)
+    assert form is not None
+    target = client.post(html.unescape(form.group(1)), follow_redirects=False)
     assert target.status_code == 303
     assert target.headers["location"] in ("/procedures?q=huy%20to%20khai&level=4",
                                           "/procedures?q=huy+to+khai&level=4")
 
 
 def test_unknown_language_sets_no_cookie(client):
-    r = client.get("/lang/xx", params={"next": "/procedures"}, follow_redirects=False)
+    r = switch_language(client, "xx", "/procedures")
     assert r.status_code == 303 and r.headers["location"] == "/procedures"
     assert set_cookies(r, "lang") == []
     assert '<html lang="vi">' in client.get("/").text
@@ -458,13 +465,13 @@ def test_unknown_language_sets_no_cookie(client):
 
 def test_language_switch_does_not_redirect_off_site(client):
     for target in ["//evil.example", "https://evil.example/x", "/\\evil.example"]:
-        r = client.get("/lang/en", params={"next": target}, follow_redirects=False)
+        r = switch_language(client, "en", target)
         assert r.status_code == 303 and r.headers["location"] == "/", target
 
 
 def test_language_survives_login(client, make_user):
     user = make_user("officer")
-    client.get("/lang/en")
+    switch_language(client, "en", None)
     assert post_login(client, user.username).status_code == 303
     assert '<html lang="en">' in client.get("/").text
 
@@ -474,7 +481,7 @@ def test_the_language_is_kept_in_the_profile_and_follows_the_user(client, make_u
     another device (no cookie) gets the same language back."""
     user = make_user("officer")
     login(user)
-    r = client.get("/lang/en?next=/", follow_redirects=False)
+    r = switch_language(client, "en", "/")
     assert r.status_code == 303 and "lang=en" in r.headers["set-cookie"]
     with db.connection_context():
         assert User.get_by_id(user.id).language == "en"

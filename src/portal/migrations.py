@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from peewee import BigIntegerField, CharField, DateTimeField
+from peewee import BigIntegerField, CharField, DateTimeField, TextField
 from playhouse.migrate import PostgresqlMigrator, SqliteMigrator
 from playhouse.migrate import migrate as run_operations
 
@@ -75,15 +75,11 @@ def _v5_virus_scan() -> None:
         )
 
 
-def _v6_reserved() -> None:
-    """Reserved for a change made alongside version 7 (replaced when both are merged)."""
-
-
 # The version from which on the history is keyed (backups name the keys it needs).
-KEYED_HISTORY = 7
+KEYED_HISTORY = 6
 
 
-def _v7_keyed_history() -> None:
+def _v6_keyed_history() -> None:
     """The history keyed (each event's key id, the sealed cut-over in the head) and the
     bounded security log of anonymous clients' security events."""
     operations = []
@@ -101,14 +97,35 @@ def _v7_keyed_history() -> None:
     ensure_head()  # seals the cut-over: the events there are now stay plain SHA-256
 
 
+def _v7_enterprise_status() -> None:
+    """Enterprise accounts wait for their e-mail address and the enterprise to be checked;
+    the accounts that exist already stay active."""
+    # A database upgraded from version 1 got the table (from today's model) with them already.
+    have = {c.name for c in db.get_columns("app_user")}
+    columns = {
+        "enterprise_status": CharField(max_length=16, default="active"),
+        "given_enterprise_name": CharField(max_length=255, default=""),
+        "status_reason": TextField(default=""),
+    }
+    operations = [
+        _migrator().add_column("app_user", name, field)
+        for name, field in columns.items()
+        if name not in have
+    ]
+    if "enterprise_status" not in have:
+        operations.append(_migrator().add_index("app_user", ("enterprise_status",), False))
+    if operations:
+        run_operations(*operations)
+
+
 # version -> step that upgrades a database from version-1 to version.
 STEPS: dict[int, Callable[[], None]] = {
     2: _v2_dossiers,
     3: _v3_mail_claims,
     4: _v4_uploads,
     5: _v5_virus_scan,
-    6: _v6_reserved,
-    7: _v7_keyed_history,
+    6: _v6_keyed_history,
+    7: _v7_enterprise_status,
 }
 LATEST = 7
 

@@ -59,6 +59,9 @@ class Unit(BaseModel):
 
 
 ROLES = ("enterprise", "officer", "leader", "admin", "auditor")
+# An enterprise account: its e-mail address not yet confirmed, then waiting for customs to
+# check that the enterprise is the registrant's, then active (or refused with a reason).
+ENTERPRISE_STATUSES = ("unconfirmed", "pending", "active", "rejected")
 STAFF_ROLES = ("officer", "leader", "admin", "auditor")
 UNIT_STAFF_ROLES = ("officer", "leader")  # the people of a unit who handle its dossiers
 
@@ -85,9 +88,29 @@ class User(BaseModel):
     active = BooleanField(default=True)
     language = CharField(max_length=2, default="")
     created_at = DateTimeField(default=utcnow)
+    # Whether an enterprise user may act for its enterprise (ENTERPRISE_STATUSES). A new
+    # account is pending until customs staff (or, later, a digital certificate naming the tax
+    # code) show that it holds the enterprise; the accounts an administrator creates, and
+    # those that existed before this column, are active.
+    enterprise_status = CharField(max_length=16, default="pending", index=True)
+    given_enterprise_name = CharField(max_length=255, default="")  # as typed at registration
+    status_reason = TextField(default="")  # why customs staff refused the account
 
     class Meta:
         table_name = "app_user"
+
+    @property
+    def may_act_for_enterprise(self) -> bool:
+        """Whether this enterprise user's enterprise has been shown to be theirs."""
+        return self.enterprise_status == "active"
+
+    @property
+    def awaits_enterprise_check(self) -> bool:
+        return self.role == "enterprise" and self.enterprise_status == "pending"
+
+    @property
+    def enterprise_refused(self) -> bool:
+        return self.role == "enterprise" and self.enterprise_status == "rejected"
 
     @property
     def is_unit_staff(self) -> bool:

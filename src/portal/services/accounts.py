@@ -90,6 +90,11 @@ def hash_password(password: str) -> str:
         return hasher.hash(password)
 
 
+def check_password(user: User | None, password: str) -> bool:
+    """Whether `password` is the user's (the same time when `user` is None)."""
+    return _check_password(user, password)
+
+
 def _check_password(user: User | None, password: str) -> bool:
     try:
         with HASH_SLOTS:
@@ -116,45 +121,6 @@ REGISTER_FIELDS = [
 ]
 
 
-@transactional
-def register_enterprise(data: dict[str, Any]) -> User:
-    """Register an enterprise and its first user (who logs in with the e-mail address);
-    raises ValidationError."""
-    cleaned = validate(
-        {
-            **data,
-            "password": data.get("password", "") or "",
-            "password_confirm": data.get("password_confirm", "") or "",
-        },
-        REGISTER_FIELDS,
-    )
-    errors: dict[str, Message] = {}
-    tax_code = normalise_tax_code(cleaned["tax_code"])
-    email = cleaned["email"].lower()
-    problem = password_problem(data.get("password", ""), email)
-    if problem:
-        errors["password"] = problem
-    elif data.get("password") != data.get("password_confirm"):
-        errors["password_confirm"] = Message(N_("The two passwords differ."))
-    if Enterprise.get_or_none(Enterprise.tax_code == tax_code):
-        errors["tax_code"] = Message(
-            N_("This enterprise is already registered: ask its account holder or the help desk.")
-        )
-    if User.get_or_none(User.username == email):
-        errors["email"] = Message(N_("An account with this e-mail address exists already."))
-    if errors:
-        raise ValidationError(errors)
-    enterprise = Enterprise.create(tax_code=tax_code, name=cleaned["enterprise_name"], email=email)
-    return User.create(
-        username=email,
-        password_hash=hash_password(data["password"]),
-        full_name=cleaned["full_name"],
-        email=email,
-        role="enterprise",
-        enterprise=enterprise,
-    )
-
-
 def authenticate(username: str, password: str) -> User | None:
     """The active user with these credentials, or None (the same time either way). The
     password is checked with no database connection held (argon2 is slow on purpose: a
@@ -166,6 +132,8 @@ def authenticate(username: str, password: str) -> User | None:
     with db.connection_context():
         user = User.get_or_none(User.username == username) if username else None
     if not _check_password(user, password[:256]) or user is None or not user.active:
+        return None
+    if user.enterprise_status == "unconfirmed":  # the e-mailed link must be followed first
         return None
     if hasher.check_needs_rehash(user.password_hash):
         new_hash = hash_password(password)
@@ -250,6 +218,7 @@ def create_user(data: dict[str, Any]) -> User:
         role=cleaned["role"],
         clearance=cleaned["clearance"],
         active=cleaned["active"],
+        enterprise_status="active",  # the administrator vouches for the accounts it makes
         **links,
     )
 
@@ -389,13 +358,15 @@ def end_session(key: str) -> None:
 
 
 @transactional
-def end_sessions(user_id: int) -> int:
-    """End every open session of a user (logout everywhere); returns how many."""
-    return (
-        UserSession.update(ended_at=utcnow())
-        .where(UserSession.user == user_id, UserSession.ended_at.is_null())
-        .execute()
+def end_sessions(user_id: int, keep: str = "") -> int:
+    """End every open session of a user (logout everywhere), but the one whose key is `keep`
+    when given; returns how many."""
+    query = UserSession.update(ended_at=utcnow()).where(
+        UserSession.user == user_id, UserSession.ended_at.is_null()
     )
+    if keep:
+        query = query.where(UserSession.key != _digest(keep))
+    return query.execute()
 
 
 @transactional

@@ -502,11 +502,19 @@ def _next_code(unit: Unit, when: dt.datetime) -> str:
     return f"{unit.code}-{day}-{seq:04d}"
 
 
+# Why an account that has not shown it holds its enterprise cannot file (enrolment.py).
+NOT_YET_ACTIVE = N_(
+    "Your account can prepare drafts, but it files dossiers only once customs staff have "
+    "checked that the enterprise is yours: you will get an e-mail when it is active."
+)
+
+
 @transactional
 def submit(ctx: Ctx, dossier_id: int, submit_key: str) -> Dossier:
     """Submit a complete draft: it gets its code and status 1. The same `submit_key` again
     (a double click, a resent request) returns the dossier without a second submission.
-    Raises ValidationError listing what is missing, or NotFound."""
+    Raises ValidationError listing what is missing, NotFound, or DomainError (forbidden) while
+    the owner's account is not active for its enterprise."""
     key = submit_key[:64] or None
     if key:
         done = Dossier.get_or_none(Dossier.submit_key == key)
@@ -515,6 +523,8 @@ def submit(ctx: Ctx, dossier_id: int, submit_key: str) -> Dossier:
     dossier = _draft_for_update(ctx, dossier_id, submit_key=key, refusal="conflict")
     if dossier.status != DRAFT:
         return dossier
+    if not ctx.user.may_act_for_enterprise:
+        raise DomainError(NOT_YET_ACTIVE, kind="forbidden")
     view = load(dossier.id, ctx.user)
     problems = submission_problems(view)
     if problems:

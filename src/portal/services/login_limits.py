@@ -83,11 +83,18 @@ def clear_pair(name: str, client_addr: str) -> None:
     security_log.clear(FAILED, PAIR.scope, keys(name, client_addr)[PAIR])
 
 
-def _until(limit: Limit, key: str, now: dt.datetime) -> dt.datetime | None:
-    """When the limit's `failures`-th latest failure leaves the window, if it is reached."""
+def _until(
+    limit: Limit, key: str, now: dt.datetime, actions: tuple[str, ...] = (FAILED,)
+) -> dt.datetime | None:
+    """When the limit's `failures`-th latest event (of `actions`) leaves the window, if the
+    limit is reached."""
+    per_minute: dict[dt.datetime, int] = {}
+    for action in actions:
+        for minute, count in security_log.minutes(action, limit.scope, key, now, limit.window):
+            per_minute[minute] = per_minute.get(minute, 0) + count
     seen = 0
-    for minute, count in security_log.minutes(FAILED, limit.scope, key, now, limit.window):
-        seen += count
+    for minute in sorted(per_minute, reverse=True):
+        seen += per_minute[minute]
         if seen >= limit.failures:
             return minute + limit.window
     return None
@@ -101,6 +108,35 @@ def throttle(name: str, client_addr: str, now: dt.datetime | None = None) -> Thr
     found: Throttle | None = None
     for limit, key in keys(name, client_addr).items():
         until = _until(limit, key, now)
+        if until is not None and until > now and (found is None or until > found.until):
+            found = Throttle(limit, until)
+    return found
+
+
+# Requests that send an e-mail (registration, a forgotten password): per address, and per
+# e-mail address they send to, so nobody is flooded with mails (counted in the security log).
+REQUESTS_PER_ADDRESS = Limit("address", 10, dt.timedelta(minutes=15))
+REQUESTS_PER_EMAIL = Limit("account", 3, dt.timedelta(hours=1))
+
+
+def count_request(action: str, email: str, client_addr: str, now: dt.datetime) -> None:
+    """Count a request that may send a mail (inside the caller's transaction): by address and
+    by the e-mail address it names. Anonymous, so it goes to the security log."""
+    security_log.add(action, REQUESTS_PER_ADDRESS.scope, client_addr[:64], now)
+    security_log.add(action, REQUESTS_PER_EMAIL.scope, email, now)
+
+
+@reading
+def requests_throttle(
+    actions: tuple[str, ...], email: str, client_addr: str, now: dt.datetime | None = None
+) -> Throttle | None:
+    """Whether one more request counted as one of `actions` (for `email`, from
+    `client_addr`) must wait, and until when. Refused requests are not counted, so they do
+    not prolong the wait."""
+    now = now or utcnow()
+    found: Throttle | None = None
+    for limit, key in ((REQUESTS_PER_ADDRESS, client_addr[:64]), (REQUESTS_PER_EMAIL, email)):
+        until = _until(limit, key, now, actions)
         if until is not None and until > now and (found is None or until > found.until):
             found = Throttle(limit, until)
     return found

@@ -12,6 +12,8 @@ RULES: dict[str, frozenset[str] | None] = {
     "unit_staff": frozenset(UNIT_STAFF_ROLES),
     "staff": frozenset({"officer", "leader", "admin", "auditor"}),
     "admin": frozenset({"admin"}),
+    # who checks that an enterprise account is the enterprise's (services/enrolment.py)
+    "enterprise_checks": frozenset({"officer", "leader", "admin"}),
 }
 
 

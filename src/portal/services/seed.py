@@ -140,6 +140,7 @@ def seed_accounts() -> list[str]:
             unit=Unit.get(Unit.code == unit_code) if unit_code else None,
             enterprise=enterprise if role == "enterprise" else None,
             email=username if "@" in username else "",
+            enterprise_status="active",  # the demo enterprise files dossiers from the start
         )
         created.append(username)
     return created

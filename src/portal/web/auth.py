@@ -1,4 +1,4 @@
-"""Login, logout and enterprise self-registration."""
+"""Login, logout, enterprise self-registration and the e-mail confirmation."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from starlette.responses import RedirectResponse, Response
 from portal.config import LANGUAGES
 from portal.i18n import gettext_ as _
 from portal.i18n import ngettext_ as ngettext
-from portal.services import accounts, logins, policy
+from portal.models import utcnow
+from portal.services import accounts, enrolment, logins, policy
+from portal.services.account_links import AccountLinks
 from portal.services.errors import ValidationError
 from portal.web.forms import error_texts, flash, form_dict, kept_values
 from portal.web.pages import remember_language
@@ -114,12 +116,24 @@ async def register_form(request: Request) -> Response:
     return render(request, "auth/register.html", {"values": {}, "errors": {}})
 
 
+def throttle_text(minutes: int) -> str:
+    return ngettext(
+        "Too many requests. For your security, try again in %(num)s minute.",
+        "Too many requests. For your security, try again in %(num)s minutes.",
+        minutes,
+    ) % {"num": minutes}
+
+
 @guard("public")
 async def register_submit(request: Request) -> Response:
+    """Answer alike for known and unknown tax codes and addresses: "check your e-mail"."""
     form = await read_form(request)
     data = form_dict(form, REGISTER_NAMES)
+    links = AccountLinks.of(request.app.state.settings)
     try:
-        user = await run_in_threadpool(accounts.register_enterprise, data)
+        throttle = await to_thread.run_sync(
+            enrolment.register, data, client_addr(request), links, limiter=_login_limiter(request)
+        )
     except ValidationError as exc:
         return render(
             request,
@@ -127,6 +141,49 @@ async def register_submit(request: Request) -> Response:
             {"values": kept_values(data), "errors": error_texts(exc)},
             status_code=422,
         )
-    await sign_in(request, user)
-    flash(request, _("Your enterprise is registered. You can now file dossiers online."))
-    return RedirectResponse(url(request, "home"), 303)
+    if throttle is not None:
+        seconds = throttle.seconds_left(utcnow())
+        return render(
+            request,
+            "auth/register.html",
+            {"values": kept_values(data), "errors": {"email": throttle_text(-(-seconds // 60))}},
+            status_code=429,
+            headers={"Retry-After": str(seconds)},
+        )
+    return RedirectResponse(url(request, "check_email"), 303)
+
+
+@guard("public")
+async def check_email(request: Request) -> Response:
+    return render(request, "auth/check_email.html", {})
+
+
+@guard("public")
+async def register_confirm_form(request: Request) -> Response:
+    """The page an e-mailed confirmation link opens: a button (a GET changes nothing, so a
+    mail scanner that follows links confirms nothing)."""
+    token = request.query_params.get("t", "")
+    links = AccountLinks.of(request.app.state.settings)
+    user = await run_in_threadpool(enrolment.confirmation_user, token, links)
+    return render(
+        request,
+        "auth/confirm.html",
+        {"token": token, "valid": user is not None},
+        status_code=200 if user is not None else 410,  # the link is used or expired
+    )
+
+
+@guard("public")
+async def register_confirm(request: Request) -> Response:
+    form = await read_form(request)
+    token = str(form.get("t") or "")
+    links = AccountLinks.of(request.app.state.settings)
+    await run_in_threadpool(enrolment.confirm_email, token, client_addr(request), links)
+    flash(
+        request,
+        _(
+            "Your e-mail address is confirmed. Log in to prepare dossiers: you can file them "
+            "once customs staff have checked your enterprise."
+        ),
+    )
+    return RedirectResponse(url(request, "login_form"), 303)

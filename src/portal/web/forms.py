@@ -11,7 +11,7 @@ from starlette.datastructures import FormData
 from portal.i18n import translate
 from portal.services.errors import ValidationError
 
-SECRET_FIELDS = ("password", "password_confirm", "csrf_token")
+SECRET_FIELDS = ("password", "password_confirm", "current_password", "csrf_token")
 
 
 def form_dict(form: FormData, names: Iterable[str] | None = None) -> dict[str, str]:

@@ -9,7 +9,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from portal.config import LANGUAGES
 from portal.services import accounts, catalogue
 from portal.web.rendering import render
-from portal.web.security import current_user, guard, safe_next
+from portal.web.security import current_user, guard, read_form, safe_next
 
 
 @guard("public")
@@ -20,7 +20,11 @@ async def home(request: Request) -> Response:
 
 @guard("public")
 async def language_set(request: Request) -> Response:
-    """Switch the language: kept in a cookie, and in the profile of a signed-in user."""
+    """Switch the language: kept in a cookie, and in the profile of a signed-in user. A POST
+    that carries the session's CSRF token (a visitor without a session has none to carry: the
+    Origin check refuses other sites' POSTs, and only the cookie changes)."""
+    if request.session.get("csrf") or await current_user(request):
+        await read_form(request)
     code = request.path_params["code"]
     response = RedirectResponse(safe_next(request.query_params.get("next")), 303)
     if code in LANGUAGES:

@@ -34,6 +34,9 @@ def _context(request: Request) -> dict[str, Any]:
         "user": user,
         "can": lambda rule: policy.allows(rule, user),  # may the user use routes of `rule`
         "csrf_token": lambda: csrf_token(request),  # lazy: only pages with forms start a session
+        # the token of a session that exists already, else "" (starts none: the header's
+        # language button is on every page)
+        "session_csrf": lambda: request.session.get("csrf", ""),
         "language": i18n.current_language.get(),
         "settings": request.app.state.settings,
     }
