@@ -8,11 +8,10 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from portal.i18n import gettext_ as _
-from portal.models import utcnow
 from portal.services import self_service
 from portal.services.account_links import AccountLinks
 from portal.services.errors import ValidationError
-from portal.web.auth import throttle_text
+from portal.web.auth import form_throttled
 from portal.web.forms import error_texts, flash, form_dict, kept_values
 from portal.web.rendering import render
 from portal.web.security import client_addr, current_user, guard, read_form, sign_out
@@ -83,14 +82,7 @@ async def password_forgot_submit(request: Request) -> Response:
             status_code=422,
         )
     if throttle is not None:
-        seconds = throttle.seconds_left(utcnow())
-        return render(
-            request,
-            "account/forgot.html",
-            {"values": kept_values(data), "errors": {"email": throttle_text(-(-seconds // 60))}},
-            status_code=429,
-            headers={"Retry-After": str(seconds)},
-        )
+        return form_throttled(request, "account/forgot.html", data, throttle)
     return RedirectResponse(url(request, "check_email"), 303)
 
 

@@ -16,6 +16,7 @@ from portal.models import utcnow
 from portal.services import accounts, enrolment, logins, policy
 from portal.services.account_links import AccountLinks
 from portal.services.errors import ValidationError
+from portal.services.login_limits import Throttle
 from portal.web.forms import error_texts, flash, form_dict, kept_values
 from portal.web.pages import remember_language
 from portal.web.rendering import render
@@ -124,6 +125,20 @@ def throttle_text(minutes: int) -> str:
     ) % {"num": minutes}
 
 
+def form_throttled(
+    request: Request, template: str, data: dict[str, str], throttle: Throttle
+) -> Response:
+    """A mail-sending form again (429), its input kept, saying how long to wait."""
+    seconds = throttle.seconds_left(utcnow())
+    return render(
+        request,
+        template,
+        {"values": kept_values(data), "errors": {"email": throttle_text(-(-seconds // 60))}},
+        status_code=429,
+        headers={"Retry-After": str(seconds)},
+    )
+
+
 @guard("public")
 async def register_submit(request: Request) -> Response:
     """Answer alike for known and unknown tax codes and addresses: "check your e-mail"."""
@@ -142,14 +157,7 @@ async def register_submit(request: Request) -> Response:
             status_code=422,
         )
     if throttle is not None:
-        seconds = throttle.seconds_left(utcnow())
-        return render(
-            request,
-            "auth/register.html",
-            {"values": kept_values(data), "errors": {"email": throttle_text(-(-seconds // 60))}},
-            status_code=429,
-            headers={"Retry-After": str(seconds)},
-        )
+        return form_throttled(request, "auth/register.html", data, throttle)
     return RedirectResponse(url(request, "check_email"), 303)
 
 
