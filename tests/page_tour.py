@@ -84,6 +84,7 @@ PAGES: list[PageSpec] = [
     PageSpec("slip", "enterprise", "/dossiers/{supplement}/slips/{slip}"),
     PageSpec("notifications", "enterprise", "/notifications"),
     PageSpec("inbox", "officer", "/officer/inbox"),
+    PageSpec("inbox, search", "officer", "/officer/inbox?view=all&q=cong+ty"),
     PageSpec("officer, new dossier", "officer", "/dossiers/{new}"),
     _errors("officer, refusal errors", "officer", "/dossiers/{new}",
             "form[action$='/actions/refuse_reception'] button[type=submit]"),

@@ -107,3 +107,19 @@ def test_a_version_2_database_is_upgraded_to_the_latest(settings):
     with db.connection_context():
         assert "claimed_at" in {c.name for c in db.get_columns("outgoing_mail")}
         assert current_version() == LATEST
+
+
+def test_a_version_8_database_gets_searchable_form_fields(settings):
+    """Version 8 had no form_field.searchable: migrating adds it, no field searchable yet."""
+    from playhouse.migrate import migrate as run_operations
+
+    from portal.migrations import LATEST, _migrator, current_version, migrate
+    from portal.models import SchemaVersion
+
+    with db.connection_context():
+        run_operations(_migrator().drop_column("form_field", "searchable"))
+        SchemaVersion.update(version=8).execute()
+    assert migrate() == (8, LATEST)
+    with db.connection_context():
+        assert "searchable" in {c.name for c in db.get_columns("form_field")}
+        assert current_version() == LATEST

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from peewee import BigIntegerField, CharField, DateTimeField, TextField
+from peewee import BigIntegerField, BooleanField, CharField, DateTimeField, TextField
 from playhouse.migrate import PostgresqlMigrator, SqliteMigrator
 from playhouse.migrate import migrate as run_operations
 
@@ -118,6 +118,14 @@ def _v7_enterprise_status() -> None:
         run_operations(*operations)
 
 
+def _v9_searchable_fields() -> None:
+    """Form fields a procedure marks searchable: the inbox finds dossiers by their answer."""
+    if "searchable" not in {c.name for c in db.get_columns("form_field")}:
+        run_operations(
+            _migrator().add_column("form_field", "searchable", BooleanField(default=False))
+        )
+
+
 # version -> step that upgrades a database from version-1 to version.
 STEPS: dict[int, Callable[[], None]] = {
     2: _v2_dossiers,
@@ -126,8 +134,11 @@ STEPS: dict[int, Callable[[], None]] = {
     5: _v5_virus_scan,
     6: _v6_keyed_history,
     7: _v7_enterprise_status,
+    # 8 is another branch's step (issue 13); the integrator renumbers when merging.
+    8: lambda: None,
+    9: _v9_searchable_fields,
 }
-LATEST = 7
+LATEST = 9
 
 
 class SchemaError(RuntimeError):

@@ -231,6 +231,7 @@ class FormField(BaseModel):
     max_value = BigIntegerField(null=True)
     max_length = IntegerField(default=255)
     choices = TextField(default="")  # one a line
+    searchable = BooleanField(default=False)  # the inbox finds dossiers by this answer
 
     class Meta:
         table_name = "form_field"

@@ -17,6 +17,7 @@ from portal.models import (
     Attachment,
     Dossier,
     DossierSequence,
+    Enterprise,
     FormField,
     Procedure,
     RequiredDocument,
@@ -94,6 +95,24 @@ def _valid_date(value: Any) -> Message | None:
     return None
 
 
+def shown_answer(field: FormField, value: Any) -> str:
+    """A stored answer as pages show it: a date as dd/mm/yyyy, a choice by its option's
+    label, anything else as it was typed."""
+    if value is None or value == "":
+        return ""
+    text = str(value)
+    if field.kind == "date":
+        try:
+            return dt.date.fromisoformat(text).strftime("%d/%m/%Y")
+        except ValueError:
+            return text
+    if field.kind == "select":
+        for line in field.choices.splitlines():
+            if line.strip() == text:
+                return line.strip()
+    return text
+
+
 # --- reading -------------------------------------------------------------------------------
 
 
@@ -145,6 +164,26 @@ class DossierView:
         )
         return available(self.actor, facts)
 
+    @property
+    def declared(self) -> list[tuple[str, str, bool]]:
+        """What the form declared, in the form's order: (label, answer as shown, whether it
+        is a multi-line text); an answer left empty is ""."""
+        return [
+            (f.label, shown_answer(f, self.data.get(f.name)), f.kind == "textarea")
+            for f in self.fields
+        ]
+
+    @property
+    def enterprise(self) -> Enterprise:
+        """The enterprise the dossier was filed for."""
+        return self.dossier.enterprise
+
+    @property
+    def contact(self) -> User:
+        """Who declared it: the account that filed it (its holder's name and e-mail are the
+        enterprise's contact for this dossier; the registration asks no phone or address)."""
+        return self.dossier.owner
+
     def can_download(self, attachment: Attachment) -> bool:
         """Whether the page links to the file (a result is withheld from the owner until it
         is released)."""
@@ -155,8 +194,12 @@ class DossierView:
 def load(dossier_id: int, user: User | None) -> DossierView:
     """A dossier with everything its pages show; raises NotFound unless `user` may see it."""
     dossier = (
-        Dossier.select(Dossier, Unit)
+        Dossier.select(Dossier, Unit, Enterprise, User)
         .join(Unit, JOIN.LEFT_OUTER, on=(Dossier.unit == Unit.id))
+        .switch(Dossier)
+        .join(Enterprise, on=(Dossier.enterprise == Enterprise.id))
+        .switch(Dossier)
+        .join(User, on=(Dossier.owner == User.id))
         .where(Dossier.id == dossier_id)
         .first()
     )

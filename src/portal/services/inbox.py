@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
 from typing import Any
 
 from peewee import JOIN, Case, fn
 
 from portal.db import reading
-from portal.models import ACTIVE_STRUCTURE, Dossier, Enterprise, Procedure, Unit, User, utcnow
+from portal.models import (
+    ACTIVE_STRUCTURE,
+    Dossier,
+    Enterprise,
+    FormField,
+    Procedure,
+    Unit,
+    User,
+    utcnow,
+)
 from portal.services.paging import Page, paginate
 from portal.services.status import CLOCK_RUNS, DRAFT, FINAL, STATUS_LABELS
-from portal.services.text import as_int
+from portal.services.text import as_int, clean, fold
 
 VIEWS = ("open", "new", "mine", "due_today", "overdue", "all")
 SORTS = ("due", "-due", "submitted", "-submitted")
@@ -25,6 +35,7 @@ class InboxFilters:
     procedure: str = ""
     sort: str = "due"
     page: int = 1
+    q: str = ""  # a dossier code, a tax code, an enterprise's name or a searchable answer
 
     @classmethod
     def parse(cls, params: dict[str, str]) -> InboxFilters:
@@ -35,6 +46,7 @@ class InboxFilters:
             f.status = status
         f.procedure = params.get("procedure", "").strip()[:16]
         f.sort = params.get("sort", "due") if params.get("sort") in SORTS else "due"
+        f.q = clean(params.get("q", ""))[:100]
         page = as_int(params.get("page", ""), 1) or 1
         f.page = page if page < 100000 else 1
         return f
@@ -105,6 +117,8 @@ def inbox(user: User, filters: InboxFilters, now: dt.datetime | None = None) -> 
         query = query.where(Dossier.status == filters.status)
     if filters.procedure:
         query = query.where(Procedure.code == filters.procedure)
+    if filters.q:
+        query = query.where(_matching(user.unit_id, filters.q))
     order = {
         "due": [Dossier.due_at.asc(nulls="LAST"), Dossier.submitted_at],
         "-due": [Dossier.due_at.desc(nulls="LAST"), Dossier.submitted_at],
@@ -112,6 +126,60 @@ def inbox(user: User, filters: InboxFilters, now: dt.datetime | None = None) -> 
         "-submitted": [Dossier.submitted_at.desc(), Dossier.id.desc()],
     }[filters.sort]
     return paginate(query.order_by(*order), filters.page, 25)
+
+
+def _named_like(unit_id: int, q: str) -> list[int]:
+    """The ids of the enterprises with dossiers in the unit whose name holds every word of
+    `q` as a word or the start of one, ignoring accents and case (as the catalogue does)."""
+    words = fold(q).split()[:8]
+    if not words:
+        return []
+    rows = Enterprise.select(Enterprise.id, Enterprise.name).where(
+        Enterprise.id.in_(Dossier.select(Dossier.enterprise).where(_of_unit(unit_id)))
+    )
+    ids = []
+    for enterprise_id, name in rows.tuples():
+        folded = f" {fold(name)}"
+        if all(f" {word}" in folded for word in words):
+            ids.append(enterprise_id)
+    return ids
+
+
+def _answer_matches(q: str) -> Any:
+    """Dossiers whose answer to a field its procedure marks searchable starts with `q`: a
+    LIKE on the stored answers (JSON written as `"name": "value"`), of the procedures that
+    have such a field."""
+    value = json.dumps(q, ensure_ascii=False)[1:-1]
+    procedures: dict[str, list[int]] = {}
+    for procedure_id, name in (
+        FormField.select(FormField.procedure, FormField.name)
+        .where(FormField.searchable == True)  # noqa: E712
+        .tuples()
+    ):
+        procedures.setdefault(name, []).append(procedure_id)
+    condition: Any = None
+    for name, ids in procedures.items():
+        match = Dossier.procedure.in_(ids) & Dossier.form_data.contains(f'"{name}": "{value}')
+        condition = match if condition is None else condition | match
+    return condition
+
+
+def _matching(unit_id: int, q: str) -> Any:
+    """The unit's dossiers that `q` finds: by dossier code or tax code (exactly, through
+    their unique indexes, or by their start, within the unit's dossiers), by the
+    enterprise's name (accents and case ignored) and by a searchable answer."""
+    code = q.upper().replace(" ", "")
+    condition = (
+        (Dossier.code == code)
+        | Dossier.code.startswith(code)
+        | (Enterprise.tax_code == code)
+        | Enterprise.tax_code.startswith(code)
+    )
+    named = _named_like(unit_id, q)
+    if named:
+        condition = condition | Dossier.enterprise.in_(named)
+    answers = _answer_matches(q)
+    return condition if answers is None else condition | answers
 
 
 @reading

@@ -33,6 +33,7 @@ async def officer_inbox(request: Request) -> Response:
             "filters_params": {
                 "view": filters.view,
                 "procedure": filters.procedure,
+                "q": filters.q,
                 "status": "" if filters.status is None else filters.status,
                 "sort": filters.sort,
             },
