@@ -109,8 +109,8 @@ def test_a_version_2_database_is_upgraded_to_the_latest(settings):
         assert current_version() == LATEST
 
 
-def test_a_version_8_database_gets_searchable_form_fields(settings):
-    """Version 8 had no form_field.searchable: migrating adds it, no field searchable yet."""
+def test_a_version_7_database_gets_searchable_form_fields(settings):
+    """Version 7 had no form_field.searchable: migrating adds it, no field searchable yet."""
     from playhouse.migrate import migrate as run_operations
 
     from portal.migrations import LATEST, _migrator, current_version, migrate
@@ -118,8 +118,8 @@ def test_a_version_8_database_gets_searchable_form_fields(settings):
 
     with db.connection_context():
         run_operations(_migrator().drop_column("form_field", "searchable"))
-        SchemaVersion.update(version=8).execute()
-    assert migrate() == (8, LATEST)
+        SchemaVersion.update(version=7).execute()
+    assert migrate() == (7, LATEST)
     with db.connection_context():
         assert "searchable" in {c.name for c in db.get_columns("form_field")}
         assert current_version() == LATEST

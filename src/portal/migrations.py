@@ -118,7 +118,7 @@ def _v7_enterprise_status() -> None:
         run_operations(*operations)
 
 
-def _v9_searchable_fields() -> None:
+def _v8_searchable_fields() -> None:
     """Form fields a procedure marks searchable: the inbox finds dossiers by their answer."""
     if "searchable" not in {c.name for c in db.get_columns("form_field")}:
         run_operations(
@@ -134,11 +134,9 @@ STEPS: dict[int, Callable[[], None]] = {
     5: _v5_virus_scan,
     6: _v6_keyed_history,
     7: _v7_enterprise_status,
-    # 8 is another branch's step (issue 13); the integrator renumbers when merging.
-    8: lambda: None,
-    9: _v9_searchable_fields,
+    8: _v8_searchable_fields,
 }
-LATEST = 9
+LATEST = 8
 
 
 class SchemaError(RuntimeError):
