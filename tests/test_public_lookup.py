@@ -65,6 +65,7 @@ def test_the_right_pair_shows_status_dates_and_unit_and_nothing_else(
     before = history_size()
     r = lookup(anonymous, d.code)
     assert r.status_code == 200, r.text
+    assert "no-store" in r.headers["Cache-Control"]  # it names a dossier and a tax code
     page = text_of(r)
     assert tr(STATUS_LABELS[d.status]) in page
     assert format_datetime(d.received_at) in page and format_datetime(d.due_at) in page
