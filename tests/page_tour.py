@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Response
 
 from portal.db import db
-from portal.models import Enterprise, Slip, User
+from portal.models import Dossier, Enterprise, Slip, User
 from portal.services import dossiers, processing
 from portal.web import routes
 from tests.conftest import PASSWORD
@@ -57,6 +57,11 @@ PAGES: list[PageSpec] = [
     PageSpec("procedure", "anonymous", f"/procedures/{PROCEDURE}"),
     PageSpec("procedure not online", "anonymous", f"/procedures/{NOT_ONLINE}"),
     PageSpec("login", "anonymous", "/login"),
+    PageSpec("dossier lookup", "anonymous", "/lookup"),
+    PageSpec("dossier lookup, errors", "anonymous",
+             "/lookup?code=02CI-000000-0001&tax_code=0100112437", 422),
+    PageSpec("dossier lookup, found", "anonymous",
+             "/lookup?code={processing_code}&tax_code=0100112437"),
     _errors("login, errors", "anonymous", "/login", SUBMIT),
     PageSpec("register", "anonymous", "/register"),
     _errors("register, errors", "anonymous", "/register", SUBMIT, ("#f-tax_code", "0100112438")),
@@ -164,6 +169,7 @@ def build_dossiers(people, settings) -> dict[str, int]:
     }
     with db.connection_context():
         ids["slip"] = Slip.get(Slip.dossier == ids["supplement"], Slip.kind == "supplement").id
+        ids["processing_code"] = Dossier.get_by_id(ids["processing"]).code  # for the lookup
         # an account waiting for the customs check, for the officers' queue
         enterprise, _ = Enterprise.get_or_create(
             tax_code="0100109106", defaults={"name": "Công ty Chờ Duyệt", "email": "c@example.vn"}

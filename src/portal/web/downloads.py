@@ -10,6 +10,7 @@ from starlette.responses import FileResponse, Response
 from portal.services import dossier_page, dossiers, processing
 from portal.services.download_links import DownloadLinks, Target
 from portal.services.errors import AccessDenied, NotFound
+from portal.services.public_lookup import LookupLinks
 from portal.services.text import as_int
 from portal.services.workflow import STATUS_LABELS
 from portal.web.rendering import render
@@ -60,7 +61,9 @@ async def dossier_receipt(request: Request) -> Response:
     if not view.dossier.code:
         raise NotFound("receipt")
     settings = request.app.state.settings
-    track_url = settings.base_url + url(request, "dossier_by_code", code=view.dossier.code)
+    # The QR code opens the public lookup with a signed token: no login, nothing to type.
+    token = LookupLinks.of(settings).token(view.dossier.code)
+    track_url = settings.base_url + url(request, "dossier_lookup", {"t": token})
     qr, slips = await run_in_threadpool(dossier_page.receipt_extras, view.dossier.id, track_url)
     return render(
         request,
