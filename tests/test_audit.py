@@ -12,7 +12,7 @@ import re
 import pytest
 
 from portal import i18n
-from portal.db import db
+from portal.db import db, is_postgres
 from portal.models import Dossier, DossierEvent, Enterprise, Procedure, Unit, User
 from portal.services import audit, history
 from portal.services.deadlines import to_utc
@@ -132,7 +132,7 @@ def test_event_filters_narrow_newest_first(world):
     assert notes(unit="02CI", action="login") == {"e4"}
 
 
-def test_bad_filters_are_named():
+def test_bad_filters_are_named(settings):
     with db.connection_context(), pytest.raises(ValidationError) as caught:
         audit.clean_query(
             {"from": "31/02/2025", "unit": "NOPE", "status": "0", "action": "x", "procedure": "9"},
@@ -228,7 +228,7 @@ def test_a_version_7_database_gets_the_search_indexes(settings):
 
 def test_the_period_is_read_through_an_index(world):
     """On SQLite (PostgreSQL's planner scans small tables whatever the indexes)."""
-    if db.obj.__class__.__name__.lower().startswith("postgres"):
+    if is_postgres():
         pytest.skip("the plan of a small table says nothing on PostgreSQL")
     with db.connection_context():
         for tab, index in (("events", "created_at"), ("dossiers", "submitted_at")):
@@ -236,3 +236,17 @@ def test_the_period_is_read_through_an_index(world):
             sql, params = audit._query(q).sql()
             plan = " ".join(str(r) for r in db.execute_sql("EXPLAIN QUERY PLAN " + sql, params))
             assert f"_{index}" in plan, plan
+
+
+def test_the_export_is_read_in_chunks_and_says_where_it_was_cut(auditor, monkeypatch):
+    # Small limits stand for the real ones (10,000 rows read 500 at a time).
+    monkeypatch.setattr(audit, "CHUNK", 2)
+    monkeypatch.setattr(audit, "EXPORT_CAP", 3)
+    rows = _csv(auditor, tab="dossiers", sort="submitted")
+    assert [r[0] for r in rows[1:4]] == ["D-NY", "D-CI", "D-AB"]
+    cut = i18n.translations("vi").gettext("Cut at %(count)s rows: narrow the search.")
+    assert rows[4:] == [[cut % {"count": 3}]]
+    monkeypatch.setattr(audit, "EXPORT_CAP", 6)  # exactly the rows there are: no cut line
+    assert [r[0] for r in _csv(auditor, tab="dossiers")[1:]] == [
+        "D-END", "D-01", "D-KV", "D-AB", "D-CI", "D-NY"
+    ]

@@ -251,8 +251,8 @@ def search(q: AuditQuery) -> Result:
 
 
 @reading
-def _chunk(q: AuditQuery, offset: int) -> list[Any]:
-    return list(_query(q).offset(offset).limit(min(CHUNK, EXPORT_CAP - offset)))
+def _chunk(q: AuditQuery, offset: int, limit: int) -> list[Any]:
+    return list(_query(q).offset(offset).limit(limit))
 
 
 def _local(value: dt.datetime | None) -> str:
@@ -334,11 +334,12 @@ def export_csv(q: AuditQuery, _: Callable[[str], str]) -> Iterator[str]:
     yield "\ufeff" + _line([_(c) for c in columns])
     offset = 0
     while offset < EXPORT_CAP:
-        items = _chunk(q, offset)
+        wanted = min(CHUNK, EXPORT_CAP - offset)
+        items = _chunk(q, offset, wanted)
         if items:
             yield "".join(_line(row(item, _)) for item in items)
         offset += len(items)
-        if len(items) < CHUNK:
+        if len(items) < wanted:
             return
     if _more(q):
         yield _line([_("Cut at %(count)s rows: narrow the search.") % {"count": EXPORT_CAP}])
