@@ -110,6 +110,7 @@ class People:
     other_officer: object  # an officer of 01AB, another branch
     stranger: object  # a user of another enterprise
     admin: object
+    auditor: object
 
 
 @pytest.fixture
@@ -125,6 +126,7 @@ def people(make_user) -> People:
             other_officer=make_user("officer", unit_code=OTHER_UNIT),
             stranger=make_user("enterprise", tax_code=OTHER_TAX_CODE),
             admin=make_user("admin"),
+            auditor=make_user("auditor"),
         )
 
 

@@ -32,7 +32,7 @@ LANGUAGES = ("vi", "en")
 @dataclass(frozen=True)
 class PageSpec:
     name: str
-    role: str  # "anonymous", "enterprise", "officer", "leader" or "admin"
+    role: str  # "anonymous", "enterprise", "officer", "leader", "admin" or "auditor"
     path: str  # formatted with the ids of `build_dossiers`
     status: int = 200
     fill: tuple[tuple[str, str], ...] = ()  # (selector, text) typed before pressing `press`
@@ -131,6 +131,13 @@ if '"/statistics"' in Path(routes.__file__).read_text(encoding="utf-8"):
     PAGES += [
         PageSpec("statistics", "officer", "/statistics"),
         PageSpec("statistics, errors", "leader", "/statistics?from=31/02/2026", 422),
+    ]
+# The auditor's search, when its route exists.
+if '"/audit"' in Path(routes.__file__).read_text(encoding="utf-8"):
+    PAGES += [
+        PageSpec("audit, dossiers", "auditor", "/audit"),
+        PageSpec("audit, history events", "auditor", "/audit?tab=events"),
+        PageSpec("audit, errors", "auditor", "/audit?from=31/02/2026", 422),
     ]
 
 

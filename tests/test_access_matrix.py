@@ -132,6 +132,8 @@ notifications                signed_in   L    200  200  200  200  200  200  200 
 notifications_read           signed_in   401  303  303  303  303  303  303  303  303  303
 statistics_page              staff       L    403  403  403  200  200  200  200  200  200
 statistics_csv               staff       L    403  403  403  200  200  200  200  200  200
+audit_page                   audit       L    403  403  403  403  403  403  403  403  200
+audit_csv                    audit       L    403  403  403  403  403  403  403  403  200
 """
 
 

@@ -354,6 +354,7 @@ EXPECTED = {
     "staff": {"officer", "leader", "admin", "auditor"},
     "admin": {"admin"},
     "enterprise_checks": {"officer", "leader", "admin"},
+    "audit": {"auditor"},
 }
 
 

@@ -258,7 +258,7 @@ class Dossier(BaseModel):
     form_data = TextField(default="{}")
     assigned_to = ForeignKeyField(User, null=True, backref="assigned", on_delete="SET NULL")
     submit_key = CharField(max_length=64, null=True, unique=True)  # idempotent submission
-    submitted_at = DateTimeField(null=True)
+    submitted_at = DateTimeField(null=True, index=True)  # the audit search's period
     received_at = DateTimeField(null=True)
     due_at = DateTimeField(null=True, index=True)
     paused_at = DateTimeField(null=True)
@@ -344,7 +344,7 @@ class DossierEvent(BaseModel):
     note = TextField(default="")
     public = BooleanField(default=True)  # shown to the applicant
     client_addr = CharField(max_length=64, default="")
-    created_at = DateTimeField(default=utcnow)
+    created_at = DateTimeField(default=utcnow, index=True)  # the audit search's period
     prev_hash = CharField(max_length=64)
     hash = CharField(max_length=64, unique=True)
     # The history key that hashed the event (HMAC-SHA256), by its id; "" for the events

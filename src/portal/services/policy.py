@@ -14,6 +14,10 @@ RULES: dict[str, frozenset[str] | None] = {
     "admin": frozenset({"admin"}),
     # who checks that an enterprise account is the enterprise's (services/enrolment.py)
     "enterprise_checks": frozenset({"officer", "leader", "admin"}),
+    # the audit search (services/audit.py): auditors only. Administrators change accounts,
+    # roles and units, so they are among the audited; and they may not open dossiers
+    # (services/access.py), so the search's rows would lead them nowhere.
+    "audit": frozenset({"auditor"}),
 }
 
 

@@ -10,6 +10,7 @@ from portal.web import (
     admin_catalogue,
     admin_units,
     admin_users,
+    audit,
     auth,
     catalogue,
     dossier_actions,
@@ -106,6 +107,8 @@ TABLE = [
     ("/notifications/read", notifications.notifications_read, POST),
     ("/statistics", stats.statistics_page, GET),
     ("/statistics.csv", stats.statistics_csv, GET),
+    ("/audit", audit.audit_page, GET),
+    ("/audit.csv", audit.audit_csv, GET),
 ]
 
 
