@@ -14,6 +14,8 @@ RULES: dict[str, frozenset[str] | None] = {
     "admin": frozenset({"admin"}),
     # who checks that an enterprise account is the enterprise's (services/enrolment.py)
     "enterprise_checks": frozenset({"officer", "leader", "admin"}),
+    # who is warned, from 1 October, that next year's holidays are not confirmed
+    "calendar_warning": frozenset({"officer", "leader", "admin"}),
 }
 
 
