@@ -146,7 +146,7 @@ def cmd_seed_demo(args: argparse.Namespace) -> None:
     print(
         f"Seeded {counts['units']} units, {counts['procedures']} procedures, "
         f"{counts['accounts']} new demo accounts (password: {DEMO_PASSWORD}), "
-        f"{made} demo dossiers."
+        f"{counts['holidays']} new holidays and swapped working days, {made} demo dossiers."
     )
 
 

@@ -19,6 +19,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, Response
 from portal.db import db
 from portal.models import Dossier, Enterprise, Slip, User
 from portal.services import dossiers, processing
+from portal.services.calendar import load_holidays
 from portal.web import routes
 from tests.conftest import PASSWORD
 from tests.dossier_fixtures import complete_draft, make_ctx
@@ -111,6 +112,8 @@ PAGES: list[PageSpec] = [
     PageSpec("catalogue import and export", "admin", "/admin/catalogue"),
     _errors("catalogue import, errors", "admin", "/admin/catalogue", SUBMIT),
     PageSpec("holidays", "admin", "/admin/holidays"),
+    PageSpec("holidays of 2025, seeded, with a swapped working day", "admin",
+             "/admin/holidays?year=2025"),
     _errors("holidays, errors", "admin", "/admin/holidays", SUBMIT, ("#f-name", "Tết")),
     PageSpec("check your e-mail", "anonymous", "/check-email"),
     PageSpec("confirmation link, used or expired", "anonymous", "/register/confirm?t=x", 410),
@@ -191,6 +194,7 @@ def build_dossiers(people, settings) -> dict[str, int]:
 def tour_server(settings, units, catalogue, forms, people) -> Iterator[tuple[LiveServer, dict]]:
     """The portal with the tour's people and dossiers, served on a free port."""
     ids = build_dossiers(people, settings)
+    load_holidays()  # the statutory days off the portal starts with (data/seed/holidays_vn.csv)
     live = LiveServer(settings)
     yield live, ids
     live.stop()

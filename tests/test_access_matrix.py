@@ -91,6 +91,7 @@ admin_catalogue_export       admin       L    403  403  403  403  403  403  403 
 admin_holidays               admin       L    403  403  403  403  403  403  403  200  403
 admin_holiday_add            admin       401  403  403  403  403  403  403  403  422  403
 admin_holiday_remove         admin       401  403  403  403  403  403  403  403  303  403
+admin_holiday_confirm        admin       401  403  403  403  403  403  403  403  422  403
 dossier_list                 enterprise  L    200  200  200  403  403  403  403  403  403
 dossier_new                  enterprise  L    200  200  200  403  403  403  403  403  403
 dossier_create               enterprise  401  422  422  422  403  403  403  403  403  403
@@ -213,6 +214,8 @@ def path_for(world: World, route: Route, key: str) -> str:
             values[name] = str(world.users["spare"].id)
         elif name == "action":
             values[name] = "request_supplement"
+        elif name == "year":
+            values[name] = "2040"  # a year with no holiday: the admin's confirmation is refused
         else:
             values[name] = str(getattr(world, chosen[name]))
     return route.url_path_for(route.name, **values)

@@ -355,6 +355,7 @@ EXPECTED = {
     "admin": {"admin"},
     "enterprise_checks": {"officer", "leader", "admin"},
     "audit": {"auditor"},
+    "calendar_warning": {"officer", "leader", "admin"},
 }
 
 

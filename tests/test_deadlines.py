@@ -193,3 +193,42 @@ def test_parse_hours_accepts_and_sorts():
         (dt.time(8), dt.time(12)), (dt.time(12), dt.time(16)))
     cal = Calendar.of([], "08:00-12:00")
     assert cal.due(dt.datetime(2025, 3, 3, 13, 0), 1, "working_days") == at(4, 12, 0)
+
+
+# The seeded calendar (data/seed/holidays_vn.csv), read as the database would hold it.
+def seeded_calendar() -> Calendar:
+    from portal.services.calendar import HOLIDAYS_FILE, read_holiday_file
+
+    rows = read_holiday_file(HOLIDAYS_FILE)
+    return Calendar.of(
+        (r["day"] for r in rows if r["kind"] == "holiday"),
+        None,
+        (r["day"] for r in rows if r["kind"] == "working_day"),
+    )
+
+
+def test_deadline_crossing_tet_2026():
+    """Received Friday 13/2/2026 10:00 with 3 working days: 5 h that Friday, then Tết (16–20/2)
+    and the weekend are skipped; Monday 23 and Tuesday 24 are full, 3 h on Wednesday 25."""
+    seeded = seeded_calendar()
+    received = dt.datetime(2026, 2, 13, 10, 0)
+    assert CAL.due(received, 3, "working_days") == dt.datetime(2026, 2, 18, 10, 0)
+    assert seeded.due(received, 3, "working_days") == dt.datetime(2026, 2, 25, 10, 0)
+    assert seeded.working_minutes_between(received, dt.datetime(2026, 2, 25, 10, 0)) == 3 * 480
+
+
+def test_deadline_crossing_a_swapped_saturday():
+    """Saturday 26/4/2025 was worked in exchange for Friday 2/5: a day received Friday 25/4 at
+    10:00 ends on that Saturday at 10:00, and four days skip 30/4–4/5."""
+    seeded = seeded_calendar()
+    received = dt.datetime(2025, 4, 25, 10, 0)
+    assert seeded.is_working_day(dt.date(2025, 4, 26))
+    assert not seeded.is_working_day(dt.date(2025, 5, 2))
+    assert CAL.due(received, 1, "working_days") == dt.datetime(2025, 4, 28, 10, 0)
+    assert seeded.due(received, 1, "working_days") == dt.datetime(2025, 4, 26, 10, 0)
+    assert seeded.due(received, 3, "working_days") == dt.datetime(2025, 4, 29, 10, 0)
+    assert seeded.due(received, 4, "working_days") == dt.datetime(2025, 5, 5, 10, 0)
+    assert seeded.next_working_day(dt.date(2025, 4, 25)) == dt.date(2025, 4, 26)
+    # the clock starts on the swapped Saturday, and its hours count between two instants
+    assert seeded.clock_start(dt.datetime(2025, 4, 25, 18, 0)) == dt.datetime(2025, 4, 26, 7, 0)
+    assert seeded.working_minutes_between(received, dt.datetime(2025, 4, 28, 10, 0)) == 2 * 480

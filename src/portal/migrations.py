@@ -17,6 +17,7 @@ from playhouse.migrate import migrate as run_operations
 from portal import models
 from portal.db import db, is_postgres
 from portal.models import ALL_MODELS, SchemaVersion
+from portal.services.calendar import load_holidays
 from portal.services.history import ensure_head
 
 
@@ -140,6 +141,26 @@ def _v9_audit_indexes() -> None:
         run_operations(*operations)
 
 
+def _v10_holiday_kinds() -> None:
+    """Holidays learn swapped working days and their legal source; years are confirmed by an
+    administrator; Vietnam's statutory days off 2025-2027 are added (data/seed/holidays_vn.csv,
+    the days not listed yet)."""
+    have = {c.name for c in db.get_columns("holiday")}
+    columns = {
+        "kind": CharField(max_length=16, default="holiday"),
+        "source": CharField(max_length=500, default=""),
+    }
+    operations = [
+        _migrator().add_column("holiday", name, field)
+        for name, field in columns.items()
+        if name not in have
+    ]
+    if operations:
+        run_operations(*operations)
+    db.create_tables([models.HolidayYear])
+    load_holidays()
+
+
 # version -> step that upgrades a database from version-1 to version.
 STEPS: dict[int, Callable[[], None]] = {
     2: _v2_dossiers,
@@ -150,8 +171,9 @@ STEPS: dict[int, Callable[[], None]] = {
     7: _v7_enterprise_status,
     8: _v8_searchable_fields,
     9: _v9_audit_indexes,
+    10: _v10_holiday_kinds,
 }
-LATEST = 9
+LATEST = 10
 
 
 class SchemaError(RuntimeError):

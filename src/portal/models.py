@@ -238,12 +238,28 @@ class FormField(BaseModel):
         indexes = ((("procedure", "name"), True),)
 
 
+HOLIDAY_KINDS = ("holiday", "working_day")  # a day off, or a weekend day worked in exchange
+
+
 class Holiday(BaseModel):
     day = DateField(unique=True)
     name = CharField(max_length=255)
+    kind = CharField(max_length=16, default="holiday")  # HOLIDAY_KINDS
+    source = CharField(max_length=500, default="")  # the legal basis of the date
 
     class Meta:
         table_name = "holiday"
+
+
+class HolidayYear(BaseModel):
+    """A year whose holidays an administrator has checked against the government's notice."""
+
+    year = IntegerField(unique=True)
+    confirmed_by = ForeignKeyField(User, null=True, on_delete="SET NULL")
+    confirmed_at = DateTimeField()
+
+    class Meta:
+        table_name = "holiday_year"
 
 
 class Dossier(BaseModel):
@@ -441,6 +457,7 @@ ALL_MODELS = [
     ProcessingTime,
     FormField,
     Holiday,
+    HolidayYear,
     Dossier,
     DossierSequence,
     Attachment,

@@ -1,20 +1,35 @@
-"""The working calendar as data: holidays kept by administrators, office hours per deployment."""
+"""The working calendar as data: the days off and the weekend days worked in exchange, kept by
+administrators (seeded from `data/seed/holidays_vn.csv`), office hours per deployment."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from peewee import JOIN
+
+from portal.config import ROOT
 from portal.db import reading, transactional
-from portal.models import Holiday
+from portal.models import HOLIDAY_KINDS, Holiday, HolidayYear, User, utcnow
 from portal.services.deadlines import Calendar
-from portal.services.errors import N_, Message, NotFound, ValidationError
+from portal.services.errors import N_, DomainError, Message, NotFound, ValidationError
 from portal.services.validation import DATE_PATTERN, Field, validate
+
+HOLIDAYS_FILE = ROOT / "data" / "seed" / "holidays_vn.csv"
+WARNING_MONTH = 10  # from 1 October, staff are warned when next year is not confirmed
 
 
 @reading
 def load_calendar(office_hours: str = "") -> Calendar:
-    return Calendar.of((h.day for h in Holiday.select()), office_hours or None)
+    rows = list(Holiday.select(Holiday.day, Holiday.kind))
+    return Calendar.of(
+        (h.day for h in rows if h.kind != "working_day"),
+        office_hours or None,
+        (h.day for h in rows if h.kind == "working_day"),
+    )
 
 
 @reading
@@ -23,6 +38,40 @@ def holidays(year: int | None = None) -> list[Holiday]:
     if year:
         query = query.where(Holiday.day.between(dt.date(year, 1, 1), dt.date(year, 12, 31)))
     return list(query)
+
+
+@reading
+def confirmation(year: int) -> HolidayYear | None:
+    """Who confirmed the year's days off and when, or None while nobody has."""
+    return (
+        HolidayYear.select(HolidayYear, User)
+        .join(User, on=(HolidayYear.confirmed_by == User.id), join_type=JOIN.LEFT_OUTER)
+        .where(HolidayYear.year == year)
+        .first()
+    )
+
+
+@dataclass(frozen=True)
+class YearView:
+    year: int
+    days: list[Holiday]
+    confirmed: HolidayYear | None
+
+
+@reading
+def year_view(year: int) -> YearView:
+    """The year's days off and swapped working days, with its confirmation."""
+    return YearView(year, holidays(year), confirmation(year))
+
+
+@reading
+def unconfirmed_next_year(today: dt.date | None = None) -> int | None:
+    """Next year, from 1 October while its holidays are not confirmed; None otherwise."""
+    today = today or (utcnow() + dt.timedelta(hours=7)).date()
+    if today.month < WARNING_MONTH:
+        return None
+    year = today.year + 1
+    return None if HolidayYear.select().where(HolidayYear.year == year).exists() else year
 
 
 def _date(value: Any) -> Message | None:
@@ -41,21 +90,76 @@ HOLIDAY_FIELDS = [
         check=_date,
         pattern_message=N_("Enter a real date as YYYY-MM-DD."),
     ),
+    Field("kind", required=False, max_length=16, choices=HOLIDAY_KINDS),
     Field("name", max_length=255),
+    Field("source", required=False, max_length=500),
 ]
 
 
 @transactional
 def add_holiday(data: dict[str, str]) -> Holiday:
-    """Add a day off; raises ValidationError (bad date, name, or a day already listed)."""
+    """Add a day off or a swapped working day; raises ValidationError (bad date, name, a
+    working day that is not a weekend day, or a day already listed)."""
     cleaned = validate(data, HOLIDAY_FIELDS)
+    cleaned["kind"] = cleaned["kind"] or "holiday"
     day = dt.date.fromisoformat(cleaned["day"])
+    if cleaned["kind"] == "working_day" and day.weekday() < 5:
+        raise ValidationError(
+            {"day": Message(N_("A swapped working day must be a Saturday or a Sunday."))}
+        )
     if Holiday.get_or_none(Holiday.day == day):
-        raise ValidationError({"day": Message(N_("This day is already a holiday."))})
-    return Holiday.create(day=day, name=cleaned["name"])
+        raise ValidationError({"day": Message(N_("This day is already in the calendar."))})
+    return Holiday.create(
+        day=day, name=cleaned["name"], kind=cleaned["kind"], source=cleaned["source"]
+    )
 
 
 @transactional
 def remove_holiday(holiday_id: int) -> None:
     if not Holiday.delete().where(Holiday.id == holiday_id).execute():
         raise NotFound(holiday_id)
+
+
+@transactional
+def confirm_year(year: int, user: User) -> HolidayYear:
+    """Record that `user` checked the year's days off against the government's notice."""
+    if not 2000 <= year <= 2100:
+        raise DomainError(N_("Choose a year between 2000 and 2100."), kind="invalid")
+    if HolidayYear.get_or_none(HolidayYear.year == year):
+        raise DomainError(N_("This year is already confirmed."), kind="conflict")
+    start, end = dt.date(year, 1, 1), dt.date(year, 12, 31)
+    if not Holiday.select().where(Holiday.day.between(start, end)).exists():
+        raise DomainError(N_("List this year's holidays before confirming it."), kind="invalid")
+    return HolidayYear.create(year=year, confirmed_by=user, confirmed_at=utcnow())
+
+
+def read_holiday_file(path: Path) -> list[dict[str, Any]]:
+    """The rows of a holidays CSV (date, kind, name, source); raises ValueError naming a bad
+    row."""
+    with path.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    out = []
+    for number, row in enumerate(rows, start=2):
+        try:
+            day = dt.date.fromisoformat(row["date"])
+        except (KeyError, TypeError, ValueError):
+            raise ValueError(f"{path.name} line {number}: bad date") from None
+        kind, name = row.get("kind", ""), (row.get("name") or "").strip()
+        if kind not in HOLIDAY_KINDS or not name:
+            raise ValueError(f"{path.name} line {number}: bad kind or empty name")
+        if kind == "working_day" and day.weekday() < 5:
+            raise ValueError(f"{path.name} line {number}: a working day on a weekday")
+        out.append({"day": day, "kind": kind, "name": name, "source": row.get("source", "")})
+    return out
+
+
+@transactional
+def load_holidays(path: Path | None = None) -> int:
+    """Add the file's days that the calendar does not list yet (a day an administrator has
+    changed stays as it is); returns how many were added. Idempotent."""
+    rows = read_holiday_file(path or HOLIDAYS_FILE)
+    known = {h.day for h in Holiday.select(Holiday.day)}
+    new = [row for row in rows if row["day"] not in known]
+    if new:
+        Holiday.insert_many(new).execute()
+    return len(new)

@@ -46,16 +46,29 @@ def parse_hours(text: str) -> tuple[tuple[dt.time, dt.time], ...]:
 class Calendar:
     holidays: frozenset[dt.date] = field(default_factory=frozenset)
     hours: tuple[tuple[dt.time, dt.time], ...] = DEFAULT_HOURS
+    # weekend days worked in exchange for a day off (a swapped Saturday)
+    working_days: frozenset[dt.date] = field(default_factory=frozenset)
 
     @classmethod
-    def of(cls, holidays: Iterable[dt.date], hours: str | None = None) -> Calendar:
-        return cls(frozenset(holidays), parse_hours(hours) if hours else DEFAULT_HOURS)
+    def of(
+        cls,
+        holidays: Iterable[dt.date],
+        hours: str | None = None,
+        working_days: Iterable[dt.date] = (),
+    ) -> Calendar:
+        return cls(
+            frozenset(holidays),
+            parse_hours(hours) if hours else DEFAULT_HOURS,
+            frozenset(working_days),
+        )
 
     @property
     def minutes_per_day(self) -> int:
         return sum(_minutes(a, b) for a, b in self.hours)
 
     def is_working_day(self, day: dt.date) -> bool:
+        if day in self.working_days:
+            return True
         return day.weekday() < 5 and day not in self.holidays
 
     def next_working_day(self, day: dt.date) -> dt.date:

@@ -18,6 +18,8 @@ RULES: dict[str, frozenset[str] | None] = {
     # roles and units, so they are among the audited; and they may not open dossiers
     # (services/access.py), so the search's rows would lead them nowhere.
     "audit": frozenset({"auditor"}),
+    # who is warned, from 1 October, that next year's holidays are not confirmed
+    "calendar_warning": frozenset({"officer", "leader", "admin"}),
 }
 
 

@@ -20,6 +20,7 @@ from portal.models import (
     utcnow,
 )
 from portal.services.accounts import hash_password
+from portal.services.calendar import load_holidays
 from portal.services.catalogue import PROCEDURE_FIELDS, search_columns, write_procedure
 from portal.services.demo_catalogue import read_catalogue
 from portal.services.units import load_units
@@ -153,7 +154,13 @@ def seed_demo() -> dict[str, int]:
     procedures = seed_catalogue()
     seed_forms()
     accounts = seed_accounts()
-    return {"units": units, "procedures": procedures, "accounts": len(accounts)}
+    holidays = load_holidays()
+    return {
+        "units": units,
+        "procedures": procedures,
+        "accounts": len(accounts),
+        "holidays": holidays,
+    }
 
 
 @transactional

@@ -73,6 +73,7 @@ TABLE = [
     ("/admin/holidays", admin_calendar.admin_holidays, GET),
     ("/admin/holidays", admin_calendar.admin_holiday_add, POST),
     ("/admin/holidays/{holiday_id}/delete", admin_calendar.admin_holiday_remove, POST),
+    ("/admin/holidays/years/{year}/confirm", admin_calendar.admin_holiday_confirm, POST),
     ("/dossiers", dossiers.dossier_list, GET),
     ("/dossiers/new", dossiers.dossier_new, GET),
     ("/dossiers/new", dossiers.dossier_create, POST),
