@@ -526,10 +526,10 @@ def test_admin_adds_and_removes_a_holiday(sessions, forms):
     r = admin.post("/admin/holidays", {"day": "2031-01-23", "name": "Tết Nguyên Đán"})
     assert (r.status_code, r.headers["location"]) == (303, "/admin/holidays?year=2031")
     page = text_of(admin.get("/admin/holidays?year=2031"))
-    assert "Tết Nguyên Đán" in page and tr("Holiday added.") in page
+    assert "Tết Nguyên Đán" in page and tr("Day added to the calendar.") in page
     r = admin.post("/admin/holidays", {"day": "2031-01-23", "name": "Again"})
     assert r.status_code == 422
-    assert error_of(text_of(r), "day") == tr("This day is already a holiday.")
+    assert error_of(text_of(r), "day") == tr("This day is already in the calendar.")
 
     with db.connection_context():
         holiday = Holiday.get(Holiday.name == "Tết Nguyên Đán")
