@@ -24,7 +24,7 @@ from portal.services.catalogue_files import csv_safe
 from portal.services.deadlines import to_local, to_utc
 from portal.services.errors import N_, Message, ValidationError
 from portal.services.paging import Page
-from portal.services.stats import MAX_PAGE, _parse_date, local_today
+from portal.services.stats import MAX_PAGE, local_today, parse_period
 from portal.services.status import DRAFT, STATUS_LABELS
 from portal.services.workflow import ACTION_NAMES
 
@@ -105,21 +105,6 @@ class AuditQuery:
         return "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_" for c in safe)
 
 
-def _dates(raw: dict[str, str], today: dt.date, errors: dict[str, Message]) -> dict[str, dt.date]:
-    dates = {"from": dt.date(today.year, 1, 1), "to": today}
-    for name in dates:
-        if raw.get(name, "").strip():
-            value, problem = _parse_date(raw[name])
-            if problem:
-                errors[name] = problem
-            else:
-                assert value is not None
-                dates[name] = value
-    if not errors and dates["from"] > dates["to"]:
-        errors["to"] = Message(N_("The end of the period must not be before its start."))
-    return dates
-
-
 def _filters(raw: dict[str, str], errors: dict[str, Message]) -> dict[str, Any]:
     found: dict[str, Any] = {"unit": None, "status": None}
     code = raw.get("unit", "").strip()[:16]
@@ -152,7 +137,7 @@ def clean_query(raw: dict[str, str], page: int, today: dt.date | None = None) ->
     defaults to 1 January to today). `page` 0 is a page number that is not one. Raises
     ValidationError naming each bad field."""
     errors: dict[str, Message] = {}
-    dates = _dates(raw, today or local_today(), errors)
+    dates = parse_period(raw, today or local_today(), errors)
     found = _filters(raw, errors)
     if not 1 <= page <= MAX_PAGE:
         errors["page"] = Message(N_("There is no such page."))

@@ -14,7 +14,7 @@ from peewee import JOIN
 from portal.config import ROOT
 from portal.db import reading, transactional
 from portal.models import HOLIDAY_KINDS, Holiday, HolidayYear, User, utcnow
-from portal.services.deadlines import Calendar
+from portal.services.deadlines import Calendar, to_local
 from portal.services.errors import N_, DomainError, Message, NotFound, ValidationError
 from portal.services.validation import DATE_PATTERN, Field, validate
 
@@ -67,7 +67,7 @@ def year_view(year: int) -> YearView:
 @reading
 def unconfirmed_next_year(today: dt.date | None = None) -> int | None:
     """Next year, from 1 October while its holidays are not confirmed; None otherwise."""
-    today = today or (utcnow() + dt.timedelta(hours=7)).date()
+    today = today or to_local(utcnow()).date()
     if today.month < WARNING_MONTH:
         return None
     year = today.year + 1

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from portal.db import reading
@@ -83,11 +84,11 @@ def clear_pair(name: str, client_addr: str) -> None:
     security_log.clear(FAILED, PAIR.scope, keys(name, client_addr)[PAIR])
 
 
-def _until(
+def until_free(
     limit: Limit, key: str, now: dt.datetime, actions: tuple[str, ...] = (FAILED,)
 ) -> dt.datetime | None:
-    """When the limit's `failures`-th latest event (of `actions`) leaves the window, if the
-    limit is reached."""
+    """When the limit's `failures`-th latest event (of `actions`, counted in the security log
+    for `key`) leaves the window, if the limit is reached; else None."""
     per_minute: dict[dt.datetime, int] = {}
     for action in actions:
         for minute, count in security_log.minutes(action, limit.scope, key, now, limit.window):
@@ -100,17 +101,23 @@ def _until(
     return None
 
 
+def longest_wait(
+    pairs: Iterable[tuple[Limit, str]], now: dt.datetime, actions: tuple[str, ...]
+) -> Throttle | None:
+    """The throttle that ends last among the (limit, key) pairs reached now, or None."""
+    found: Throttle | None = None
+    for limit, key in pairs:
+        until = until_free(limit, key, now, actions)
+        if until is not None and until > now and (found is None or until > found.until):
+            found = Throttle(limit, until)
+    return found
+
+
 @reading
 def throttle(name: str, client_addr: str, now: dt.datetime | None = None) -> Throttle | None:
     """Whether a login as `name` (the login name as `logins.login_name` gives it) from
     `client_addr` must wait, and until when (the latest end among the limits it reached)."""
-    now = now or utcnow()
-    found: Throttle | None = None
-    for limit, key in keys(name, client_addr).items():
-        until = _until(limit, key, now)
-        if until is not None and until > now and (found is None or until > found.until):
-            found = Throttle(limit, until)
-    return found
+    return longest_wait(keys(name, client_addr).items(), now or utcnow(), (FAILED,))
 
 
 # Requests that send an e-mail (registration, a forgotten password): per address, and per
@@ -133,10 +140,5 @@ def requests_throttle(
     """Whether one more request counted as one of `actions` (for `email`, from
     `client_addr`) must wait, and until when. Refused requests are not counted, so they do
     not prolong the wait."""
-    now = now or utcnow()
-    found: Throttle | None = None
-    for limit, key in ((REQUESTS_PER_ADDRESS, client_addr[:64]), (REQUESTS_PER_EMAIL, email)):
-        until = _until(limit, key, now, actions)
-        if until is not None and until > now and (found is None or until > found.until):
-            found = Throttle(limit, until)
-    return found
+    pairs = ((REQUESTS_PER_ADDRESS, client_addr[:64]), (REQUESTS_PER_EMAIL, email))
+    return longest_wait(pairs, now or utcnow(), actions)

@@ -23,7 +23,7 @@ from portal.models import Dossier, Enterprise, Unit, utcnow
 from portal.services import security_log
 from portal.services.accounts import normalise_tax_code
 from portal.services.errors import N_, Message, ValidationError
-from portal.services.login_limits import Limit, Throttle
+from portal.services.login_limits import Limit, Throttle, longest_wait
 from portal.services.status import DRAFT, STATUS_LABELS
 
 if TYPE_CHECKING:
@@ -102,15 +102,7 @@ def _clean(code: str, tax_code: str) -> tuple[str, str]:
 
 
 def _throttle(client_addr: str, now: dt.datetime) -> Throttle | None:
-    key = client_addr[:64]
-    per_minute = security_log.minutes(LOOKED_UP, PER_ADDRESS.scope, key, now, PER_ADDRESS.window)
-    seen = 0
-    for minute, count in per_minute:  # newest first
-        seen += count
-        if seen >= PER_ADDRESS.failures:
-            until = minute + PER_ADDRESS.window
-            return Throttle(PER_ADDRESS, until) if until > now else None
-    return None
+    return longest_wait([(PER_ADDRESS, client_addr[:64])], now, (LOOKED_UP,))
 
 
 def _find(code: str | None, tax_code: str | None) -> Found | None:

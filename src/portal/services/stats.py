@@ -141,12 +141,11 @@ def _parse_date(raw: str) -> tuple[dt.date | None, Message | None]:
     return value, None
 
 
-@reading
-def clean_query(raw: dict[str, str], page: int, today: dt.date) -> StatsQuery:
-    """Validate the report's parameters (`from`, `to` as YYYY-MM-DD or DD/MM/YYYY, `unit` a
-    top unit's code, `sort`); the period defaults to 1 January to `today`. `page` 0 means a
-    page number that is not one. Raises ValidationError naming each bad field."""
-    errors: dict[str, Message] = {}
+def parse_period(
+    raw: dict[str, str], today: dt.date, errors: dict[str, Message]
+) -> dict[str, dt.date]:
+    """The period `from`-`to` of a report's parameters (1 January to `today` by default);
+    adds what is wrong with each to `errors`."""
     dates = {"from": dt.date(today.year, 1, 1), "to": today}
     for name in dates:
         if raw.get(name, "").strip():
@@ -158,6 +157,16 @@ def clean_query(raw: dict[str, str], page: int, today: dt.date) -> StatsQuery:
                 dates[name] = value
     if not errors and dates["from"] > dates["to"]:
         errors["to"] = Message(N_("The end of the period must not be before its start."))
+    return dates
+
+
+@reading
+def clean_query(raw: dict[str, str], page: int, today: dt.date) -> StatsQuery:
+    """Validate the report's parameters (`from`, `to` as YYYY-MM-DD or DD/MM/YYYY, `unit` a
+    top unit's code, `sort`); the period defaults to 1 January to `today`. `page` 0 means a
+    page number that is not one. Raises ValidationError naming each bad field."""
+    errors: dict[str, Message] = {}
+    dates = parse_period(raw, today, errors)
     unit = None
     code = raw.get("unit", "").strip()
     if code:
