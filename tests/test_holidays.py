@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import threading
 
 import pytest
 from lunardate import LunarDate
@@ -248,3 +249,24 @@ def test_staff_are_warned_while_next_year_is_unconfirmed(client, make_user, logi
     with db.connection_context():
         HolidayYear.create(year=today.year + 1, confirmed_at=utcnow())
     assert tr(BANNER, year=today.year + 1) not in page_text(client.get(path))
+
+
+@pytest.mark.parametrize(("role", "path"), [("admin", "/admin"), ("officer", "/officer/inbox")])
+def test_the_warning_asks_the_database_off_the_event_loop(client, make_user, login, monkeypatch,
+                                                          role, path):
+    """The warning's year is read with the session's user in the threadpool; rendering the
+    page (on the event loop) asks the database nothing."""
+    login(make_user(role))
+    threads: list[str] = []
+    real = db.obj.execute_sql
+
+    def recording(sql, *args, **kwargs):
+        threads.append(threading.current_thread().name)
+        return real(sql, *args, **kwargs)
+
+    monkeypatch.setattr(db.obj, "execute_sql", recording)
+    response = client.get(path)
+    assert response.status_code == 200
+    assert threads, "the page asked the database nothing at all"
+    on_loop = [name for name in threads if not name.startswith("AnyIO worker thread")]
+    assert on_loop == []

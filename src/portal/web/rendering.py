@@ -13,7 +13,7 @@ from starlette.templating import Jinja2Templates
 
 from portal import i18n
 from portal.config import ROOT, Settings
-from portal.services import accounts, calendar, policy, workflow
+from portal.services import accounts, policy, workflow
 from portal.services.status import Status
 from portal.web.forms import pop_flash
 from portal.web.security import csrf_token
@@ -39,9 +39,9 @@ def _context(request: Request) -> dict[str, Any]:
         "session_csrf": lambda: request.session.get("csrf", ""),
         "language": i18n.current_language.get(),
         "settings": request.app.state.settings,
-        # next year while its holidays are unconfirmed (from 1 October), else None: asked only
-        # by the pages that show the warning (base.html)
-        "unconfirmed_year": calendar.unconfirmed_next_year,
+        # next year while its holidays are unconfirmed (from 1 October), else None: read with
+        # the session's user (web/security.py), shown by the pages that ask for the warning
+        "unconfirmed_year": getattr(request.state, "unconfirmed_year", None),
     }
 
 

@@ -22,7 +22,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from portal.models import User
-from portal.services import accounts, denials
+from portal.services import accounts, calendar, denials
 from portal.services.policy import RULES, allows
 from portal.web.urls import url
 
@@ -70,16 +70,28 @@ async def current_user(request: Request) -> User | None:
         user = None
         if key:
             settings = request.app.state.settings
-            user = await run_in_threadpool(
-                accounts.session_user,
+            user, year = await run_in_threadpool(
+                _session_user,
                 key,
                 dt.timedelta(minutes=settings.session_idle_minutes),
                 dt.timedelta(hours=settings.session_absolute_hours),
             )
             if user is None:
                 request.session.pop("k", None)
+            request.state.unconfirmed_year = year
         request.state.user = user
     return request.state.user
+
+
+def _session_user(
+    key: str, idle: dt.timedelta, absolute: dt.timedelta
+) -> tuple[User | None, int | None]:
+    """The session's user and, for staff told about the calendar, next year while its
+    holidays are unconfirmed: read together, so that no page asks the database while it is
+    rendered (on the event loop)."""
+    user = accounts.session_user(key, idle, absolute)
+    warned = user is not None and allows("calendar_warning", user)
+    return user, calendar.unconfirmed_next_year() if warned else None
 
 
 async def sign_in(request: Request, user: User) -> None:
