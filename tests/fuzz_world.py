@@ -156,7 +156,9 @@ def world(app, settings, forms, people, sessions, make_user) -> Iterator[World]:
     dossier = complete_draft(owner)
     dossiers.submit(owner, dossier, "fuzz-world")
     processing.act(make_ctx(people.officer, settings), dossier, "receive")
-    holiday = calendar.add_holiday({"day": "2031-01-02", "name": "Ngày nghỉ thử"})
+    holiday = calendar.add_holiday(
+        {"day": "2031-01-02", "name": "Ngày nghỉ thử"}, make_ctx(make_user("admin"), settings)
+    )
     spare_user = make_user("officer", unit_code=fx.OTHER_UNIT, full_name="Người dùng dự phòng")
     with db.connection_context():
         code = Dossier.get_by_id(dossier).code

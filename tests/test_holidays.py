@@ -15,6 +15,7 @@ from portal import i18n
 from portal.db import db
 from portal.models import Holiday, HolidayYear, utcnow
 from portal.services import calendar
+from portal.services.access import Ctx
 from portal.services.calendar import HOLIDAYS_FILE, read_holiday_file
 from portal.services.errors import DomainError, ValidationError
 from tests.helpers import csrf_from
@@ -136,25 +137,26 @@ def test_migration_loads_the_holidays_into_an_existing_database(settings):
         assert HolidayYear.select().count() == 0
 
 
-def test_a_swapped_working_day_must_be_a_weekend_day(settings):
+def test_a_swapped_working_day_must_be_a_weekend_day(settings, make_user):
+    admin = Ctx(user=make_user("admin"))
     with pytest.raises(ValidationError) as exc:
-        calendar.add_holiday({"day": "2025-04-25", "kind": "working_day", "name": "Làm bù"})
+        calendar.add_holiday({"day": "2025-04-25", "kind": "working_day", "name": "Làm bù"}, admin)
     assert "day" in exc.value.errors
     saturday = calendar.add_holiday({"day": "2026-01-10", "kind": "working_day",
-                                     "name": "Làm bù cho 02/01/2026", "source": "Thông báo"})
+                                     "name": "Làm bù cho 02/01/2026", "source": "Thông báo"}, admin)
     assert (saturday.kind, saturday.source) == ("working_day", "Thông báo")
     assert calendar.load_calendar().is_working_day(dt.date(2026, 1, 10))
     with pytest.raises(ValidationError):
-        calendar.add_holiday({"day": "2026-01-10", "kind": "holiday", "name": "Trùng"})
+        calendar.add_holiday({"day": "2026-01-10", "kind": "holiday", "name": "Trùng"}, admin)
     with pytest.raises(ValidationError):
-        calendar.add_holiday({"day": "2026-01-11", "kind": "weekend", "name": "Sai loại"})
+        calendar.add_holiday({"day": "2026-01-11", "kind": "weekend", "name": "Sai loại"}, admin)
 
 
 # --- confirming a year, and the warning ---
 
 
 def test_confirming_a_year_records_who_and_when(settings, make_user):
-    admin = make_user("admin")
+    admin = Ctx(user=make_user("admin"))
     with pytest.raises(DomainError) as empty:
         calendar.confirm_year(2031, admin)
     assert empty.value.kind == "invalid"
@@ -162,7 +164,7 @@ def test_confirming_a_year_records_who_and_when(settings, make_user):
     before = utcnow()
     calendar.confirm_year(2027, admin)
     confirmed = calendar.confirmation(2027)
-    assert confirmed.confirmed_by.id == admin.id and confirmed.confirmed_at >= before
+    assert confirmed.confirmed_by.id == admin.user.id and confirmed.confirmed_at >= before
     with pytest.raises(DomainError) as again:
         calendar.confirm_year(2027, admin)
     assert again.value.kind == "conflict"
@@ -173,7 +175,7 @@ def test_warning_from_1_october_until_next_year_is_confirmed(settings, make_user
     assert calendar.unconfirmed_next_year(dt.date(2026, 9, 30)) is None
     assert calendar.unconfirmed_next_year(dt.date(2026, 10, 1)) == 2027
     assert calendar.unconfirmed_next_year(dt.date(2026, 12, 31)) == 2027
-    calendar.confirm_year(2027, make_user("admin"))
+    calendar.confirm_year(2027, Ctx(user=make_user("admin")))
     assert calendar.unconfirmed_next_year(dt.date(2026, 10, 1)) is None
     assert calendar.unconfirmed_next_year(dt.date(2027, 10, 1)) == 2028
 

@@ -6,6 +6,7 @@ confirmations, refusals and errors the pages give, and the holiday calendar."""
 
 from __future__ import annotations
 
+import datetime as dt
 import gc
 import re
 import warnings
@@ -15,7 +16,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from portal.db import db
-from portal.models import Attachment, Dossier, DossierEvent, Holiday, Notification
+from portal.models import Attachment, Dossier, DossierEvent, Holiday, Notification, User
 from portal.services.workflow import NEW, PROCESSED, PROCESSING, RECEIVED, RETURNED, SUPPLEMENT
 from tests import dossier_web_fixtures as fx
 from tests.dossier_web_fixtures import (
@@ -543,6 +544,36 @@ def test_admin_adds_and_removes_a_holiday(sessions, forms):
     assert sessions["officer"].get("/admin/holidays").status_code == 403
     assert sessions["officer"].post("/admin/holidays", {"day": "2031-01-24", "name": "x"}
                                     ).status_code == 403
+
+
+def test_changes_to_the_calendar_are_on_the_record(sessions, forms):
+    """Adding, removing and confirming days off change every deadline: each is a history event
+    naming the administrator, the day and its source."""
+    admin = sessions["admin"]
+    admin.post("/admin/holidays", {"day": "2031-01-23", "name": "Tết", "source": "Thông báo 1"})
+    with db.connection_context():
+        holiday = Holiday.get(Holiday.day == dt.date(2031, 1, 23))
+    assert admin.post("/admin/holidays", {"day": "2031-01-24", "name": "Tết"}).status_code == 303
+    assert admin.post("/admin/holidays/years/2031/confirm").status_code == 303
+    assert admin.post(f"/admin/holidays/{holiday.id}/delete").status_code == 303
+    refused = admin.post("/admin/holidays/years/2031/confirm")  # confirmed already: nothing new
+    assert refused.status_code == 409
+    with db.connection_context():
+        events = list(
+            DossierEvent.select()
+            .where(DossierEvent.action.startswith("holiday"))
+            .order_by(DossierEvent.id)
+        )
+        admin_user = User.get(User.role == "admin")
+    assert [(e.action, e.note) for e in events] == [
+        ("holiday_added", "2031-01-23 holiday: Tết (Thông báo 1)"),
+        ("holiday_added", "2031-01-24 holiday: Tết"),
+        ("holidays_confirmed", "2031"),
+        ("holiday_removed", "2031-01-23 holiday: Tết (Thông báo 1)"),
+    ]
+    assert {(e.actor_id, e.actor_role, e.public) for e in events} == {
+        (admin_user.id, "admin", False)
+    }
 
 
 # --- list filters -----------------------------------------------------------------------------

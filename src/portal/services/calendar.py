@@ -14,6 +14,8 @@ from peewee import JOIN
 from portal.config import ROOT
 from portal.db import reading, transactional
 from portal.models import HOLIDAY_KINDS, Holiday, HolidayYear, User, utcnow
+from portal.services import history
+from portal.services.access import Ctx
 from portal.services.deadlines import Calendar, to_local
 from portal.services.errors import N_, DomainError, Message, NotFound, ValidationError
 from portal.services.validation import DATE_PATTERN, Field, validate
@@ -97,9 +99,10 @@ HOLIDAY_FIELDS = [
 
 
 @transactional
-def add_holiday(data: dict[str, str]) -> Holiday:
-    """Add a day off or a swapped working day; raises ValidationError (bad date, name, a
-    working day that is not a weekend day, or a day already listed)."""
+def add_holiday(data: dict[str, str], ctx: Ctx) -> Holiday:
+    """Add a day off or a swapped working day, on the record as done by `ctx.user`; raises
+    ValidationError (bad date, name, a working day that is not a weekend day, or a day already
+    listed)."""
     cleaned = validate(data, HOLIDAY_FIELDS)
     cleaned["kind"] = cleaned["kind"] or "holiday"
     day = dt.date.fromisoformat(cleaned["day"])
@@ -109,20 +112,36 @@ def add_holiday(data: dict[str, str]) -> Holiday:
         )
     if Holiday.get_or_none(Holiday.day == day):
         raise ValidationError({"day": Message(N_("This day is already in the calendar."))})
-    return Holiday.create(
+    holiday = Holiday.create(
         day=day, name=cleaned["name"], kind=cleaned["kind"], source=cleaned["source"]
     )
+    history.record(_actor(ctx), "holiday_added", note=_described(holiday), public=False)
+    return holiday
 
 
 @transactional
-def remove_holiday(holiday_id: int) -> None:
-    if not Holiday.delete().where(Holiday.id == holiday_id).execute():
+def remove_holiday(holiday_id: int, ctx: Ctx) -> None:
+    """Take a day out of the calendar, on the record as done by `ctx.user`; raises NotFound."""
+    holiday = Holiday.get_or_none(Holiday.id == holiday_id)
+    if holiday is None:
         raise NotFound(holiday_id)
+    Holiday.delete().where(Holiday.id == holiday.id).execute()
+    history.record(_actor(ctx), "holiday_removed", note=_described(holiday), public=False)
+
+
+def _actor(ctx: Ctx) -> history.Actor:
+    return history.Actor.of(ctx.user, ctx.client_addr)
+
+
+def _described(holiday: Holiday) -> str:
+    """The day as the history notes it: date, kind, name and source."""
+    text = f"{holiday.day.isoformat()} {holiday.kind}: {holiday.name}"
+    return f"{text} ({holiday.source})"[:2000] if holiday.source else text[:2000]
 
 
 @transactional
-def confirm_year(year: int, user: User) -> HolidayYear:
-    """Record that `user` checked the year's days off against the government's notice."""
+def confirm_year(year: int, ctx: Ctx) -> HolidayYear:
+    """Record that `ctx.user` checked the year's days off against the government's notice."""
     if not 2000 <= year <= 2100:
         raise DomainError(N_("Choose a year between 2000 and 2100."), kind="invalid")
     if HolidayYear.get_or_none(HolidayYear.year == year):
@@ -130,7 +149,9 @@ def confirm_year(year: int, user: User) -> HolidayYear:
     start, end = dt.date(year, 1, 1), dt.date(year, 12, 31)
     if not Holiday.select().where(Holiday.day.between(start, end)).exists():
         raise DomainError(N_("List this year's holidays before confirming it."), kind="invalid")
-    return HolidayYear.create(year=year, confirmed_by=user, confirmed_at=utcnow())
+    confirmed = HolidayYear.create(year=year, confirmed_by=ctx.user, confirmed_at=utcnow())
+    history.record(_actor(ctx), "holidays_confirmed", note=str(year), public=False)
+    return confirmed
 
 
 def read_holiday_file(path: Path) -> list[dict[str, Any]]:

@@ -290,4 +290,7 @@ ACTION_NAMES = {
     "add_file": N_("File added"),
     "remove_file": N_("File removed"),
     "login": N_("Logged in"),
+    "holiday_added": N_("Day added to the calendar"),
+    "holiday_removed": N_("Day removed from the calendar"),
+    "holidays_confirmed": N_("Year's holidays confirmed"),
 }

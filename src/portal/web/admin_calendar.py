@@ -15,7 +15,7 @@ from portal.services.errors import NotFound, ValidationError
 from portal.services.text import as_int
 from portal.web.forms import error_texts, flash, form_dict, kept_values
 from portal.web.rendering import render
-from portal.web.requests import int_param
+from portal.web.requests import ctx_of, int_param
 from portal.web.security import guard, read_form
 from portal.web.urls import url
 
@@ -48,7 +48,7 @@ async def admin_holidays(request: Request) -> Response:
 async def admin_holiday_add(request: Request) -> Response:
     data = form_dict(await read_form(request), FIELDS)
     try:
-        holiday = await run_in_threadpool(calendar.add_holiday, data)
+        holiday = await run_in_threadpool(calendar.add_holiday, data, ctx_of(request))
     except ValidationError as exc:
         year = _year(as_int(data.get("day", "")[:4]))
         return await _page(request, year, kept_values(data), error_texts(exc), status_code=422)
@@ -62,7 +62,7 @@ async def admin_holiday_remove(request: Request) -> Response:
     holiday_id = as_int(request.path_params["holiday_id"])
     if holiday_id is None:
         raise NotFound("holiday")
-    await run_in_threadpool(calendar.remove_holiday, holiday_id)
+    await run_in_threadpool(calendar.remove_holiday, holiday_id, ctx_of(request))
     flash(request, _("Day removed from the calendar."))
     year = _year(as_int(str(form.get("year", ""))))
     return RedirectResponse(url(request, "admin_holidays", {"year": year}), 303)
@@ -74,6 +74,6 @@ async def admin_holiday_confirm(request: Request) -> Response:
     year = as_int(request.path_params["year"])
     if year is None:
         raise NotFound("year")
-    await run_in_threadpool(calendar.confirm_year, year, request.state.user)
+    await run_in_threadpool(calendar.confirm_year, year, ctx_of(request))
     flash(request, _("The holidays of %(year)s are confirmed.") % {"year": year})
     return RedirectResponse(url(request, "admin_holidays", {"year": year}), 303)
