@@ -46,9 +46,12 @@ def _promised(dossier: Dossier) -> dt.datetime | None:
 
 
 def _proposal(dossier: Dossier, calendar: Calendar, now: dt.datetime) -> dt.date:
-    """Half the procedure's time limit again (at least one day), counted from now."""
+    """Half the procedure's time limit again (at least one day), counted from now, or from
+    the date promised so far when that is still ahead (an apology before the deadline)."""
     amount, unit = time_limit(dossier.procedure_id)
-    return calendar.due(to_local(now), max(1, math.ceil(amount / 2)), unit).date()
+    promised = _promised(dossier)
+    start = max(now, promised) if promised else now
+    return calendar.due(to_local(start), max(1, math.ceil(amount / 2)), unit).date()
 
 
 def _check(ctx: Ctx, dossier: Dossier | None) -> Dossier:
