@@ -111,6 +111,12 @@ def test_the_slip_and_the_apology_form_fit_the_screen(browser, tour_server, peop
     expect(e.locator("article.app-doc")).to_contain_text("PHIẾU YÊU CẦU BỔ SUNG")
     assert e.evaluate("document.documentElement.scrollWidth") <= width
     shoot(e, f"slip-supplement-{width}")
+    e.click("form[action^='/lang/en'] button[type=submit]")  # the page in English
+    expect(e.locator(".app-slip-tools")).to_contain_text("Download as PDF")
+    expect(e.locator("article.app-doc")).to_contain_text("PHIẾU YÊU CẦU BỔ SUNG")
+    shoot(e, f"slip-supplement-{width}-en")
+    e.click("form[action^='/lang/vi'] button[type=submit]")  # the profile keeps the language
+    expect(e.locator("html")).to_have_attribute("lang", "vi")
     e.context.close()
     officer = signed_in(browser, server.url, people.officer, True, width)
     officer.goto(f"{server.url}/dossiers/{ids['processing']}/apology")
