@@ -97,6 +97,8 @@ PAGES: list[PageSpec] = [
     PageSpec("officer, processing", "officer", "/dossiers/{processing}"),
     _errors("officer, result errors", "officer", "/dossiers/{processing}",
             "form[action$='/result'] button[type=submit]"),
+    PageSpec("apology form", "officer", "/dossiers/{processing}/apology"),
+    _errors("apology form, errors", "officer", "/dossiers/{processing}/apology", SUBMIT),
     PageSpec("officer, notifications", "officer", "/notifications"),
     PageSpec("leader, inbox", "leader", "/officer/inbox?view=all"),
     PageSpec("leader, approval", "leader", "/dossiers/{approval}"),

@@ -122,6 +122,10 @@ dossier_delete_confirm:draft enterprise  L    200  200  404  403  403  403  403 
 dossier_delete               enterprise  401  422  422  404  403  403  403  403  403  403
 dossier_receipt              signed_in   L    200  200  404  200  200  404  404  404  200
 dossier_slip                 signed_in   L    200  200  404  200  200  404  404  404  200
+dossier_slip_pdf             signed_in   L    200  200  404  200  200  404  404  404  200
+dossier_slip_pdf:owners_link signed_in   L    200  404  404  404  404  404  404  404  404
+dossier_apology_form         unit_staff  L    403  403  403  200  200  404  404  403  403
+dossier_apology_issue        unit_staff  401  403  403  403  422  422  404  404  403  403
 dossier_act                  signed_in   401  403  403  404  422  422  404  404  404  403
 dossier_assign               staff       401  403  403  403  422  422  404  404  404  403
 dossier_result_upload        staff       401  403  403  403  409  409  404  404  404  403
@@ -184,6 +188,7 @@ FORMS = {
     "dossier_act": {"note": ""},
     "dossier_assign": {"to_user": "999999"},
     "enterprise_reject": {"reason": ""},
+    "dossier_apology_issue": {"reason": "", "new_date": ""},
 }
 
 
@@ -257,6 +262,7 @@ def owners_token(world: World, name: str) -> str:
     kind, object_id = {
         "dossier_file": ("file", world.plain),
         "dossier_slip": ("slip", world.slip),
+        "dossier_slip_pdf": ("slip", world.slip),
         "dossier_receipt": ("receipt", world.dossier),
     }[name]
     owner = world.users["owner"].id
@@ -306,7 +312,7 @@ def problems_of(world: World, actor: str, key: str, expected: str, r, path: str)
         problems.append(f"{actor}: the dossier's code is {'missing' if shows else 'shown'}")
     if got == "200" and name == "dossier_detail" and 'class="app-timeline"' not in body:
         problems.append(f"{actor}: the dossier page shows no history")
-    if got == "200" and name == "dossier_file":
+    if got == "200" and name in ("dossier_file", "dossier_slip_pdf"):
         disposition = r.headers.get("content-disposition", "")
         if not disposition.startswith("attachment") or not r.content.startswith(b"%PDF-"):
             problems.append(f"{actor}: not a PDF download ({disposition})")

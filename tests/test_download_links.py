@@ -15,8 +15,7 @@ from starlette.testclient import TestClient
 
 from portal.config import ConfigError, Settings
 from portal.db import db
-from portal.models import Attachment, DossierEvent, OutgoingMail, Slip, User, utcnow
-from portal.services import processing
+from portal.models import Attachment, Dossier, DossierEvent, OutgoingMail, Slip, User, utcnow
 from portal.services.download_links import DownloadLinks, Target
 from tests import dossier_web_fixtures as fx
 from tests import test_mail
@@ -135,9 +134,14 @@ def test_the_result_is_not_linked_before_it_is_issued(sessions, forms, smtp):
 
 def test_the_apology_mail_links_its_slip(sessions, forms, settings):
     did = submitted(sessions)
-    acted(sessions["officer"], did, "receive")
-    later = utcnow() + dt.timedelta(days=60)
-    assert processing.issue_apologies(now=later, links=links(settings)) == 1
+    officer = sessions["officer"]
+    acted(officer, did, "receive")
+    with db.connection_context():  # promised an hour ago: late
+        Dossier.update(due_at=utcnow() - dt.timedelta(hours=1)).where(Dossier.id == did).execute()
+    form = officer.get(f"/dossiers/{did}/apology").text
+    new_date = re.search(r'name="new_date" type="text" value="([^"]+)"', form).group(1)
+    r = officer.post(f"/dossiers/{did}/apology", {"reason": "Chờ giám định", "new_date": new_date})
+    assert r.status_code == 303
     with db.connection_context():
         apology = Slip.get(Slip.dossier == did, Slip.kind == "apology")
         body = OutgoingMail.select().order_by(OutgoingMail.id.desc()).get().body
@@ -146,6 +150,11 @@ def test_the_apology_mail_links_its_slip(sessions, forms, settings):
     assert links(settings).read(path.split("?t=")[1]) == Target(
         sessions["enterprise"].user.id, did, "slip", apology.id
     )
+    # The link opens the slip, whose PDF link carries the same token.
+    page = sessions["enterprise"].get(path)
+    assert page.status_code == 200
+    pdf = re.search(r'href="(/dossiers/\d+/slips/\d+/pdf\?t=[^"]+)"', page.text).group(1)
+    assert sessions["enterprise"].get(pdf.replace("&amp;", "&")).status_code == 200
 
 
 # --- the download handler ---------------------------------------------------------------------

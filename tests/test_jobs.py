@@ -1,5 +1,6 @@
-"""Scheduled work: apology slips for overdue dossiers, reminders of tomorrow's deadlines, and
-the cleaning of orphaned uploads, through the services and through the huey tasks."""
+"""Scheduled work: the unit asked for an apology slip for overdue dossiers, reminders of
+tomorrow's deadlines, and the cleaning of orphaned uploads, through the services and through
+the huey tasks."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import uuid
 
 from portal import jobs
 from portal.db import db
-from portal.models import Dossier, DossierEvent, Holiday, Notification, OutgoingMail, Slip, User
+from portal.models import Dossier, DossierEvent, Holiday, Notification, Slip, User
 from portal.services import dossiers, history, processing
 from portal.services.deadlines import Calendar, to_local, to_utc
 from portal.storage import orphans
@@ -31,66 +32,73 @@ def slips(dossier_id: int, kind: str) -> list[Slip]:
                     .order_by(Slip.id))
 
 
-# --- apologies -----------------------------------------------------------------------------
+# --- overdue dossiers: the unit is asked for an apology ---------------------------------------
 
-def test_an_overdue_dossier_gets_one_apology_with_a_new_date(people, ctx_of, job_settings):
+def asked(user: User, code: str) -> int:
+    with db.connection_context():
+        return Notification.select().where(Notification.user == user.id,
+                                           Notification.text.contains(code),
+                                           Notification.text.contains("apology")).count()
+
+
+def owner_notes(owner: User, dossier_id: int) -> int:
+    with db.connection_context():
+        return Notification.select().where(Notification.user == owner.id,
+                                           Notification.dossier == dossier_id).count()
+
+
+def test_an_overdue_dossier_makes_the_unit_asked_once_for_an_apology(
+        people, ctx_of, job_settings):
     late = received_dossier(people, ctx_of, "late")
     owner = ctx_of(people.owner)
     waiting = complete_draft(owner)
-    dossiers.submit(owner, waiting, "waiting")  # not received: no clock, no apology
+    dossiers.submit(owner, waiting, "waiting")  # not received: no clock, nothing to ask
     now = late.due_at + dt.timedelta(hours=1)
+    staff = (people.officer, people.officer2, people.leader)
 
-    assert processing.issue_apologies(now=now) == 1
-    [slip] = slips(late.id, "apology")
-    # Half the time limit again (5 working days → 3), counted from now on the calendar.
-    expected = to_utc(Calendar().due(to_local(now), 3, "working_days"))
-    assert slip.due_at == expected and slip.due_at > now and slip.issued_by == "system"
+    told_owner = owner_notes(people.owner, late.id)
+    assert processing.notice_overdue(now=now - dt.timedelta(hours=2)) == 0  # not late yet
+    assert processing.notice_overdue(now=now) == 1
+    assert [asked(u, late.code) for u in staff] == [1, 1, 1]  # nobody assigned: the unit
+    assert asked(people.far_officer, late.code) == 0
+    # Nothing is issued in anybody's name, nothing recorded, the enterprise not told yet.
+    assert slips(late.id, "apology") == []
     with db.connection_context():
-        assert Dossier.get_by_id(late.id).apology_due_at == expected
-        assert Dossier.get_by_id(late.id).status == 2
-        apology = DossierEvent.get(DossierEvent.action == "apology")
-        told = Notification.select().where(Notification.user == people.owner.id,
-                                           Notification.text.contains("processed by the promised"),
-                                           Notification.dossier == late.id).count()
-        mail = OutgoingMail.get(OutgoingMail.key == f"apology:{apology.id}")
-    assert (apology.dossier_id, apology.actor_id, apology.actor_role) == (late.id, None, "system")
-    assert (apology.status_before, apology.status_after, apology.public) == (2, 2, True)
-    assert told == 1
-    assert mail.to_addr == "owner@example.vn" and late.code in mail.subject
-    # No SMTP server configured: the mail waits.
-    assert mail.status == "pending" and mail.sent_at is None
-
-    # The next runs before the new date issue nothing more.
-    assert processing.issue_apologies(now=now + dt.timedelta(minutes=15)) == 0
-    assert processing.issue_apologies(now=expected - dt.timedelta(seconds=1)) == 0
-    assert len(slips(late.id, "apology")) == 1
-    # Late again after the new date: a second apology with a later date.
-    assert processing.issue_apologies(now=expected + dt.timedelta(minutes=1)) == 1
-    second = slips(late.id, "apology")[1]
-    assert second.due_at > expected
-    assert slips(waiting, "apology") == []
+        assert not DossierEvent.select().where(DossierEvent.action == "apology").exists()
+    assert owner_notes(people.owner, late.id) == told_owner
+    # The next runs ask no more while the dossier stays late.
+    assert processing.notice_overdue(now=now + dt.timedelta(minutes=15)) == 0
+    assert processing.notice_overdue(now=now + dt.timedelta(days=3)) == 0
+    assert [asked(u, late.code) for u in staff] == [1, 1, 1]
+    # An apology promised a new date; late again after it: the unit is asked again.
+    with db.connection_context():
+        Dossier.update(apology_due_at=now + dt.timedelta(days=4)).where(
+            Dossier.id == late.id).execute()
+    assert processing.notice_overdue(now=now + dt.timedelta(days=4, minutes=-1)) == 0
+    assert processing.notice_overdue(now=now + dt.timedelta(days=4, minutes=1)) == 1
+    assert [asked(u, late.code) for u in staff] == [2, 2, 2]
     assert history.verify_chain()[1:] == (None, "")
 
 
-def test_no_apology_while_the_clock_is_stopped_or_finished(people, ctx_of, job_settings):
+def test_no_one_is_asked_while_the_clock_is_stopped_or_finished(people, ctx_of, job_settings):
     paused = received_dossier(people, ctx_of, "p")
     processing.act(ctx_of(people.officer), paused.id, "request_supplement", "Thiếu")
     finished = received_dossier(people, ctx_of, "f")
     processing.act(ctx_of(people.officer), finished.id, "stop_processing", "Dừng")
     later = max(paused.due_at, finished.due_at) + dt.timedelta(days=30)
-    assert processing.issue_apologies(now=later) == 0
-    assert slips(paused.id, "apology") == slips(finished.id, "apology") == []
+    assert processing.notice_overdue(now=later) == 0
+    assert asked(people.officer, paused.code) == asked(people.officer, finished.code) == 0
 
 
-def test_the_apology_job_runs_the_service(people, ctx_of, job_settings):
+def test_the_overdue_job_runs_the_service(people, ctx_of, job_settings):
     late = received_dossier(people, ctx_of, "job")
-    assert jobs.issue_apologies.call_local() == 0  # due in days: not late
+    assert jobs.notice_overdue.call_local() == 0  # due in days: not late
     with db.connection_context():
         Dossier.update(due_at=late.received_at - dt.timedelta(minutes=1)).where(
             Dossier.id == late.id).execute()
-    assert jobs.issue_apologies.call_local() == 1
-    jobs.issue_apologies()  # through the queue (immediate mode): nothing more to do
-    assert len(slips(late.id, "apology")) == 1
+    assert jobs.notice_overdue.call_local() == 1
+    jobs.notice_overdue()  # through the queue (immediate mode): nothing more to do
+    assert asked(people.officer, late.code) == 1
 
 
 # --- reminders -----------------------------------------------------------------------------

@@ -121,6 +121,7 @@ class Settings:
     download_link_days: int = 7  # how long a link in an e-mail to a file or slip works
     clamd_address: str = ""  # a Unix socket path or host:port; empty: files are not scanned
     web_threads: int = 16  # threads a web process runs blocking work (database, files) on
+    slip_place: str = ""  # where slips say they are written ("Hà Nội"); dots when empty
     debug: bool = False
 
     @property
@@ -182,5 +183,6 @@ class Settings:
             download_link_days=_int(env, "PORTAL_DOWNLOAD_LINK_DAYS", 7, 1),
             clamd_address=env.get("PORTAL_CLAMD", ""),
             web_threads=_int(env, "PORTAL_WEB_THREADS", 16, 1),
+            slip_place=env.get("PORTAL_SLIP_PLACE", "").strip()[:100],
             debug=env.get("PORTAL_DEBUG") == "1",
         )

@@ -17,7 +17,6 @@ from portal.db import reading
 from portal.models import Attachment
 from portal.queue import huey
 from portal.services import accounts, notify, processing, scanning, security_log, uploads
-from portal.services.download_links import DownloadLinks
 from portal.storage import orphans
 
 log = logging.getLogger("portal.jobs")
@@ -58,9 +57,9 @@ def flush_mail() -> int:
 
 
 @huey.periodic_task(crontab(minute="*/15"))
-def issue_apologies() -> int:
-    """Every quarter of an hour: apology slips with a new date for overdue dossiers."""
-    return processing.issue_apologies(settings().office_hours, links=DownloadLinks.of(settings()))
+def notice_overdue() -> int:
+    """Every quarter of an hour: ask the units of newly overdue dossiers for an apology slip."""
+    return processing.notice_overdue()
 
 
 @huey.periodic_task(crontab(hour="0", minute="30"))

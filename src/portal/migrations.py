@@ -10,7 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from peewee import BigIntegerField, BooleanField, CharField, DateTimeField, TextField
+from peewee import (
+    BigIntegerField,
+    BooleanField,
+    CharField,
+    DateTimeField,
+    ForeignKeyField,
+    TextField,
+)
 from playhouse.migrate import PostgresqlMigrator, SqliteMigrator
 from playhouse.migrate import migrate as run_operations
 
@@ -161,6 +168,75 @@ def _v10_holiday_kinds() -> None:
     load_holidays()
 
 
+def _v11_slip_numbers() -> None:
+    """Slips become official documents: a number per issuing unit, kind and year, the issuing
+    unit and the signer's title; the unit is asked for an apology (`overdue_told_at`). The
+    slips issued before are numbered in the order they were issued, by their dossier's unit."""
+    have = {c.name for c in db.get_columns("slip")}
+    migrator = _migrator()
+    operations = []
+    if "number" not in have:
+        operations += [
+            migrator.add_column("slip", "number", CharField(max_length=48, null=True)),
+            migrator.add_column(
+                "slip",
+                "unit_id",
+                ForeignKeyField(models.Unit, field=models.Unit.id, null=True, on_delete="RESTRICT"),
+            ),
+            migrator.add_column("slip", "signer_title", CharField(max_length=255, default="")),
+            migrator.add_index("slip", ("number",), True),
+        ]
+    if "overdue_told_at" not in {c.name for c in db.get_columns("dossier")}:
+        operations.append(
+            migrator.add_column("dossier", "overdue_told_at", DateTimeField(null=True))
+        )
+    if operations:
+        run_operations(*operations)
+    db.create_tables([models.SlipSequence])
+    _number_old_slips()
+
+
+def _number_old_slips() -> None:
+    from portal.services.deadlines import to_local
+    from portal.services.slips import FORMS
+
+    last: dict[tuple[int, str, int], int] = {}
+    rows = (
+        models.Slip.select(models.Slip, models.Dossier.unit)
+        .join(models.Dossier)
+        .where(models.Slip.number.is_null())
+        .order_by(models.Slip.id)
+    )
+    for slip in rows:
+        unit = models.Unit.get_or_none(models.Unit.id == slip.dossier.unit_id)
+        if unit is None or slip.kind not in FORMS:
+            continue
+        key = (unit.id, slip.kind, to_local(slip.issued_at).year)
+        if key not in last:
+            last[key] = (
+                models.SlipSequence.select(models.SlipSequence.last)
+                .where(
+                    models.SlipSequence.unit == key[0],
+                    models.SlipSequence.kind == key[1],
+                    models.SlipSequence.year == key[2],
+                )
+                .scalar()
+                or 0
+            )
+        last[key] += 1
+        number = f"{last[key]}/{key[2]}/{FORMS[slip.kind].code}-{unit.code}"
+        models.Slip.update(number=number, unit=unit.id).where(
+            models.Slip.id == slip.id
+        ).execute()
+    for (unit_id, kind, year), value in last.items():
+        models.SlipSequence.insert(unit=unit_id, kind=kind, year=year, last=value).on_conflict(
+            conflict_target=[
+                models.SlipSequence.unit, models.SlipSequence.kind, models.SlipSequence.year
+            ],
+            update={models.SlipSequence.last: value},
+        ).execute()
+
+
 # version -> step that upgrades a database from version-1 to version.
 STEPS: dict[int, Callable[[], None]] = {
     2: _v2_dossiers,
@@ -172,8 +248,9 @@ STEPS: dict[int, Callable[[], None]] = {
     8: _v8_searchable_fields,
     9: _v9_audit_indexes,
     10: _v10_holiday_kinds,
+    11: _v11_slip_numbers,
 }
-LATEST = 10
+LATEST = 11
 
 
 class SchemaError(RuntimeError):

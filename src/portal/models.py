@@ -281,6 +281,8 @@ class Dossier(BaseModel):
     finished_at = DateTimeField(null=True)
     apology_due_at = DateTimeField(null=True)  # the new date promised by an apology slip
     reminded_at = DateTimeField(null=True)
+    # When the unit was last asked to issue an apology slip for it (it had gone overdue).
+    overdue_told_at = DateTimeField(null=True)
     created_at = DateTimeField(default=utcnow)
     updated_at = DateTimeField(default=utcnow)
 
@@ -435,15 +437,35 @@ class OutgoingMail(BaseModel):
 
 
 class Slip(BaseModel):
+    """An official slip (services.slips): its number `{n}/{year}/{TNHS|BSHS|TCHS|XLHS}-{unit}`
+    is given at issue by the issuing unit's SlipSequence; the signer's name and title are
+    copied at issue, so the slip reads the same after the person changes role or name."""
+
     dossier = ForeignKeyField(Dossier, backref="slips", on_delete="RESTRICT")
     kind = CharField(max_length=16)  # receipt supplement refusal apology (workflow.SLIP_NAMES)
     issued_at = DateTimeField(default=utcnow)
     due_at = DateTimeField(null=True)
     reason = TextField(default="")
     issued_by = CharField(max_length=255, default="")
+    number = CharField(max_length=48, null=True, unique=True)
+    unit = ForeignKeyField(Unit, null=True, on_delete="RESTRICT")  # the issuing unit
+    signer_title = CharField(max_length=255, default="")
 
     class Meta:
         table_name = "slip"
+
+
+class SlipSequence(BaseModel):
+    """The last slip number given by a unit for a kind of slip in a year."""
+
+    unit = ForeignKeyField(Unit, on_delete="CASCADE")
+    kind = CharField(max_length=16)
+    year = IntegerField()
+    last = IntegerField(default=0)
+
+    class Meta:
+        table_name = "slip_sequence"
+        indexes = ((("unit", "kind", "year"), True),)
 
 
 ALL_MODELS = [
@@ -468,4 +490,5 @@ ALL_MODELS = [
     Notification,
     OutgoingMail,
     Slip,
+    SlipSequence,
 ]

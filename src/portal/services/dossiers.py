@@ -46,7 +46,7 @@ from portal.services.errors import (
 )
 from portal.services.history import Actor
 from portal.services.paging import Page, paginate
-from portal.services.status import DRAFT, NEW, PROCESSING, SUPPLEMENT
+from portal.services.status import CLOCK_RUNS, DRAFT, NEW, PROCESSING, SUPPLEMENT
 from portal.services.text import clean
 from portal.services.validation import DATE_PATTERN, Field, validate
 from portal.services.workflow import SUBMISSION, Facts, Transition, available, check
@@ -154,6 +154,11 @@ class DossierView:
             and self.dossier.status == PROCESSING
             and self.procedure.returns_result_online
         )
+
+    @property
+    def takes_apology(self) -> bool:
+        """Its staff may issue an apology slip with a new date (while the clock runs)."""
+        return self.is_staff and self.dossier.status in CLOCK_RUNS
 
     @property
     def actions(self) -> list[Transition]:

@@ -5,7 +5,6 @@ in one transaction."""
 from __future__ import annotations
 
 import datetime as dt
-import math
 from typing import Any
 
 from portal import storage
@@ -14,13 +13,10 @@ from portal.models import (
     Attachment,
     Dossier,
     DossierEvent,
-    Notification,
     Procedure,
-    Slip,
-    User,
     utcnow,
 )
-from portal.services import history, inbox, notify, scanning
+from portal.services import history, inbox, notify, scanning, slips
 from portal.services.access import (
     Ctx,
     actor_kind,
@@ -31,10 +27,9 @@ from portal.services.access import (
 )
 from portal.services.calendar import load_calendar
 from portal.services.deadlines import to_local, to_utc
-from portal.services.download_links import DownloadLinks
-from portal.services.effects import Step, time_limit
+from portal.services.effects import Step
 from portal.services.errors import N_, AccessDenied, DomainError, Message, NotFound, ValidationError
-from portal.services.history import SYSTEM, Actor
+from portal.services.history import Actor
 from portal.services.status import CLOCK_RUNS, NEW, PROCESSING, SUPPLEMENT
 from portal.services.text import clean, has_forbidden_chars
 from portal.services.workflow import ACT, Facts, Transition, check
@@ -42,6 +37,9 @@ from portal.services.workflow import ACT, Facts, Transition, check
 MAX_NOTE = 2000
 NOT_YOURS = N_("You may not do this with this dossier.")
 NOT_NOW = N_("This action is not possible in the dossier's current status.")
+OVERDUE = N_(
+    "Dossier %(code)s is overdue: issue an apology slip with the reason and a new date."
+)
 
 
 def _facts(dossier: Dossier) -> Facts:
@@ -120,12 +118,13 @@ def _announce(
     row says."""
     slip = None
     if transition.slip is not None:
-        slip = Slip.create(
-            dossier=dossier,
-            kind=transition.slip,
-            due_at=dossier.due_at if transition.slip == "receipt" else None,
+        slip = slips.issue(
+            dossier,
+            transition.slip,
+            ctx.user,
             reason=event.note,
-            issued_by=ctx.user.full_name,
+            due_at=dossier.due_at if transition.slip == "receipt" else None,
+            now=event.created_at,
         )
     if dossier.status != before:
         notify.status_changed(dossier, event, ctx.links, slip)
@@ -209,38 +208,23 @@ def open_attachment(ctx: Ctx, dossier_id: int, attachment_id: int) -> Attachment
 
 
 @transactional
-def issue_apologies(
-    office_hours: str = "", now: dt.datetime | None = None, links: DownloadLinks | None = None
-) -> int:
-    """Issue an apology slip with a new date for every dossier that has gone overdue (again),
-    e-mailed with a link to it signed by `links`; returns how many. Run by the worker every
-    quarter of an hour."""
+def notice_overdue(now: dt.datetime | None = None) -> int:
+    """Ask the handling unit to issue an apology slip (`services.apologies`) for every dossier
+    that has gone overdue (again) since the unit was last asked; returns how many. Run by the
+    worker every quarter of an hour: a person issues the slip, with the real reason."""
     now = now or utcnow()
-    calendar = load_calendar(office_hours)
+    told = Dossier.overdue_told_at
     late = Dossier.select().where(
         Dossier.status.in_(tuple(CLOCK_RUNS)),
         Dossier.due_at < now,
         (Dossier.apology_due_at.is_null() | (Dossier.apology_due_at < now)),
+        # not asked since the last promised date passed (the first, or an apology's)
+        told.is_null() | (told < Dossier.due_at) | (told < Dossier.apology_due_at),
     )
     count = 0
     for dossier in late:
-        amount, unit = time_limit(dossier.procedure_id)
-        extra = max(1, math.ceil(amount / 2))
-        new_due = to_utc(calendar.due(to_local(now), extra, unit))
-        reason = notify.bilingual(N_("The dossier could not be processed by the promised date."))
-        Dossier.update(apology_due_at=new_due).where(Dossier.id == dossier.id).execute()
-        apology = Slip.create(
-            dossier=dossier, kind="apology", due_at=new_due, reason=reason, issued_by="system"
-        )
-        event = history.note(SYSTEM, "apology", dossier, reason, public=True)
-        owner = User.get_by_id(dossier.owner_id)
-        Notification.create(user=owner, dossier=dossier, text=f"{dossier.code}: {reason}")
-        if owner.email:
-            lines = notify.link_lines(dossier, event, links, apology)
-            body = "\n\n".join([reason, "\n".join(lines)]) if lines else reason
-            notify.queue_mail(
-                event, owner.email, f"{dossier.code}: {reason}", body, key=f"apology:{event.id}"
-            )
+        notify.tell_unit(dossier, OVERDUE)
+        Dossier.update(overdue_told_at=now).where(Dossier.id == dossier.id).execute()
         count += 1
     return count
 

@@ -1,5 +1,5 @@
-"""What a dossier's user downloads or prints: its files, its receipt and its slips, from the
-portal or from a signed link in an e-mail."""
+"""What a dossier's user downloads or prints: its files and its receipt (its slips:
+`web/slips.py`), from the portal or from a signed link in an e-mail."""
 
 from __future__ import annotations
 
@@ -70,18 +70,3 @@ async def dossier_receipt(request: Request) -> Response:
         "dossiers/receipt.html",
         {"view": view, "qr": qr, "track_url": track_url, "slips": slips, "labels": STATUS_LABELS},
     )
-
-
-@guard("signed_in")
-async def dossier_slip(request: Request) -> Response:
-    raw = request.path_params["slip_id"]
-    slip_id = as_int(raw)
-    if slip_id is None:
-        raise NotFound("slip")
-    check_link(request, "slip", dossier_id(request), slip_id)
-    view = await run_in_threadpool(dossiers.load, dossier_id(request), request.state.user)
-    slips = await run_in_threadpool(dossier_page.slips, view.dossier.id)
-    slip = next((s for s in slips if str(s.id) == raw), None)
-    if slip is None:
-        raise NotFound(raw)
-    return render(request, "dossiers/slip.html", {"view": view, "slip": slip})
