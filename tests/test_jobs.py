@@ -50,7 +50,7 @@ def test_an_overdue_dossier_gets_one_apology_with_a_new_date(people, ctx_of, job
         assert Dossier.get_by_id(late.id).status == 2
         apology = DossierEvent.get(DossierEvent.action == "apology")
         told = Notification.select().where(Notification.user == people.owner.id,
-                                           Notification.text.contains("processed by the promised"),
+                                           Notification.message == processing.LATE_NOTICE,
                                            Notification.dossier == late.id).count()
         mail = OutgoingMail.get(OutgoingMail.key == f"apology:{apology.id}")
     assert (apology.dossier_id, apology.actor_id, apology.actor_role) == (late.id, None, "system")
@@ -99,7 +99,7 @@ def reminders(user: User, code: str) -> int:
     with db.connection_context():
         return Notification.select().where(Notification.user == user.id,
                                            Notification.text.contains(code),
-                                           Notification.text.contains("next working day")
+                                           Notification.message.contains("next working day")
                                            ).count()
 
 

@@ -14,7 +14,6 @@ from portal.models import (
     Attachment,
     Dossier,
     DossierEvent,
-    Notification,
     Procedure,
     Slip,
     User,
@@ -208,6 +207,10 @@ def open_attachment(ctx: Ctx, dossier_id: int, attachment_id: int) -> Attachment
 # --- scheduled work ------------------------------------------------------------------------
 
 
+LATE = N_("The dossier could not be processed by the promised date.")
+LATE_NOTICE = N_("%(code)s: %(reason)s")
+
+
 @transactional
 def issue_apologies(
     office_hours: str = "", now: dt.datetime | None = None, links: DownloadLinks | None = None
@@ -227,19 +230,23 @@ def issue_apologies(
         amount, unit = time_limit(dossier.procedure_id)
         extra = max(1, math.ceil(amount / 2))
         new_due = to_utc(calendar.due(to_local(now), extra, unit))
-        reason = notify.bilingual(N_("The dossier could not be processed by the promised date."))
+        # The slip and the history are the official record, in Vietnamese; the applicant is
+        # told in their language.
+        reason = notify.in_language("vi", LATE)
         Dossier.update(apology_due_at=new_due).where(Dossier.id == dossier.id).execute()
         apology = Slip.create(
             dossier=dossier, kind="apology", due_at=new_due, reason=reason, issued_by="system"
         )
         event = history.note(SYSTEM, "apology", dossier, reason, public=True)
         owner = User.get_by_id(dossier.owner_id)
-        Notification.create(user=owner, dossier=dossier, text=f"{dossier.code}: {reason}")
+        notify.tell(owner, dossier, LATE_NOTICE, code=dossier.code, reason=notify.msg(LATE))
         if owner.email:
-            lines = notify.link_lines(dossier, event, links, apology)
-            body = "\n\n".join([reason, "\n".join(lines)]) if lines else reason
+            language = notify.language_of(owner)
+            told = notify.in_language(language, LATE)
+            lines = notify.link_lines(dossier, event, links, apology, language)
+            body = "\n\n".join([told, "\n".join(lines)]) if lines else told
             notify.queue_mail(
-                event, owner.email, f"{dossier.code}: {reason}", body, key=f"apology:{event.id}"
+                event, owner.email, f"{dossier.code}: {told}", body, key=f"apology:{event.id}"
             )
         count += 1
     return count
