@@ -26,6 +26,7 @@ forms, people = fx.forms, fx.people
 TIMEOUT_MS = 10_000
 SHOTS = Path(os.environ.get("SHOTS_DIR", "/tmp/shots/language"))
 PATTERN_VI = "Số tờ khai gồm 12 chữ số."
+PATTERN_EN = "A declaration number has 12 digits."
 
 
 @pytest.fixture
@@ -75,6 +76,13 @@ def test_the_form_takes_dd_mm_yyyy_and_says_what_a_declaration_number_is(
     expect(page.locator("#f-declaration_no")).to_have_value("12345")  # kept as typed
     expect(page.locator("#f-declaration_date-error")).to_have_count(0)
     shoot(page, f"form-error-vi-{'js' if javascript else 'nojs'}.png")
+    # In English, the same field says it in English.
+    page.click("form[action^='/lang/en'] button[type=submit]")
+    page.wait_for_url(f"**/dossiers/{draft.id}/edit")
+    page.click("button[name=next][value=save]")
+    expect(page.locator("#f-declaration_no-error")).to_have_text(PATTERN_EN)
+    expect(page.locator("#f-declaration_date-hint")).to_contain_text("dd/mm/yyyy")
+    shoot(page, f"form-error-en-{'js' if javascript else 'nojs'}.png")
     page.fill("#f-declaration_no", "105123456789")
     page.click("button[name=next][value=save]")
     page.wait_for_url(f"**/dossiers/{draft.id}/edit")

@@ -142,6 +142,16 @@ def test_amounts_lose_their_thousands_separators_only(text, kept):
     assert ungroup(text) == kept
 
 
+def test_answers_are_shown_as_vietnamese_write_them():
+    from portal.models import FormField
+
+    amount, day = FormField(kind="number"), FormField(kind="date")
+    assert dossiers.shown_answer(amount, 1250000) == "1.250.000"
+    assert dossiers.shown_answer(amount, "-1250") == "-1.250"
+    assert dossiers.shown_answer(amount, "12a") == "12a"  # a draft's answer as typed
+    assert dossiers.shown_answer(day, "2026-12-04") == "04/12/2026"
+
+
 def test_a_number_field_takes_grouped_thousands_and_refuses_decimals():
     spec = [Field("amount", kind="int", maximum=10**12)]
     assert validate({"amount": "1.250.000"}, spec) == {"amount": 1250000}

@@ -103,8 +103,9 @@ def form_values(fields: list[FormField], data: dict[str, Any]) -> dict[str, Any]
 
 
 def shown_answer(field: FormField, value: Any) -> str:
-    """A stored answer as pages show it: a date as dd/mm/yyyy, a choice by its option's
-    label, anything else as it was typed."""
+    """A stored answer as pages show it: a date as dd/mm/yyyy, an amount with its thousands
+    grouped as Vietnamese write them (1.250.000), a choice by its option's label, anything
+    else as it was typed."""
     if value is None or value == "":
         return ""
     text = str(value)
@@ -113,6 +114,8 @@ def shown_answer(field: FormField, value: Any) -> str:
             return dt.date.fromisoformat(text).strftime("%d/%m/%Y")
         except ValueError:
             return text
+    if field.kind == "number" and text.lstrip("-").isascii() and text.lstrip("-").isdigit():
+        return f"{int(text):,}".replace(",", ".")
     if field.kind == "select":
         for line in field.choices.splitlines():
             if line.strip() == text:
