@@ -99,6 +99,14 @@ def test_the_applicants_notification_translates_its_status(people, ctx_of):
     assert i18n.notification_text(last, "vi").startswith(f"{code}: Chờ bổ sung hồ sơ")
 
 
+def test_a_notification_whose_parameters_do_not_fit_shows_its_text():
+    broken = Notification(text="Đã tiếp nhận", message="%(code)s: %(status)s",
+                          params='{"code": "X"}')
+    assert i18n.notification_text(broken, "en") == "Đã tiếp nhận"
+    assert i18n.notification_text(Notification(text="t", message="%(code)s", params="{"),
+                                  "vi") == "t"
+
+
 # --- dates and numbers ---------------------------------------------------------------------
 
 WHEN = dt.datetime(2026, 12, 4, 7, 30)  # UTC: 14:30 in Vietnam

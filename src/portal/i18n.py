@@ -99,8 +99,11 @@ def notification_text(notification: Any, language: str | None = None) -> str:
     before messages were kept shows its text."""
     if not notification.message:
         return notification.text
-    params = json.loads(notification.params) if notification.params else None
-    return message_text(notification.message, params, language or current_language.get())
+    try:
+        params = json.loads(notification.params) if notification.params else None
+        return message_text(notification.message, params, language or current_language.get())
+    except (ValueError, KeyError, TypeError):  # parameters that do not fit: the text kept
+        return notification.text
 
 
 def pick_language(*candidates: str | None) -> str:
