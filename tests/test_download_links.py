@@ -104,7 +104,7 @@ def test_mails_link_the_receipt_the_slip_and_the_result(sessions, forms, smtp, s
         [f"/dossiers/{did}/files/{result_id}"],
         [f"/dossiers/{did}/files/{result_id}"],
     ]
-    assert "The links work for 7 days" in bodies[3]
+    assert "có hiệu lực trong 7 ngày" in bodies[3]  # in the owner's language (Vietnamese)
     # Each link names the owner and its object, and opens in the owner's session.
     for path in sum(found, []):
         token = path.split("?t=")[1]

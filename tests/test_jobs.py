@@ -37,8 +37,8 @@ def slips(dossier_id: int, kind: str) -> list[Slip]:
 def asked(user: User, code: str) -> int:
     with db.connection_context():
         return Notification.select().where(Notification.user == user.id,
-                                           Notification.text.contains(code),
-                                           Notification.text.contains("apology")).count()
+                                           Notification.message == processing.OVERDUE,
+                                           Notification.text.contains(code)).count()
 
 
 def owner_notes(owner: User, dossier_id: int) -> int:
@@ -107,7 +107,7 @@ def reminders(user: User, code: str) -> int:
     with db.connection_context():
         return Notification.select().where(Notification.user == user.id,
                                            Notification.text.contains(code),
-                                           Notification.text.contains("next working day")
+                                           Notification.message.contains("next working day")
                                            ).count()
 
 

@@ -105,7 +105,9 @@ def test_one_mail_per_status_change(people, ctx_of, smtp):
     assert all(rcpt == [OWNER_ADDR] for rcpt, _ in smtp.inbox.messages)
     assert all(s.startswith(f"{code}: ") for s in smtp.inbox.subjects())
     assert len(set(smtp.inbox.subjects())) == 4  # each names its new status
-    assert "Received" in smtp.inbox.subjects()[1]
+    # In the owner's language, Vietnamese (they never chose another), and only in it.
+    assert "Đã tiếp nhận" in smtp.inbox.subjects()[1]
+    assert "Received" not in smtp.inbox.subjects()[1]
     last = smtp.inbox.messages[-1][1]
     assert last["From"] == "dichvucong@customs.example"
     assert "Bổ sung hóa đơn" in last.get_content()  # the public note is in the body

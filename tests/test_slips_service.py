@@ -11,6 +11,7 @@ import pytest
 from peewee import CharField, DateTimeField, ForeignKeyField, TextField
 
 from portal.db import db, is_postgres, transactional
+from portal.i18n import format_long_date
 from portal.models import (
     BaseModel,
     Dossier,
@@ -57,7 +58,7 @@ def this_year() -> int:
     (dt.date(2026, 11, 30), "ngày 30 tháng 11 năm 2026"),
 ])
 def test_the_date_phrase(day, text):
-    assert slips.date_phrase(day) == text
+    assert format_long_date(day, "vi") == text
 
 
 def test_the_time_phrase_is_in_vietnam_time():
@@ -127,7 +128,7 @@ def test_the_receipt_reads_as_form_01(people, ctx_of):
     assert s.title == "GIẤY TIẾP NHẬN HỒ SƠ VÀ HẸN TRẢ KẾT QUẢ"
     assert s.form == "Mẫu số 01 (Thông tư số 01/2018/TT-VPCP)"
     assert s.number == slip.number
-    day = slips.date_phrase(to_local(slip.issued_at).date())
+    day = format_long_date(to_local(slip.issued_at).date(), "vi")
     assert s.place_date == f"Thành phố Hồ Chí Minh, {day}"
     assert s.addressee.startswith("Kính gửi: ") and s.signer_name == "Cán bộ Một"
     assert ("Mã hồ sơ", dossier.code) in s.facts
@@ -160,7 +161,7 @@ def test_only_the_units_staff_draft_an_apology_while_the_clock_runs(people, ctx_
     assert draft.overdue and draft.promised == dossier.due_at
     assert draft.proposed > to_local(now).date()
     assert draft.preview.title == "PHIẾU XIN LỖI VÀ HẸN LẠI NGÀY TRẢ KẾT QUẢ"
-    assert slips.date_phrase(draft.proposed) in draft.preview.closing
+    assert format_long_date(draft.proposed, "vi") in draft.preview.closing
     assert apologies.draft(ctx_of(people.leader), dossier.id, now=now).overdue
     with pytest.raises(DomainError) as refused:
         apologies.draft(ctx_of(people.owner), dossier.id, now=now)

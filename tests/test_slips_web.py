@@ -14,8 +14,8 @@ from pathlib import Path
 from pypdf import PdfReader
 
 from portal.db import db
+from portal.i18n import format_long_date
 from portal.models import Dossier, Notification, Slip
-from portal.services import slips
 from portal.services.deadlines import to_local
 from tests import dossier_web_fixtures as fx
 from tests.dossier_web_fixtures import ANSWERS, Session, text_of, tr
@@ -36,7 +36,7 @@ def received(sessions) -> tuple[int, Slip]:
 
 
 def day_of(slip: Slip) -> str:
-    return slips.date_phrase(to_local(slip.issued_at).date())
+    return format_long_date(to_local(slip.issued_at).date(), "vi")
 
 
 def pdf_text(body: bytes) -> str:
@@ -156,7 +156,7 @@ def test_the_apology_form_drafts_the_slip(sessions, forms):
     assert "PHIẾU XIN LỖI VÀ HẸN LẠI NGÀY TRẢ KẾT QUẢ" in page
     assert re.fullmatch(r"\d{2}/\d{2}/\d{4}", proposed(r.text))
     day, month, year = (int(x) for x in proposed(r.text).split("/"))
-    assert slips.date_phrase(dt.date(year, month, day)) in page  # the drafted text's new date
+    assert format_long_date(dt.date(year, month, day), "vi") in page  # the drafted text's new date
     assert tr("Reason for the delay") in page
     # The owner sees no link and may not open the form.
     assert f'href="/dossiers/{did}/apology"' not in text_of(sessions["enterprise"].get(

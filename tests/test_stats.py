@@ -489,7 +489,7 @@ def test_the_page_shows_the_figures_in_the_users_language(client, staff, march):
     r = client.get("/statistics", params=MARCH)
     assert r.status_code == 200 and "HX-Request" in r.headers["vary"]
     page = text_of(r)
-    assert tr("From %(start)s to %(end)s", start="1 thg 3, 2025", end="31 thg 3, 2025") in page
+    assert tr("From %(start)s to %(end)s", start="01/03/2025", end="31/03/2025") in page
     assert "<strong>66,7%</strong>" in page  # on-time rate, Vietnamese decimal comma
     assert tr("%(on_time)s on time, %(late)s late", on_time=2, late=1) in page
     assert tr("%(count)s of %(total)s", count=2, total=35) in page
@@ -499,7 +499,7 @@ def test_the_page_shows_the_figures_in_the_users_language(client, staff, march):
     token = csrf_from(r.text)  # the header's language button, a POST with the token
     assert client.post("/lang/en", data={"csrf_token": token}).status_code == 200
     english = text_of(client.get("/statistics", params=MARCH))
-    assert "From 1 Mar 2025 to 31 Mar 2025" in english and "<strong>66.7%</strong>" in english
+    assert "From 01/03/2025 to 31/03/2025" in english and "<strong>66.7%</strong>" in english
     assert "2 on time, 1 late" in english and "2 of 35" in english
 
 

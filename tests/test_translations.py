@@ -24,7 +24,8 @@ from portal.i18n import po_path
 ROOT = Path(__file__).resolve().parents[1]
 BABEL_CFG = ROOT / "src" / "portal" / "translations" / "babel.cfg"
 # The same keywords and ignored directories as the pybabel commands in docs/translations.md.
-KEYWORDS = {"_": None, "gettext_": None, "N_": None, "ngettext": (1, 2), "ngettext_": (1, 2)}
+KEYWORDS = {"_": None, "gettext_": None, "N_": None, "ngettext": (1, 2), "ngettext_": (1, 2),
+            "pgettext": ((1, "c"), 2)}
 IGNORE_DIRS = (".*", "__pycache__")
 
 MsgId = str | tuple[str, ...]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from portal.db import db
+from portal.i18n import notification_text
 from portal.models import Notification, User
 from portal.services import accounts, dossiers, processing
 from tests.dossier_fixtures import *  # noqa: F403
@@ -23,7 +24,7 @@ def told(dossier_id: int, words: str) -> set[int]:
     """Who got a notification about the dossier whose text contains `words`."""
     with db.connection_context():
         rows = Notification.select().where(Notification.dossier == dossier_id)
-        return {n.user_id for n in rows if words in n.text}
+        return {n.user_id for n in rows if words in notification_text(n, "en")}
 
 
 def change_user(user: User, **changes: str) -> None:

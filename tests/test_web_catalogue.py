@@ -395,7 +395,7 @@ def test_detail_of_a_procedure_that_is_not_online_says_why_and_how(client):
     r = client.get("/procedures/1.008002")
     assert r.status_code == 200
     page = text_of(r)
-    assert tr("Level %(n)s", n=2) in page and tr("Not online (forms downloadable)") in page
+    assert tr("Level %(n)s", n=2) in page and tr("Not online (filed at the counter)") in page
     assert tr("This procedure is not available online") in page
     assert tr("This procedure can be done online.") not in page
     assert f"<strong>{tr('Why:')}</strong> {proc.not_online_reason}" in page

@@ -7,6 +7,7 @@ import contextvars
 import datetime as dt
 import gettext
 import io
+import json
 from decimal import Decimal
 from functools import cache, lru_cache
 from pathlib import Path
@@ -22,7 +23,7 @@ from babel.numbers import format_currency as _format_currency
 from babel.numbers import format_decimal as _format_decimal
 
 from portal.config import LANGUAGES
-from portal.services.errors import Message
+from portal.services.errors import LocalText, Message
 
 TRANSLATIONS_DIR = Path(__file__).parent / "translations"
 LOCALES = {"vi": "vi_VN", "en": "en_GB"}
@@ -57,12 +58,52 @@ def ngettext_(singular: str, plural: str, n: int) -> str:
     return translations(current_language.get()).ngettext(singular, plural, n)
 
 
+def pgettext_(context: str, message: str) -> str:
+    """A message whose words depend on where it is used ("Kind" of a file, of a unit)."""
+    return translations(current_language.get()).pgettext(context, message)
+
+
+def npgettext_(context: str, singular: str, plural: str, n: int) -> str:
+    return translations(current_language.get()).npgettext(context, singular, plural, n)
+
+
 def translate(message: Message | str) -> str:
     """A service message in the current language, with its parameters filled in."""
     if isinstance(message, str):
         return gettext_(message)
+    if isinstance(message, LocalText):
+        return message.texts.get(current_language.get()) or message.text
     text = gettext_(message.text)
     return text % message.params if message.params else text
+
+
+def message_text(message: str, params: dict[str, Any] | None, language: str) -> str:
+    """A kept message in `language`: `message` is a message id, `params` its parameters,
+    where a parameter given as {"msgid": ...} is itself a message to translate."""
+    catalog = translations(language)
+    text = catalog.gettext(message)
+    if not params:
+        return text
+    values = {
+        name: catalog.gettext(value["msgid"]) if isinstance(value, dict) else value
+        for name, value in params.items()
+    }
+    try:
+        return text % values
+    except (KeyError, TypeError, ValueError):  # a catalog that lost a placeholder
+        return message % values
+
+
+def notification_text(notification: Any, language: str | None = None) -> str:
+    """A notification in the reader's language (the current one unless named); one written
+    before messages were kept shows its text."""
+    if not notification.message:
+        return notification.text
+    try:
+        params = json.loads(notification.params) if notification.params else None
+        return message_text(notification.message, params, language or current_language.get())
+    except (ValueError, KeyError, TypeError):  # parameters that do not fit: the text kept
+        return notification.text
 
 
 def pick_language(*candidates: str | None) -> str:
@@ -82,20 +123,49 @@ def _locale() -> Locale:
     return _LOCALE_OBJECTS[current_language.get()]
 
 
+# Dates as Vietnamese write them, on pages in both languages: 04/12/2026 and 04/12/2026 14:30.
+DATE_FORMAT = "dd/MM/yyyy"
+DATETIME_FORMAT = "dd/MM/yyyy HH:mm"
+NAMED_FORMATS = {"short": DATE_FORMAT, "medium": DATE_FORMAT, "weekday": "EEEE, dd/MM/yyyy"}
+
+
 def format_date(value: dt.date | dt.datetime | None, fmt: str = "medium") -> str:
+    """A date as dd/mm/yyyy (a stored UTC datetime: its day in Vietnam's time zone);
+    "weekday" puts the day's name first; "long"/"full" (and any other Babel pattern) as asked."""
     if value is None:
         return ""
     if isinstance(value, dt.datetime):
-        value = value.date()
-    return _format_date(value, format=fmt, locale=_locale())
+        value = _local_date(value)
+    return _format_date(value, format=NAMED_FORMATS.get(fmt, fmt), locale=_locale())
+
+
+def _local_date(value: dt.datetime) -> dt.date:
+    aware = value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
+    return aware.astimezone(_ZONE).date()
 
 
 def format_datetime(value: dt.datetime | None, fmt: str = "short") -> str:
-    """A stored UTC datetime shown in Vietnam's time zone."""
+    """A stored UTC datetime shown in Vietnam's time zone, as 04/12/2026 14:30."""
     if value is None:
         return ""
     aware = value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
-    return _datetime_text(aware, fmt, current_language.get())
+    pattern = DATETIME_FORMAT if fmt in ("short", "medium") else fmt
+    return _datetime_text(aware, pattern, current_language.get())
+
+
+def format_long_date(value: dt.date | dt.datetime | None, language: str | None = None) -> str:
+    """A date as official documents write it: "ngày 04 tháng 12 năm 2026" (in English,
+    "4 December 2026"); a datetime is taken in Vietnam's time zone. A day below 10 and the
+    months 1 and 2 take a leading zero (Decree 30/2020/NĐ-CP, appendix I)."""
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        value = _local_date(value)
+    language = language or current_language.get()
+    if language == "vi":
+        month = f"{value.month:02d}" if value.month <= 2 else str(value.month)
+        return f"ngày {value.day:02d} tháng {month} năm {value.year}"
+    return _format_date(value, format="d MMMM yyyy", locale=_LOCALE_OBJECTS[language])
 
 
 # Pages show the same times (a dossier's history, a list's dates) again and again.
@@ -117,10 +187,22 @@ def format_vnd(value: int | None) -> str:
     return "" if value is None else _format_currency(value, "VND", locale=_locale())
 
 
+def template_filters() -> dict[str, Any]:
+    """`{{ d.submitted_at|datetime }}`, `{{ day|date }}`, `{{ slip.issued_at|long_date }}`."""
+    return {
+        "datetime": format_datetime,
+        "date": format_date,
+        "long_date": format_long_date,
+        "number": format_number,
+    }
+
+
 def template_globals() -> dict[str, Any]:
     return {
         "format_date": format_date,
         "format_datetime": format_datetime,
+        "format_long_date": format_long_date,
+        "notification_text": notification_text,
         "format_number": format_number,
         "format_vnd": format_vnd,
         "translate": translate,

@@ -26,6 +26,7 @@ from portal.db import db, is_postgres
 from portal.models import ALL_MODELS, SchemaVersion
 from portal.services.calendar import load_holidays
 from portal.services.history import ensure_head
+from portal.services.seed import seed_pattern_messages
 
 
 def _migrator():
@@ -237,6 +238,30 @@ def _number_old_slips() -> None:
         ).execute()
 
 
+def _v12_messages() -> None:
+    """Notifications keep their message id and parameters (shown in the reader's language);
+    form fields say what their pattern wants, in both languages (the demo forms' messages
+    from data/seed/procedure_forms.json)."""
+    wanted = {
+        "notification": {"message": TextField(default=""), "params": TextField(default="")},
+        "form_field": {
+            "pattern_message": CharField(max_length=255, default=""),
+            "pattern_message_en": CharField(max_length=255, default=""),
+        },
+    }
+    operations = []
+    for table, columns in wanted.items():
+        have = {c.name for c in db.get_columns(table)}
+        operations += [
+            _migrator().add_column(table, name, field)
+            for name, field in columns.items()
+            if name not in have
+        ]
+    if operations:
+        run_operations(*operations)
+    seed_pattern_messages()
+
+
 # version -> step that upgrades a database from version-1 to version.
 STEPS: dict[int, Callable[[], None]] = {
     2: _v2_dossiers,
@@ -249,8 +274,9 @@ STEPS: dict[int, Callable[[], None]] = {
     9: _v9_audit_indexes,
     10: _v10_holiday_kinds,
     11: _v11_slip_numbers,
+    12: _v12_messages,
 }
-LATEST = 11
+LATEST = 12
 
 
 class SchemaError(RuntimeError):

@@ -227,6 +227,10 @@ class FormField(BaseModel):
     kind = CharField(max_length=16, default="text")  # text textarea number date select email
     required = BooleanField(default=True)
     pattern = CharField(max_length=255, default="")
+    # What an answer that does not match `pattern` is told, in Vietnamese and in English
+    # ("Số tờ khai gồm 12 chữ số"); empty: a general message.
+    pattern_message = CharField(max_length=255, default="")
+    pattern_message_en = CharField(max_length=255, default="")
     min_value = BigIntegerField(null=True)
     max_value = BigIntegerField(null=True)
     max_length = IntegerField(default=255)
@@ -407,7 +411,12 @@ class SecurityCount(BaseModel):
 class Notification(BaseModel):
     user = ForeignKeyField(User, backref="notifications", on_delete="CASCADE")
     dossier = ForeignKeyField(Dossier, null=True, on_delete="CASCADE")
+    # The message id and its parameters (JSON), shown in the reader's language when read;
+    # `text` is the message in the recipient's language when it was written (the only thing
+    # rows written before messages were kept have).
     text = TextField()
+    message = TextField(default="")
+    params = TextField(default="")
     created_at = DateTimeField(default=utcnow)
     read_at = DateTimeField(null=True)
 

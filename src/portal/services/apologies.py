@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 
 from portal.db import is_postgres, reading, transactional
-from portal.models import Dossier, DossierEvent, Notification, Slip, User, utcnow
+from portal.models import Dossier, DossierEvent, Slip, User, utcnow
 from portal.services import dossiers, history, notify, slips
 from portal.services.access import Ctx, is_unit_staff, require_view
 from portal.services.calendar import load_calendar
@@ -27,6 +27,7 @@ MAX_DAYS_AHEAD = 366
 NOT_STAFF = N_("Only an officer or leader of the handling unit issues an apology slip.")
 NOT_RUNNING = N_("An apology slip is issued only while the dossier is being processed.")
 TOLD = N_("We apologise: the dossier could not be processed by the promised date.")
+TOLD_NOTICE = N_("%(code)s: %(told)s — %(reason)s")
 _DAY = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})|(\d{4})-(\d{2})-(\d{2})")
 
 
@@ -154,13 +155,16 @@ def issue(ctx: Ctx, dossier_id: int, data: dict[str, str], now: dt.datetime | No
 def _tell_owner(
     dossier: Dossier, event: DossierEvent, slip: Slip, ctx: Ctx, reason: str
 ) -> None:
+    """The enterprise is told in its own language; the reason is quoted as the officer wrote
+    it (the slip's official text)."""
     owner = User.get_by_id(dossier.owner_id)
-    told = notify.bilingual(TOLD)
-    Notification.create(user=owner, dossier=dossier, text=f"{dossier.code}: {told} — {reason}")
+    notify.tell(owner, dossier, TOLD_NOTICE, code=dossier.code, told=notify.msg(TOLD),
+                reason=reason)
     if owner.email:
-        lines = notify.link_lines(dossier, event, ctx.links, slip)
+        language = notify.language_of(owner)
+        told = notify.in_language(language, TOLD)
+        lines = notify.link_lines(dossier, event, ctx.links, slip, language)
         body = "\n\n".join([told, reason, *(["\n".join(lines)] if lines else [])])
         notify.queue_mail(
             event, owner.email, f"{dossier.code}: {told}", body, key=f"apology:{event.id}"
         )
-

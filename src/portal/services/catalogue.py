@@ -38,7 +38,7 @@ MAX_QUERY_WORDS = 10
 LEVEL_LABELS = {
     4: N_("Full online service"),
     3: N_("Partial online service"),
-    2: N_("Not online (forms downloadable)"),
+    2: N_("Not online (filed at the counter)"),
     1: N_("Not online (information only)"),
 }
 

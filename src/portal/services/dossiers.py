@@ -40,6 +40,7 @@ from portal.services.errors import (
     N_,
     AccessDenied,
     DomainError,
+    LocalText,
     Message,
     NotFound,
     ValidationError,
@@ -48,7 +49,7 @@ from portal.services.history import Actor
 from portal.services.paging import Page, paginate
 from portal.services.status import CLOCK_RUNS, DRAFT, NEW, PROCESSING, SUPPLEMENT
 from portal.services.text import clean
-from portal.services.validation import DATE_PATTERN, Field, validate
+from portal.services.validation import Field, canonical, validate
 from portal.services.workflow import SUBMISSION, Facts, Transition, available, check
 
 MAX_KEPT = 10_000  # an answer is kept as typed up to this; its own limit is checked
@@ -66,38 +67,45 @@ def field_specs(fields: list[FormField], *, draft: bool) -> list[Field]:
     """Validation rules of a procedure form; a draft checks format but not presence."""
     specs = []
     for f in fields:
-        kind = "int" if f.kind == "number" else "text"
-        pattern = f.pattern or (DATE_PATTERN if f.kind == "date" else None)
+        kind = {"number": "int", "date": "date"}.get(f.kind, "text")
+        pattern = f.pattern or None
         if f.kind == "email":
             pattern = r"[^@\s]+@[^@\s]+\.[^@\s]+"
+        message: str | Message = N_("This value has the wrong format.")
+        if f.pattern_message:
+            message = LocalText(f.pattern_message, f.pattern_message_en)
+        elif f.kind == "email":
+            message = N_("Enter an e-mail address like name@example.vn.")
         specs.append(
             Field(
                 f.name,
                 required=f.required and not draft,
                 max_length=f.max_length,
-                pattern=pattern or None,
+                pattern=pattern,
+                pattern_message=message,
                 kind=kind,
                 minimum=f.min_value,
                 maximum=f.max_value,
                 multiline=f.kind == "textarea",
                 choices=[c.strip() for c in f.choices.splitlines() if c.strip()] or None,
-                check=_valid_date if f.kind == "date" else None,
             )
         )
     return specs
 
 
-def _valid_date(value: Any) -> Message | None:
-    try:
-        dt.date.fromisoformat(value)
-    except (TypeError, ValueError):
-        return Message(N_("Enter a real date as YYYY-MM-DD."))
-    return None
+def form_values(fields: list[FormField], data: dict[str, Any]) -> dict[str, Any]:
+    """A draft's answers as its form shows them: a kept date as dd/mm/yyyy."""
+    values = dict(data)
+    for f in fields:
+        if f.kind == "date" and values.get(f.name):
+            values[f.name] = shown_answer(f, values[f.name])
+    return values
 
 
 def shown_answer(field: FormField, value: Any) -> str:
-    """A stored answer as pages show it: a date as dd/mm/yyyy, a choice by its option's
-    label, anything else as it was typed."""
+    """A stored answer as pages show it: a date as dd/mm/yyyy, an amount with its thousands
+    grouped as Vietnamese write them (1.250.000), a choice by its option's label, anything
+    else as it was typed."""
     if value is None or value == "":
         return ""
     text = str(value)
@@ -106,6 +114,8 @@ def shown_answer(field: FormField, value: Any) -> str:
             return dt.date.fromisoformat(text).strftime("%d/%m/%Y")
         except ValueError:
             return text
+    if field.kind == "number" and text.lstrip("-").isascii() and text.lstrip("-").isdigit():
+        return f"{int(text):,}".replace(",", ".")
     if field.kind == "select":
         for line in field.choices.splitlines():
             if line.strip() == text:
@@ -333,7 +343,8 @@ def save_answers(ctx: Ctx, dossier_id: int, data: dict[str, str]) -> dict[str, M
     answers = json.loads(dossier.form_data)
     for f in fields:
         if f.name in data:
-            answers[f.name] = clean(data[f.name], multiline=f.kind == "textarea")[:MAX_KEPT]
+            answer = clean(data[f.name], multiline=f.kind == "textarea")[:MAX_KEPT]
+            answers[f.name] = canonical({"number": "int"}.get(f.kind, f.kind), answer)
     problems: dict[str, Message] = {}
     try:
         validate(answers, field_specs(fields, draft=True))

@@ -19,7 +19,7 @@ from typing import Any
 from peewee import JOIN, fn
 
 from portal.db import reading, transactional
-from portal.i18n import translations
+from portal.i18n import current_language
 from portal.models import Enterprise, User, utcnow
 from portal.services import history, login_limits
 from portal.services.account_links import CONFIRM, AccountLinks
@@ -31,7 +31,7 @@ from portal.services.accounts import (
 )
 from portal.services.errors import N_, DomainError, Message, NotFound, ValidationError
 from portal.services.login_limits import Throttle
-from portal.services.notify import bilingual, queue_mail
+from portal.services.notify import in_language, language_of, queue_mail
 from portal.services.paging import Page, paginate
 from portal.services.validation import Field, validate
 
@@ -41,17 +41,16 @@ MAIL_SENDING = (REGISTERED, RESET_REQUESTED)  # throttled together: each may sen
 ACTIVATION_WAYS = ("papers", "certificate")
 
 
-def mail_text(message: str, **params: Any) -> str:
-    """An e-mail's text in Vietnamese, then English."""
-    vi = translations("vi").gettext(message) % params
-    en = message % params
-    return vi if vi == en else f"{vi}\n\n---\n\n{en}"
+def mail_text(message: str, language: str, **params: Any) -> str:
+    """An e-mail's text in its reader's language."""
+    return in_language(language, message, **params)
 
 
-def send(to_addr: str, subject: str, body: str) -> None:
-    """Queue a mail that announces no dossier event (a key of its own each time)."""
+def send(to_addr: str, subject: str, body: str, language: str) -> None:
+    """Queue a mail that announces no dossier event (a key of its own each time), its
+    subject (a message id) in `language`, the language its body is written in."""
     key = f"account:{secrets.token_hex(16)}"
-    queue_mail(None, to_addr, bilingual(subject), body, key=key)
+    queue_mail(None, to_addr, in_language(language, subject), body, key=key)
 
 
 def _clean(data: dict[str, Any]) -> dict[str, Any]:
@@ -102,7 +101,7 @@ def _register(
         _send_confirmation(known, links)
         return
     if known is not None:
-        send(email, N_("Registration with your e-mail address"), _known_body(links))
+        _send_known(known, links)
         return
     # Inserts that a registration running at the same moment cannot make fail: the second
     # of two for one new tax code joins the first's enterprise, and the second of two for
@@ -121,39 +120,46 @@ def _register(
             enterprise=enterprise,
             enterprise_status="unconfirmed",
             given_enterprise_name=cleaned["enterprise_name"],
+            language=current_language.get(),  # the language they registered in
         )
         .on_conflict_ignore()
         .execute()
     )
     user = User.get(User.username == email)
     if user.password_hash != password_hash:  # another registration's row (unique salts)
-        send(email, N_("Registration with your e-mail address"), _known_body(links))
+        _send_known(user, links)
         return
     _send_confirmation(user, links)
 
 
-def _known_body(links: AccountLinks) -> str:
-    return mail_text(
+def _send_known(user: User, links: AccountLinks) -> None:
+    """Tell the holder of a known address, in their language, that someone registered it."""
+    language = language_of(user)
+    body = mail_text(
         N_(
             "Someone, perhaps you, tried to register an enterprise with this e-mail address, "
             "which already has an account on the customs online public-service portal. "
             "If it was you, log in; if you have forgotten your password, set a new one at "
             "%(link)s . If it was not you, you need not do anything."
         ),
+        language,
         link=f"{links.base_url}/password/forgot",
     )
+    send(user.email, N_("Registration with your e-mail address"), body, language)
 
 
 def _send_confirmation(user: User, links: AccountLinks) -> None:
+    language = language_of(user)
     body = mail_text(
         N_(
             "To confirm your e-mail address and finish registering your enterprise, open "
             "%(link)s within two days. Customs staff will then check the enterprise's papers "
             "before the account can file dossiers. If you did not register, ignore this e-mail."
         ),
+        language,
         link=links.url("/register/confirm", CONFIRM, user),
     )
-    send(user.email, N_("Confirm your e-mail address"), body)
+    send(user.email, N_("Confirm your e-mail address"), body, language)
 
 
 @reading
@@ -240,10 +246,14 @@ def _make_active(user: User, actor: history.Actor, how: str, note: str = "") -> 
         ).where(Enterprise.id == enterprise.id).execute()
     text = f"{enterprise.tax_code} {user.username} ({how}) {note}".strip()
     history.record(actor, "enterprise_activated", note=text[:2000], public=False)
+    language = language_of(user)
     send(
         user.email,
         N_("Your enterprise account is active"),
-        mail_text(N_("Customs staff have checked your enterprise: you can now file dossiers.")),
+        mail_text(
+            N_("Customs staff have checked your enterprise: you can now file dossiers."), language
+        ),
+        language,
     )
 
 
@@ -273,8 +283,14 @@ def reject(user_id: int, data: dict[str, Any], officer: User, client_addr: str) 
         note=f"{tax_code} {user.username}: {reason}"[:2000],
         public=False,
     )
+    language = language_of(user)
     send(
         user.email,
         N_("Your enterprise account was not activated"),
-        mail_text(N_("Customs staff could not confirm your enterprise: %(reason)s"), reason=reason),
+        mail_text(
+            N_("Customs staff could not confirm your enterprise: %(reason)s"),
+            language,
+            reason=reason,
+        ),
+        language,
     )

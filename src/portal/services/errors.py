@@ -24,6 +24,15 @@ class Message:
         return isinstance(other, Message) and (self.text, self.params) == (other.text, other.params)
 
 
+class LocalText(Message):
+    """A message that data gives in each language (a form field's pattern message), not a
+    message id: shown in the reader's language, else in Vietnamese."""
+
+    def __init__(self, vi: str, en: str = "") -> None:
+        super().__init__(vi)
+        self.texts = {"vi": vi, "en": en or vi}
+
+
 # What kind of refusal a DomainError is; the web layer answers each with its own HTTP status.
 KINDS = (
     "invalid",  # what was sent breaks a rule (a field, a limit)

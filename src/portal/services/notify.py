@@ -6,14 +6,17 @@ worker's crash can send a mail twice."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import smtplib
 import ssl
 from dataclasses import dataclass
 from email.message import EmailMessage
+from typing import Any
 
 from portal import background
+from portal.config import LANGUAGES
 from portal.db import transactional
-from portal.i18n import translations
+from portal.i18n import message_text, pick_language
 from portal.models import (
     Attachment,
     Dossier,
@@ -44,10 +47,44 @@ class SmtpSettings:
     starttls: bool = False
 
 
-def bilingual(message: str) -> str:
-    """A message in Vietnamese and English, for e-mails and notifications kept as text."""
-    vi = translations("vi").gettext(message)
-    return vi if vi == message else f"{vi} / {message}"
+def language_of(user: User | None) -> str:
+    """The language a person reads their messages in: the one they chose last (kept in
+    their profile by the language switch), else Vietnamese."""
+    return pick_language(user.language if user is not None else None)
+
+
+def in_language(language: str, message: str, **params: Any) -> str:
+    """`message` (a message id) in `language`, its parameters filled in; a parameter given
+    as msg(...) is itself a message id to translate."""
+    return message_text(message, params, language)
+
+
+def msg(message: str) -> dict[str, str]:
+    """A parameter that is itself a message id, translated with the message it fills."""
+    return {"msgid": message}
+
+
+def notification_rows(
+    users: list[User], dossier: Dossier | None, message: str, **params: Any
+) -> list[dict[str, Any]]:
+    """The notifications of `message` to `users`: each keeps the message id and parameters
+    (read in whatever language its reader has then) and its text in the user's language."""
+    kept = json.dumps(params, ensure_ascii=False)
+    return [
+        {
+            "user": user.id,
+            "dossier": dossier.id if dossier is not None else None,
+            "text": in_language(language_of(user), message, **params),
+            "message": message,
+            "params": kept,
+        }
+        for user in users
+    ]
+
+
+def tell(user: User, dossier: Dossier | None, message: str, **params: Any) -> None:
+    """One notification to `user` (see notification_rows)."""
+    Notification.insert_many(notification_rows([user], dossier, message, **params)).execute()
 
 
 def _owner(dossier: Dossier) -> User:
@@ -60,15 +97,26 @@ def status_changed(
     links: DownloadLinks | None = None,
     slip: Slip | None = None,
 ) -> None:
-    """Tell the applicant about a status change: a notification and an e-mail (queued), which
-    links to what the change made available (signed by `links`; no links when None)."""
+    """Tell the applicant about a status change, in their language: a notification and an
+    e-mail (queued), which links to what the change made available (signed by `links`; no
+    links when None)."""
     owner = _owner(dossier)
-    status = bilingual(STATUS_LABELS.get(dossier.status, ""))
-    text = f"{dossier.code}: {status}" + (f" — {event.note}" if event.note and event.public else "")
-    Notification.create(user=owner, dossier=dossier, text=text)
+    status = msg(STATUS_LABELS.get(dossier.status, ""))
+    if event.note and event.public:
+        tell(owner, dossier, STATUS_NOTED, code=dossier.code, status=status, note=event.note)
+    else:
+        tell(owner, dossier, STATUS_CHANGED, code=dossier.code, status=status)
     if owner.email:
-        body = _mail_body(dossier, status, event, link_lines(dossier, event, links, slip))
-        queue_mail(event, owner.email, f"{dossier.code}: {status}", body)
+        language = language_of(owner)
+        subject = in_language(language, STATUS_CHANGED, code=dossier.code, status=status)
+        lines = link_lines(dossier, event, links, slip, language)
+        body = _mail_body(dossier, status, event, language, lines)
+        queue_mail(event, owner.email, subject, body)
+
+
+STATUS_CHANGED = N_("%(code)s: %(status)s")
+STATUS_NOTED = N_("%(code)s: %(status)s — %(note)s")
+AUTOMATIC = N_("This is an automatic message of the customs online public-service portal.")
 
 
 def download_targets(
@@ -95,54 +143,63 @@ def download_targets(
 
 
 def link_lines(
-    dossier: Dossier, event: DossierEvent, links: DownloadLinks | None, slip: Slip | None = None
+    dossier: Dossier,
+    event: DossierEvent,
+    links: DownloadLinks | None,
+    slip: Slip | None = None,
+    language: str = LANGUAGES[0],
 ) -> list[str]:
-    """An e-mail's lines with the signed links to `download_targets` (none without `links`)."""
+    """An e-mail's lines in `language` with the signed links to `download_targets` (none
+    without `links`)."""
     if links is None:
         return []
     targets = download_targets(dossier, event, slip)
     if not targets:
         return []
-    lines = [f"{bilingual(label)}: {links.url(target)}" for label, target in targets]
+    lines = [f"{in_language(language, label)}: {links.url(target)}" for label, target in targets]
     note = N_(
         "The links work for %(days)s days, after you log in with the account they were sent to."
     )
-    return [*lines, bilingual(note) % {"days": links.days}]
+    return [*lines, in_language(language, note, days=links.days)]
 
 
 def tell_unit(dossier: Dossier, message: str) -> None:
-    """Notify the officer the dossier is assigned to, or every officer and leader of its unit;
-    only people who are active staff of the dossier's unit now are told (an assignee who has
-    since moved to another unit, been deactivated or changed role is not: the unit is)."""
+    """Notify the officer the dossier is assigned to, or every officer and leader of its unit,
+    each in their language; only people who are active staff of the dossier's unit now are
+    told (an assignee who has since moved to another unit, been deactivated or changed role
+    is not: the unit is)."""
     staff = User.select().where(User.unit_staff(dossier.unit_id))
     assignee = None
     if dossier.assigned_to_id:
         assignee = staff.where(User.id == dossier.assigned_to_id).first()
     users = [assignee] if assignee is not None else list(staff)
-    text = bilingual(message) % {"code": dossier.code}
-    rows = [{"user": user.id, "dossier": dossier.id, "text": text} for user in users]
+    rows = notification_rows(users, dossier, message, code=dossier.code)
     if rows:
         Notification.insert_many(rows).execute()
 
 
 def _mail_body(
-    dossier: Dossier, status: str, event: DossierEvent, links: list[str] | None = None
+    dossier: Dossier,
+    status: dict[str, str],
+    event: DossierEvent,
+    language: str,
+    links: list[str] | None = None,
 ) -> str:
     proc = Procedure.get_by_id(dossier.procedure_id)
+
+    def line(label: str, value: str) -> str:
+        return f"{in_language(language, label)}: {value}"
+
     lines = [
-        f"Hồ sơ / Dossier: {dossier.code}",
-        f"Thủ tục / Procedure: {proc.code} {proc.name}",
-        f"Trạng thái / Status: {status}",
+        line(N_("Dossier"), dossier.code),
+        line(N_("Procedure"), f"{proc.code} {proc.name}"),
+        line(N_("Status"), in_language(language, status["msgid"])),
     ]
     if event.note and event.public:
-        lines.append(f"Ghi chú / Note: {event.note}")
+        lines.append(line(N_("Note"), event.note))
     if links:
         lines += ["", *links]
-    lines.append("")
-    lines.append(
-        "Đây là thư tự động của Cổng dịch vụ công trực tuyến Hải quan. / "
-        "This is an automatic message of the customs online public-service portal."
-    )
+    lines += ["", in_language(language, AUTOMATIC)]
     return "\n".join(lines)
 
 

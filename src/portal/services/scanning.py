@@ -15,12 +15,12 @@ from peewee import fn
 
 from portal import background, clamd, storage
 from portal.db import db, reading, transactional
-from portal.models import Attachment, Dossier, Notification
+from portal.models import Attachment, Dossier, User
 from portal.services import history
 from portal.services.access import Ctx
 from portal.services.errors import N_, DomainError
 from portal.services.history import SYSTEM
-from portal.services.notify import bilingual
+from portal.services.notify import tell
 
 QUARANTINE = "quarantine"
 HELD = {
@@ -93,11 +93,7 @@ def _infected(attachment_id: int, signature: str) -> None:
     Attachment.update(scan="infected").where(Attachment.id == attachment_id).execute()
     dossier = Dossier.get_by_id(att.dossier_id)
     history.note(SYSTEM, "virus_found", dossier, f"{att.original_name}: {signature}")
-    Notification.create(
-        user=att.uploaded_by_id,
-        dossier=dossier,
-        text=bilingual(FOUND) % {"name": att.original_name},
-    )
+    tell(User.get_by_id(att.uploaded_by_id), dossier, FOUND, name=att.original_name)
 
 
 @reading

@@ -116,6 +116,34 @@ def seed_forms(path: Path | None = None) -> int:
     return specific
 
 
+def seed_pattern_messages(path: Path | None = None) -> int:
+    """Give the fields of the demo forms already in the database the messages that say what
+    their pattern wants (where they have none yet); returns how many fields got one."""
+    forms = json.loads((path or SEED_DIR / "procedure_forms.json").read_text(encoding="utf-8"))
+    changed = 0
+    for code, fields in forms.items():
+        if code.startswith("_"):
+            continue
+        procedure = Procedure.select(Procedure.id).where(Procedure.code == code)
+        for spec in fields:
+            if not spec.get("pattern_message"):
+                continue
+            changed += (
+                FormField.update(
+                    pattern_message=spec["pattern_message"],
+                    pattern_message_en=spec.get("pattern_message_en", ""),
+                )
+                .where(
+                    FormField.procedure.in_(procedure),
+                    FormField.name == spec["name"],
+                    FormField.pattern == spec.get("pattern", ""),
+                    FormField.pattern_message == "",
+                )
+                .execute()
+            )
+    return changed
+
+
 @transactional
 def seed_accounts() -> list[str]:
     """Create the demo accounts that are missing; returns the user names created."""

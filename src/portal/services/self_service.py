@@ -13,6 +13,7 @@ from portal.services.account_links import RESET, AccountLinks
 from portal.services.enrolment import MAIL_SENDING, RESET_REQUESTED, mail_text, send
 from portal.services.errors import N_, DomainError, Message, ValidationError
 from portal.services.login_limits import Throttle
+from portal.services.notify import language_of
 from portal.services.validation import Field, validate
 
 USED_LINK = N_("This link does not work any more: it was used, or it has expired.")
@@ -96,15 +97,17 @@ def _request_reset(email: str, client_addr: str, links: AccountLinks) -> None:
     user = User.get_or_none(User.username == email)
     if user is None or not user.active or not user.email:
         return
+    language = language_of(user)
     body = mail_text(
         N_(
             "To set a new password for your account on the customs online public-service "
             "portal, open %(link)s within an hour. The link works once. If you did not ask "
             "for it, ignore this e-mail: your password stays as it is."
         ),
+        language,
         link=links.url("/password/reset", RESET, user),
     )
-    send(user.email, N_("Set a new password"), body)
+    send(user.email, N_("Set a new password"), body, language)
 
 
 @reading

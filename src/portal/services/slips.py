@@ -9,6 +9,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from portal.db import reading
+from portal.i18n import format_long_date
 from portal.models import Dossier, Slip, SlipSequence, Unit, User, utcnow
 from portal.services import dossiers
 from portal.services.deadlines import to_local
@@ -48,19 +49,12 @@ DECLARED, DECLARANT = "Nội dung khai báo", "Người khai báo"
 NO_PLACE = "……"  # a deployment without PORTAL_SLIP_PLACE: the place is left to be written
 
 
-def date_phrase(day: dt.date) -> str:
-    """'ngày 04 tháng 12 năm 2026': a day below 10 and the months 1 and 2 take a leading zero
-    (Decree 30/2020/NĐ-CP, appendix I, on the date of an administrative document)."""
-    month = f"{day.month:02d}" if day.month <= 2 else str(day.month)
-    return f"ngày {day.day:02d} tháng {month} năm {day.year}"
-
-
 def time_phrase(moment: dt.datetime | None) -> str:
     """'14 giờ 30 phút, ngày 04 tháng 12 năm 2026' in Vietnam's time ('' for None)."""
     if moment is None:
         return ""
     local = to_local(moment)
-    return f"{local.hour:02d} giờ {local.minute:02d} phút, {date_phrase(local.date())}"
+    return f"{local.hour:02d} giờ {local.minute:02d} phút, {format_long_date(local.date(), 'vi')}"
 
 
 def _next_number(unit: Unit, kind: str, when: dt.datetime) -> str:
@@ -207,7 +201,7 @@ def sheet(slip: Slip, view: DossierView, place: str = "") -> Sheet:
         parent=parent,
         agency=agency,
         number=slip.number or "",
-        place_date=f"{place or NO_PLACE}, {date_phrase(to_local(slip.issued_at).date())}",
+        place_date=f"{place or NO_PLACE}, {format_long_date(slip.issued_at, 'vi')}",
         form=f"Mẫu số {form.number} ({CIRCULAR})",
         title=form.title,
         addressee=f"Kính gửi: {view.enterprise.name}",

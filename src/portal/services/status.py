@@ -50,6 +50,13 @@ STATUS_LABELS = {
     RETURNED: N_("Result returned"),
 }
 FINAL = frozenset({REFUSED, WITHDRAWN, STOPPED, RETURNED})
+# What the day a dossier ended is called, by how it ended (only a returned result is done).
+END_LABELS = {
+    REFUSED: N_("Refused on"),
+    WITHDRAWN: N_("Withdrawn on"),
+    STOPPED: N_("Stopped on"),
+    RETURNED: N_("Completed on"),
+}
 # Statuses in which the legal clock runs (overdue is computed only for these).
 CLOCK_RUNS = frozenset({RECEIVED, PROCESSING, PAYMENT, PROCESSED})
 # The result is issued: the applicant may have it where the procedure returns results online.

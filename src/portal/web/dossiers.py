@@ -86,7 +86,12 @@ async def _edit_page(
     return render(
         request,
         "dossiers/edit.html",
-        {"view": view, "errors": errors, "values": view.data, "saved": saved},
+        {
+            "view": view,
+            "errors": errors,
+            "values": dossiers.form_values(view.fields, view.data),
+            "saved": saved,
+        },
         status_code=status_code,
         fragment="save_status" if saved else None,
     )

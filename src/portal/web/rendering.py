@@ -14,7 +14,7 @@ from starlette.templating import Jinja2Templates
 from portal import i18n
 from portal.config import ROOT, Settings
 from portal.services import accounts, policy, workflow
-from portal.services.status import Status
+from portal.services.status import END_LABELS, Status
 from portal.web.forms import pop_flash
 from portal.web.security import csrf_token
 from portal.web.urls import Urls
@@ -59,9 +59,16 @@ def make_templates(
         # per template, layout and macro file of each page: only while developing.
         auto_reload=settings.debug,
     )
-    env.install_gettext_callables(i18n.gettext_, i18n.ngettext_, newstyle=True)  # type: ignore[attr-defined]
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        i18n.gettext_,
+        i18n.ngettext_,
+        newstyle=True,
+        pgettext=i18n.pgettext_,
+        npgettext=i18n.npgettext_,
+    )
     _keep_plain_messages(env)
     env.globals.update(i18n.template_globals())
+    env.filters.update(i18n.template_filters())
     env.globals["static"] = static_url
     if urls is not None:
         env.globals["url"] = urls  # url("dossier_edit", dossier_id=d.id): portal.web.urls
@@ -69,6 +76,7 @@ def make_templates(
     env.globals["role_labels"] = accounts.ROLE_LABELS
     env.globals["min_password"] = accounts.MIN_PASSWORD
     env.globals["Status"] = Status
+    env.globals["end_labels"] = END_LABELS
     env.globals["slip_names"] = workflow.SLIP_NAMES
     env.globals["purpose_names"] = workflow.PURPOSE_NAMES
     env.globals["action_names"] = workflow.ACTION_NAMES
