@@ -161,6 +161,33 @@ def _v10_holiday_kinds() -> None:
     load_holidays()
 
 
+def _v11_counter_intake() -> None:
+    """Dossiers received on paper at the counter: each dossier's channel and the contact who
+    brought it; applicants that are persons (a citizen ID instead of a tax code) and their
+    address."""
+    wanted = {
+        "dossier": {
+            "channel": CharField(max_length=8, default="online"),
+            "contact_name": CharField(max_length=255, default=""),
+            "contact_phone": CharField(max_length=32, default=""),
+        },
+        "enterprise": {
+            "kind": CharField(max_length=16, default="enterprise"),
+            "address": CharField(max_length=500, default=""),
+        },
+    }
+    operations = []
+    for table, columns in wanted.items():
+        have = {c.name for c in db.get_columns(table)}
+        operations += [
+            _migrator().add_column(table, name, field)
+            for name, field in columns.items()
+            if name not in have
+        ]
+    if operations:
+        run_operations(*operations)
+
+
 # version -> step that upgrades a database from version-1 to version.
 STEPS: dict[int, Callable[[], None]] = {
     2: _v2_dossiers,
@@ -172,8 +199,9 @@ STEPS: dict[int, Callable[[], None]] = {
     8: _v8_searchable_fields,
     9: _v9_audit_indexes,
     10: _v10_holiday_kinds,
+    11: _v11_counter_intake,
 }
-LATEST = 10
+LATEST = 11
 
 
 class SchemaError(RuntimeError):
