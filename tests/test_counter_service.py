@@ -249,3 +249,34 @@ def test_statistics_count_online_and_counter_dossiers(people, ctx_of):
     assert (f.received, f.counter, f.online) == (3, 2, 1)
     assert (str(f.counter_share), str(f.online_share)) == ("66.7", "33.3")
     assert f.enterprises == 3  # the persons take part too
+
+
+def test_a_person_looks_the_paper_dossier_up_with_the_citizen_id(people, ctx_of):
+    from portal.services import public_lookup
+
+    d = counter.record_dossier(ctx_of(people.officer), NOT_ONLINE, PERSON, scans_for(NOT_ONLINE))
+    found = public_lookup.look_up(d.code, CITIZEN_ID, "198.51.100.9").found
+    assert found is not None and (found.code, found.unit_code) == (d.code, "02CI")
+    with pytest.raises(ValidationError):
+        public_lookup.look_up(d.code, "001203004568", "198.51.100.9")
+
+
+def test_a_paper_dossier_takes_the_in_person_time_limit(people, ctx_of):
+    from portal.models import Procedure, ProcessingTime
+    from portal.services.effects import time_limit
+
+    with db.connection_context():
+        proc = Procedure.get(Procedure.code == PROCEDURE)
+        ProcessingTime.delete().where(ProcessingTime.procedure == proc).execute()
+        ProcessingTime.create(procedure=proc, channel="online", amount=1)
+        ProcessingTime.create(procedure=proc, channel="in_person", amount=3)
+        assert time_limit(proc.id) == (1, "working_days")
+        assert time_limit(proc.id, "counter") == (3, "working_days")
+    data = enterprise_data(**GOOD_ANSWERS)
+    paper = counter.record_dossier(ctx_of(people.officer), PROCEDURE, data, scans_for(PROCEDURE))
+    online = processing.act(
+        ctx_of(people.officer),
+        dossiers.submit(ctx_of(people.owner), complete_draft(ctx_of(people.owner)), "k").id,
+        "receive",
+    )
+    assert paper.due_at - paper.received_at > online.due_at - online.received_at
