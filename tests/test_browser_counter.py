@@ -70,6 +70,11 @@ def test_counter_without_javascript(browser, tour_server, people):
     assert "Tiếp nhận tại bộ phận một cửa" in page.locator(".app-timeline").inner_text()
     if SHOTS:
         page.screenshot(path=f"{SHOTS}/counter-dossier-vi.png", full_page=True)
+    page.goto(f"{server.url}/statistics")
+    figures = page.locator("#results").inner_text()
+    assert "Tiếp nhận tại bộ phận một cửa" in figures and "Nộp trực tuyến" in figures
+    if SHOTS:
+        page.screenshot(path=f"{SHOTS}/counter-statistics-vi.png", full_page=True)
     context.close()
 
 
@@ -87,7 +92,7 @@ def test_counter_with_javascript_in_english(browser, tour_server, people):
     page.evaluate("window.__samePage = true")
     page.fill("#f-id_number", "0100112437")
     page.click("button[name=step][value=find]")
-    page.locator("#applicant .app-panel").wait_for()
+    page.locator("#applicant .app-callout").wait_for()
     assert "Công ty A" in page.locator("#applicant").inner_text()
     assert page.evaluate("window.__samePage === true"), "reloaded instead of swapped"
     page.fill("#f-contact_name", "Trần Văn Giao")
