@@ -130,6 +130,9 @@ dossier_act                  signed_in   401  403  403  404  422  422  404  404 
 dossier_assign               staff       401  403  403  403  422  422  404  404  404  403
 dossier_result_upload        staff       401  403  403  403  409  409  404  404  404  403
 officer_inbox                unit_staff  L    403  403  403  200  200  200  200  403  403
+officer_counter              counter_intake L 403 403  403  200  200  200  200  403  403
+officer_counter_submit       counter_intake 401 403 403 403 422 422  422  422  403  403
+dossier_counter_files        counter_intake 401 403 403 403 409 409  404  404  403  403
 enterprise_queue             enterprise_checks L 403 403 403  200  200  200  200  200  403
 enterprise_activate          enterprise_checks 401 403 403 403 404  404  404  404  404  403
 enterprise_reject            enterprise_checks 401 403 403 403 404  404  404  404  404  403

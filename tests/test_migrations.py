@@ -123,3 +123,33 @@ def test_a_version_7_database_gets_searchable_form_fields(settings):
     with db.connection_context():
         assert "searchable" in {c.name for c in db.get_columns("form_field")}
         assert current_version() == LATEST
+
+
+def test_the_counter_step_adds_channels_and_applicant_kinds(settings):
+    """The database before the counter intake had no dossier channel, contact, applicant kind
+    or address: the step adds them, existing dossiers online and applicants enterprises."""
+    from playhouse.migrate import migrate as run_operations
+
+    from portal.migrations import STEPS, _migrator, _v13_counter_intake, current_version, migrate
+    from portal.models import Dossier, Enterprise, SchemaVersion
+
+    version = next(v for v, step in STEPS.items() if step is _v13_counter_intake)
+    with db.connection_context():
+        run_operations(
+            *[_migrator().drop_column("dossier", c)
+              for c in ("channel", "contact_name", "contact_phone")],
+            *[_migrator().drop_column("enterprise", c) for c in ("kind", "address")],
+        )
+        db.execute_sql(
+            "INSERT INTO enterprise (tax_code, name, email, created_at) "
+            "VALUES ('0100112437', 'Công ty A', 'a@example.vn', '2025-01-01 00:00:00')"
+        )
+        SchemaVersion.update(version=version - 1).execute()
+    assert migrate() == (version - 1, LATEST)
+    with db.connection_context():
+        assert {"channel", "contact_name", "contact_phone"} <= {
+            c.name for c in db.get_columns("dossier")}
+        old = Enterprise.get(Enterprise.tax_code == "0100112437")
+        assert (old.kind, old.address) == ("enterprise", "")
+        assert Dossier._meta.fields["channel"].default == "online"
+        assert current_version() == LATEST

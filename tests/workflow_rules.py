@@ -18,8 +18,10 @@ EXPECTED = {
     "withdraw": ({NEW, RECEIVED, PROCESSING, SUPPLEMENT, PAYMENT}, WITHDRAWN, {"owner"}, True),
     "supplement": ({SUPPLEMENT}, None, {"owner"}, False),
     "receive": ({NEW}, RECEIVED, STAFF, False),
+    "receive_at_counter": ({DRAFT}, RECEIVED, STAFF, False),  # a paper dossier recorded
     "refuse_reception": ({NEW}, REFUSED, STAFF, True),
     "request_supplement": ({NEW, RECEIVED, PROCESSING}, SUPPLEMENT, STAFF, True),
+    "record_supplement": ({SUPPLEMENT}, None, STAFF, False),  # brought to the counter
     "start_processing": ({RECEIVED}, PROCESSING, STAFF, False),
     "request_payment": ({RECEIVED, PROCESSING}, PAYMENT, STAFF, True),
     "confirm_payment": ({PAYMENT}, PROCESSING, STAFF, False),

@@ -15,6 +15,7 @@ from peewee import (
     BooleanField,
     CharField,
     DateTimeField,
+    Field,
     ForeignKeyField,
     TextField,
 )
@@ -238,17 +239,8 @@ def _number_old_slips() -> None:
         ).execute()
 
 
-def _v12_messages() -> None:
-    """Notifications keep their message id and parameters (shown in the reader's language);
-    form fields say what their pattern wants, in both languages (the demo forms' messages
-    from data/seed/procedure_forms.json)."""
-    wanted = {
-        "notification": {"message": TextField(default=""), "params": TextField(default="")},
-        "form_field": {
-            "pattern_message": CharField(max_length=255, default=""),
-            "pattern_message_en": CharField(max_length=255, default=""),
-        },
-    }
+def _add_columns(wanted: dict[str, dict[str, Field]]) -> None:
+    """Add the columns of `wanted` ({table: {column: field}}) that a table does not have."""
     operations = []
     for table, columns in wanted.items():
         have = {c.name for c in db.get_columns(table)}
@@ -259,7 +251,37 @@ def _v12_messages() -> None:
         ]
     if operations:
         run_operations(*operations)
+
+
+def _v12_messages() -> None:
+    """Notifications keep their message id and parameters (shown in the reader's language);
+    form fields say what their pattern wants, in both languages (the demo forms' messages
+    from data/seed/procedure_forms.json)."""
+    _add_columns({
+        "notification": {"message": TextField(default=""), "params": TextField(default="")},
+        "form_field": {
+            "pattern_message": CharField(max_length=255, default=""),
+            "pattern_message_en": CharField(max_length=255, default=""),
+        },
+    })
     seed_pattern_messages()
+
+
+def _v13_counter_intake() -> None:
+    """Dossiers received on paper at the counter: each dossier's channel and the contact who
+    brought it; applicants that are persons (a citizen ID instead of a tax code) and their
+    address."""
+    _add_columns({
+        "dossier": {
+            "channel": CharField(max_length=8, default="online"),
+            "contact_name": CharField(max_length=255, default=""),
+            "contact_phone": CharField(max_length=32, default=""),
+        },
+        "enterprise": {
+            "kind": CharField(max_length=16, default="enterprise"),
+            "address": CharField(max_length=500, default=""),
+        },
+    })
 
 
 # version -> step that upgrades a database from version-1 to version.
@@ -275,8 +297,9 @@ STEPS: dict[int, Callable[[], None]] = {
     10: _v10_holiday_kinds,
     11: _v11_slip_numbers,
     12: _v12_messages,
+    13: _v13_counter_intake,
 }
-LATEST = 12
+LATEST = 13
 
 
 class SchemaError(RuntimeError):

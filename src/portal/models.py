@@ -66,11 +66,23 @@ STAFF_ROLES = ("officer", "leader", "admin", "auditor")
 UNIT_STAFF_ROLES = ("officer", "leader")  # the people of a unit who handle its dossiers
 
 
+APPLICANT_KINDS = ("enterprise", "person")  # a person (a border resident) has a citizen ID
+
+
 class Enterprise(BaseModel):
+    """An applicant: an enterprise by its tax code, or a person by the 12-digit number of the
+    citizen ID card (CCCD), kept in `tax_code` (the national portal's "owner's ID number")."""
+
     tax_code = CharField(max_length=13, unique=True)
     name = CharField(max_length=255)
     email = CharField(max_length=254)
     created_at = DateTimeField(default=utcnow)
+    kind = CharField(max_length=16, default="enterprise")  # APPLICANT_KINDS
+    address = CharField(max_length=500, default="")
+
+    @property
+    def is_person(self) -> bool:
+        return self.kind == "person"
 
     class Meta:
         table_name = "enterprise"
@@ -266,6 +278,9 @@ class HolidayYear(BaseModel):
         table_name = "holiday_year"
 
 
+DOSSIER_CHANNELS = ("online", "counter")  # filed online, or received on paper at the counter
+
+
 class Dossier(BaseModel):
     code = CharField(max_length=32, unique=True, null=True)  # given at submission
     procedure = ForeignKeyField(Procedure, backref="dossiers", on_delete="RESTRICT")
@@ -289,9 +304,19 @@ class Dossier(BaseModel):
     overdue_told_at = DateTimeField(null=True)
     created_at = DateTimeField(default=utcnow)
     updated_at = DateTimeField(default=utcnow)
+    channel = CharField(max_length=8, default="online")  # DOSSIER_CHANNELS
+    # Who brought a paper dossier to the counter (services/counter.py); online dossiers name
+    # the account that filed them instead.
+    contact_name = CharField(max_length=255, default="")
+    contact_phone = CharField(max_length=32, default="")
 
     class Meta:
         table_name = "dossier"
+
+    @property
+    def at_counter(self) -> bool:
+        """Received on paper at the counter (recorded by an officer)."""
+        return self.channel == "counter"
 
 
 class DossierSequence(BaseModel):

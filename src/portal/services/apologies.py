@@ -49,7 +49,7 @@ def _promised(dossier: Dossier) -> dt.datetime | None:
 def _proposal(dossier: Dossier, calendar: Calendar, now: dt.datetime) -> dt.date:
     """Half the procedure's time limit again (at least one day), counted from now, or from
     the date promised so far when that is still ahead (an apology before the deadline)."""
-    amount, unit = time_limit(dossier.procedure_id)
+    amount, unit = time_limit(dossier.procedure_id, dossier.channel)
     promised = _promised(dossier)
     start = max(now, promised) if promised else now
     return calendar.due(to_local(start), max(1, math.ceil(amount / 2)), unit).date()

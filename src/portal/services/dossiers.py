@@ -547,7 +547,9 @@ def submission_problems(view: DossierView) -> dict[str, Message]:
     return problems
 
 
-def _next_code(unit: Unit, when: dt.datetime) -> str:
+def next_code(unit: Unit, when: dt.datetime) -> str:
+    """The next code of the unit's day, `{unit}-{yyMMdd}-{sequence}` (gap-free: call it in the
+    transaction that gives it)."""
     day = to_local(when).strftime("%y%m%d")
     (
         DossierSequence.insert(unit=unit, day=day, last=1)
@@ -591,7 +593,7 @@ def submit(ctx: Ctx, dossier_id: int, submit_key: str) -> Dossier:
     transition = check("submit", OWNER, Facts(DRAFT), SUBMISSION)
     now = utcnow()
     unit = Unit.get_by_id(dossier.unit_id)
-    code = _next_code(unit, now)
+    code = next_code(unit, now)
     Dossier.update(code=code, status=NEW, submitted_at=now, updated_at=now, submit_key=key).where(
         Dossier.id == dossier.id
     ).execute()

@@ -39,13 +39,16 @@ class Step:
         return load_calendar(self.ctx.office_hours)
 
 
-def time_limit(procedure_id: int) -> tuple[int, str]:
-    """The online time limit of a procedure (else in person, else 5 working days)."""
+def time_limit(procedure_id: int, dossier_channel: str = "online") -> tuple[int, str]:
+    """The time limit of a procedure for a dossier of `dossier_channel`: the online one for a
+    dossier filed online (else in person), the in-person one for a dossier received at the
+    counter (else online); else by post, else 5 working days."""
     times = {
         t.channel: t
         for t in ProcessingTime.select().where(ProcessingTime.procedure == procedure_id)
     }
-    for channel in ("online", "in_person", "post"):
+    order = ("in_person", "online") if dossier_channel == "counter" else ("online", "in_person")
+    for channel in (*order, "post"):
         t = times.get(channel)
         if t is not None and t.amount:
             return t.amount, t.unit
@@ -62,7 +65,7 @@ def _cutoff(proc: Procedure) -> dt.time | None:
 def receive(step: Step) -> Changes:
     """The legal clock starts: the promised date in working time from now."""
     proc = Procedure.get_by_id(step.dossier.procedure_id)
-    amount, unit = time_limit(proc.id)
+    amount, unit = time_limit(proc.id, step.dossier.channel)
     due = step.calendar.due(to_local(step.now), amount, unit, _cutoff(proc))
     return {"received_at": step.now, "due_at": to_utc(due)}
 

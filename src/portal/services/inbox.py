@@ -85,6 +85,7 @@ ROW_COLUMNS = (
     Dossier.code,
     Dossier.status,
     Dossier.due_at,
+    Dossier.channel,  # a paper dossier is marked
     Dossier.procedure,
     Dossier.enterprise,
     Dossier.assigned_to,

@@ -18,6 +18,10 @@ RULES: dict[str, frozenset[str] | None] = {
     # roles and units, so they are among the audited; and they may not open dossiers
     # (services/access.py), so the search's rows would lead them nowhere.
     "audit": frozenset({"auditor"}),
+    # who records a dossier or a supplement received on paper at the counter
+    # (services/counter.py): the people of a unit who handle its dossiers; not enterprises
+    # (they file online), auditors or administrators (they never change a dossier)
+    "counter_intake": frozenset(UNIT_STAFF_ROLES),
     # who is warned, from 1 October, that next year's holidays are not confirmed
     "calendar_warning": frozenset({"officer", "leader", "admin"}),
 }

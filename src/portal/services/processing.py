@@ -83,12 +83,14 @@ def act(
     *,
     to_user: int | None = None,
     to_unit: str = "",
+    path: str = ACT,
 ) -> Dossier:
     """Apply `action` to the dossier as `ctx.user`: lock, check, effect, record, notify.
-    Raises NotFound (not visible), DomainError (unknown, forbidden or not possible now) or
-    ValidationError."""
+    `path` is the service applying it (a row of another path than the generic one is
+    refused as unknown here). Raises NotFound (not visible), DomainError (unknown, forbidden
+    or not possible now) or ValidationError."""
     dossier = require_view(ctx.user, _locked(dossier_id))
-    transition = check(action, actor_kind(ctx.user, dossier), _facts(dossier), ACT)
+    transition = check(action, actor_kind(ctx.user, dossier), _facts(dossier), path)
     note = _clean_note(note, transition.note_required)
     step = Step(ctx, dossier, utcnow(), note, to_user, to_unit)
     changes = transition.effect(step)

@@ -220,6 +220,20 @@ class Figures:
     enterprises: int
     departments: int = 0
     departments_total: int = 0
+    counter: int = 0  # of the received, those received on paper at the counter
+
+    @property
+    def online(self) -> int:
+        """Dossiers received that were filed online."""
+        return self.received - self.counter
+
+    @property
+    def online_share(self) -> Decimal | None:
+        return percent(self.online, self.received)
+
+    @property
+    def counter_share(self) -> Decimal | None:
+        return percent(self.counter, self.received)
 
     @property
     def on_time_rate(self) -> Decimal | None:
@@ -279,8 +293,11 @@ class _Sql:
         done = fn.COALESCE(Dossier.finished_at, self.issued.c.at)
         completed = Dossier.status.in_(COMPLETED) & (done >= start) & (done < end)
         closed = (Dossier.finished_at >= start) & (Dossier.finished_at < end)
+        received = (Dossier.submitted_at >= start) & (Dossier.submitted_at < end)
         self.conditions = {
-            "received": (Dossier.submitted_at >= start) & (Dossier.submitted_at < end),
+            "received": received,
+            # of them, received on paper at the counter (the rest were filed online)
+            "counter": received & (Dossier.channel == "counter"),
             "completed": completed,
             "on_time": completed & (done <= Dossier.due_at),
             "withdrawn": (Dossier.status == WITHDRAWN) & closed,

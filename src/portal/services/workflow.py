@@ -35,9 +35,10 @@ from portal.services.status import (
 __all__ = ["CLOCK_RUNS", "FINAL", "STATUS_LABELS", "Status", "LEADER", "OFFICER", "OWNER"]
 
 STAFF = {OFFICER, LEADER}
-# Who may apply a row: its own service (the submission checks the form and gives the code),
-# or `processing.act`, the generic action path of a submitted dossier.
-SUBMISSION, ACT = "submission", "act"
+# Who may apply a row: its own service (the submission checks the form and gives the code;
+# the counter, services/counter.py, records a paper dossier or supplement with its scanned
+# files), or `processing.act`, the generic action path of a submitted dossier.
+SUBMISSION, COUNTER, ACT = "submission", "counter", "act"
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,16 @@ TRANSITIONS: dict[str, Transition] = {
             slip="receipt",
         ),
         _t(
+            "receive_at_counter",
+            {DRAFT},
+            RECEIVED,
+            STAFF,
+            N_("Receive at the counter"),
+            effect=effects.receive,
+            slip="receipt",
+            path=COUNTER,
+        ),
+        _t(
             "refuse_reception",
             {NEW},
             REFUSED,
@@ -131,6 +142,15 @@ TRANSITIONS: dict[str, Transition] = {
             note=True,
             effect=effects.request_supplement,
             slip="supplement",
+        ),
+        _t(
+            "record_supplement",
+            {SUPPLEMENT},
+            None,
+            STAFF,
+            N_("Record a supplement brought to the counter"),
+            effect=effects.supplement,
+            path=COUNTER,
         ),
         _t(
             "start_processing",
@@ -283,6 +303,8 @@ PURPOSE_NAMES = {
 ACTION_NAMES = {
     **{t.action: t.label for t in TRANSITIONS.values()},
     "submit": N_("Submitted"),
+    "receive_at_counter": N_("Received at the counter"),
+    "record_supplement": N_("Supplement recorded at the counter"),
     "assign": N_("Assigned"),
     "apology": N_("Apology slip issued"),
     "view_confidential": N_("Confidential document opened"),

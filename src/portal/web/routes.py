@@ -13,6 +13,7 @@ from portal.web import (
     audit,
     auth,
     catalogue,
+    counter,
     dossier_actions,
     dossier_page,
     dossiers,
@@ -104,7 +105,10 @@ TABLE = [
     ("/dossiers/{dossier_id}/actions/{action}", dossier_actions.dossier_act, POST),
     ("/dossiers/{dossier_id}/assign", dossier_actions.dossier_assign, POST),
     ("/dossiers/{dossier_id}/result", dossier_actions.dossier_result_upload, POST),
+    ("/dossiers/{dossier_id}/counter-files", counter.dossier_counter_files, POST),
     ("/officer/inbox", inbox.officer_inbox, GET),
+    ("/officer/counter", counter.officer_counter, GET),
+    ("/officer/counter", counter.officer_counter_submit, POST),
     ("/officer/enterprises", enterprise_checks.enterprise_queue, GET),
     ("/officer/enterprises/{user_id}/activate", enterprise_checks.enterprise_activate, POST),
     ("/officer/enterprises/{user_id}/reject", enterprise_checks.enterprise_reject, POST),
@@ -125,6 +129,9 @@ def routes(assets: StaticAssets, max_upload_bytes: int) -> list[BaseRoute]:
         dossiers.dossier_file_add: file_limit,
         dossiers.dossier_supplement_file_add: file_limit,
         dossier_actions.dossier_result_upload: file_limit,
+        # the scanned documents of a paper dossier or supplement, several in one request
+        counter.officer_counter_submit: counter.MAX_SCANS * file_limit,
+        counter.dossier_counter_files: counter.MAX_SCANS * file_limit,
         # Up to the whole file in one PATCH: the endpoint streams it to disk and answers
         # 413 itself (with Tus-Resumable) once a body is longer than the upload's rest.
         uploads.upload_append: None,
