@@ -161,6 +161,11 @@ def _v10_holiday_kinds() -> None:
     load_holidays()
 
 
+def _v11_procedure_forms() -> None:
+    """Blank forms that procedures offer for download."""
+    db.create_tables([models.ProcedureForm])
+
+
 # version -> step that upgrades a database from version-1 to version.
 STEPS: dict[int, Callable[[], None]] = {
     2: _v2_dossiers,
@@ -172,8 +177,9 @@ STEPS: dict[int, Callable[[], None]] = {
     8: _v8_searchable_fields,
     9: _v9_audit_indexes,
     10: _v10_holiday_kinds,
+    11: _v11_procedure_forms,
 }
-LATEST = 10
+LATEST = 11
 
 
 class SchemaError(RuntimeError):

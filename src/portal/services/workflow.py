@@ -290,4 +290,6 @@ ACTION_NAMES = {
     "add_file": N_("File added"),
     "remove_file": N_("File removed"),
     "login": N_("Logged in"),
+    "attach_form": N_("Form file attached to a procedure"),
+    "remove_form": N_("Form file removed from a procedure"),
 }
