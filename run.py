@@ -136,15 +136,18 @@ def cmd_seed_demo(args: argparse.Namespace) -> None:
     from portal.db import configure
     from portal.migrations import migrate
     from portal.services.demo_dossiers import seed_dossiers
+    from portal.services.demo_forms import seed_form_files
     from portal.services.seed import DEMO_PASSWORD, seed_demo
 
     conf = settings()
     configure(conf)
     migrate()
     counts = seed_demo()
+    forms = seed_form_files(conf.uploads)
     made = seed_dossiers(conf)
     print(
-        f"Seeded {counts['units']} units, {counts['procedures']} procedures, "
+        f"Seeded {counts['units']} units, {counts['procedures']} procedures "
+        f"({forms} new demo form files), "
         f"{counts['accounts']} new demo accounts (password: {DEMO_PASSWORD}), "
         f"{counts['holidays']} new holidays and swapped working days, {made} demo dossiers."
     )
@@ -154,6 +157,7 @@ def _prepare(seed: bool) -> None:
     from portal.db import configure
     from portal.migrations import migrate
     from portal.services.demo_dossiers import seed_dossiers
+    from portal.services.demo_forms import seed_form_files
     from portal.services.seed import DEMO_PASSWORD, is_seeded, seed_demo
 
     conf = settings()
@@ -161,6 +165,7 @@ def _prepare(seed: bool) -> None:
     migrate()
     if seed and not is_seeded():
         counts = seed_demo()
+        seed_form_files(conf.uploads)
         seed_dossiers(conf)
         print(f"First start: seeded {counts['procedures']} procedures and {counts['units']} units.")
         print(

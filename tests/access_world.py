@@ -25,7 +25,8 @@ from portal.db import configure, db
 from portal.migrations import migrate
 from portal.models import Attachment, Enterprise, Holiday, RequiredDocument, Slip
 from portal.queue import huey
-from portal.services import accounts
+from portal.services import accounts, procedure_forms
+from portal.services.access import Ctx
 from portal.services.seed import SEED_DIR, seed_catalogue, seed_forms
 from portal.services.units import load_units
 from tests.conftest import PASSWORD, fresh_database
@@ -81,6 +82,9 @@ class World:
     upload: str = ""  # the owner's upload in progress on the draft (half sent)
     spare_upload: str = ""  # another one, for termination
     holiday: int = 0
+    procedure_form: int = 0  # a form file the procedure offers for download
+    form_sha: str = ""  # the start of its SHA-256, as its download link carries it
+    spare_form: int = 0  # another one, for the admin to remove
     secrets: list[str] = field(default_factory=list)  # texts only the dossier's viewers see
 
 
@@ -203,6 +207,10 @@ def _build(world: World) -> None:
         files = {a.original_name: a.id for a in Attachment.select()}
         world.slip = Slip.get(Slip.dossier == did, Slip.kind == "receipt").id
         world.holiday = Holiday.create(day=dt.date(2031, 1, 2), name="Ngày nghỉ thử").id
+    admin = Ctx(user=world.users["admin"], uploads=world.settings.uploads)
+    form = procedure_forms.attach(admin, PROCEDURE, "Mẫu đơn đề nghị", [pdf_bytes("form")])
+    world.procedure_form, world.form_sha = form.id, form.sha256[:16]
+    world.spare_form = procedure_forms.attach(admin, PROCEDURE, "Mẫu cũ", [pdf_bytes("old")]).id
     world.plain, world.secret = files["chung-tu-thuong.pdf"], files["mat-hop-dong.pdf"]
     world.draft_file = files["ban-nhap.pdf"]
     world.secrets = [world.code, "mat-hop-dong.pdf", "chung-tu-thuong.pdf", "ban-nhap.pdf"]

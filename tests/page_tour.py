@@ -148,6 +148,14 @@ if '"/audit"' in Path(routes.__file__).read_text(encoding="utf-8"):
         PageSpec("audit, history events", "auditor", "/audit?tab=events"),
         PageSpec("audit, errors", "auditor", "/audit?from=31/02/2026", 422),
     ]
+# Forms to download: the administrator's page of a procedure's forms, and a procedure that
+# is not online refusing an online dossier (409, with the counter's instructions).
+PAGES += [
+    PageSpec("procedure's forms", "admin", f"/admin/procedures/{NOT_ONLINE}/forms"),
+    _errors("procedure's forms, errors", "admin", f"/admin/procedures/{NOT_ONLINE}/forms", SUBMIT),
+    PageSpec("new dossier, not online", "enterprise", f"/dossiers/new?procedure={NOT_ONLINE}",
+             409),
+]
 
 
 # --- data ----------------------------------------------------------------------------------

@@ -110,3 +110,60 @@ def as_zip64(archive: bytes, count: int | None = None, moved: int = 0) -> bytes:
     locator = struct.pack("<4sLQL", b"PK\x06\x07", 0, at + moved, 1)
     end = EOCD.pack(sig, disk, cd_disk, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, comment)
     return archive[:at] + record + locator + end
+
+
+def ole(stream: str, size: int = 4096) -> bytes:
+    """A minimal OLE compound file (the container of legacy Word and Excel files), version 3
+    with 512-byte sectors, holding one stream named `stream` of `size` bytes (at least the
+    4096 of the mini-stream cut-off, so it lives in ordinary sectors): header, one FAT sector,
+    one directory sector, then the stream's sectors."""
+    end, free, fat_sector, no_stream = 0xFFFFFFFE, 0xFFFFFFFF, 0xFFFFFFFD, 0xFFFFFFFF
+    data_sectors = -(-size // 512)
+    header = struct.pack(
+        "<8s16s5H6s9L",
+        b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", b"\x00" * 16, 0x3E, 3, 0xFFFE, 9, 6, b"\x00" * 6,
+        0, 1, 1, 0, 4096, end, 0, end, 0,
+    )
+    header += struct.pack("<109L", 0, *([free] * 108))
+    fat = [fat_sector, end] + [3 + n for n in range(data_sectors - 1)] + [end]
+    fat_bytes = struct.pack(f"<{len(fat)}L", *fat) + b"\xff" * (512 - 4 * len(fat))
+
+    def entry(name: str, kind: int, child: int, start: int, length: int) -> bytes:
+        encoded = (name + "\x00").encode("utf-16-le") if name else b""
+        return struct.pack(
+            "<64sHBB3L16sL16sLQ", encoded, len(encoded), kind, 1 if name else 0,
+            no_stream, no_stream, child, b"\x00" * 16, 0, b"\x00" * 16, start, length,
+        )
+
+    directory = (
+        entry("Root Entry", 5, 1, end, 0)
+        + entry(stream, 2, no_stream, 2, size)
+        + entry("", 0, no_stream, 0, 0) * 2
+    )
+    body = (b"\x00" * size).ljust(data_sectors * 512, b"\x00")
+    return header + fat_bytes + directory + body
+
+
+def odt() -> bytes:
+    """A minimal OpenDocument text: its `mimetype` entry first and stored, a manifest, the
+    content."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        z.writestr(zipfile.ZipInfo("mimetype"), "application/vnd.oasis.opendocument.text")
+        z.writestr(
+            "META-INF/manifest.xml",
+            '<?xml version="1.0" encoding="UTF-8"?>\n<manifest:manifest xmlns:manifest='
+            '"urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.2">'
+            '<manifest:file-entry manifest:full-path="/" manifest:media-type='
+            '"application/vnd.oasis.opendocument.text"/><manifest:file-entry manifest:full-path='
+            '"content.xml" manifest:media-type="text/xml"/></manifest:manifest>',
+        )
+        z.writestr(
+            "content.xml",
+            '<?xml version="1.0" encoding="UTF-8"?>\n<office:document-content xmlns:office='
+            '"urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:text='
+            '"urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2">'
+            "<office:body><office:text><text:p>Tờ khai</text:p></office:text></office:body>"
+            "</office:document-content>",
+        )
+    return out.getvalue()

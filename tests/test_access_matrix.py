@@ -69,6 +69,7 @@ account_password             signed_in   401  422  422  422  422  422  422  422 
 account_sessions_end         signed_in   401  303  303  303  303  303  303  303  303  303
 procedure_list               public      200  200  200  200  200  200  200  200  200  200
 procedure_detail             public      200  200  200  200  200  200  200  200  200  200
+procedure_form_download      public      200  200  200  200  200  200  200  200  200  200
 admin_home                   admin       L    403  403  403  403  403  403  403  200  403
 admin_users                  admin       L    403  403  403  403  403  403  403  200  403
 admin_user_new               admin       L    403  403  403  403  403  403  403  200  403
@@ -85,6 +86,10 @@ admin_procedure_new          admin       L    403  403  403  403  403  403  403 
 admin_procedure_create       admin       401  403  403  403  403  403  403  403  422  403
 admin_procedure_edit         admin       L    403  403  403  403  403  403  403  200  403
 admin_procedure_update       admin       401  403  403  403  403  403  403  403  422  403
+admin_procedure_forms        admin       L    403  403  403  403  403  403  403  200  403
+admin_procedure_form_add     admin       401  403  403  403  403  403  403  403  422  403
+admin_procedure_form_remove_confirm admin L 403 403  403  403  403  403  403  200  403
+admin_procedure_form_remove  admin       401  403  403  403  403  403  403  403  303  403
 admin_catalogue_transfer     admin       L    403  403  403  403  403  403  403  200  403
 admin_catalogue_import       admin       401  403  403  403  403  403  403  403  422  403
 admin_catalogue_export       admin       L    403  403  403  403  403  403  403  200  403
@@ -171,6 +176,8 @@ PARAMS = {
     "slip_id": "slip",
     "key": "upload",
     "holiday_id": "holiday",
+    "form_id": "procedure_form",
+    "sha": "form_sha",
 }
 CASES = {
     "draft": {"dossier_id": "draft"},
@@ -181,6 +188,7 @@ CASES = {
 OVERRIDES = {
     "dossier_file:draft": {"dossier_id": "draft", "attachment_id": "draft_file"},
     "upload_cancel": {"key": "spare_upload"},
+    "admin_procedure_form_remove": {"form_id": "spare_form"},
 }
 FORMS = {
     "login_submit": {"password": "not-the-password-1"},

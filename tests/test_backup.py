@@ -482,3 +482,30 @@ def test_a_backup_while_dossiers_are_written_is_consistent(
     assert 2 * before <= len(kept) <= len(live) and kept == live[: len(kept)]
     assert verify_chain() == (len(kept), None, "")
     assert all(sha((restored.uploads / n).read_bytes()) == digest for n, digest in names)
+
+
+def test_the_forms_procedures_offer_are_backed_up_and_restored(
+    settings, catalogue, make_user, backup, target, tmp_path
+):
+    from portal.services import procedure_forms
+    from portal.services.access import Ctx
+    from tests.real_files import docx
+
+    with db.connection_context():
+        admin = make_user("admin")
+    content = docx()
+    form = procedure_forms.attach(
+        Ctx(user=admin, uploads=settings.uploads), "1.008002", "Tờ khai mẫu", [content]
+    )
+    archive = tmp_path / "out" / "portal.tar"
+    result = backup("--output", str(archive))
+    assert result.returncode == 0, result.stderr
+    contents = members(archive)
+    assert contents[f"uploads/{form.stored_name}"] == content
+    manifest = json.loads(contents["manifest.json"])
+    assert manifest["files"][form.stored_name] == {"size": len(content), "sha256": sha(content)}
+    result = target.restore(archive)
+    assert result.returncode == 0, result.stderr
+    db.close_all()
+    restored = target.settings()
+    assert (restored.uploads / form.stored_name).read_bytes() == content

@@ -490,16 +490,19 @@ def test_refused_uploads_close_their_files(sessions, forms):
 
 
 def test_a_procedure_not_online_says_why_and_offers_no_form(sessions, forms):
+    """409 (the procedure's state, not the input, refuses it) with the counter instructions,
+    both for the page that starts a dossier and for the form sent anyway."""
     e = sessions["enterprise"]
     r = e.get(f"/dossiers/new?procedure={NOT_ONLINE}")
-    assert r.status_code == 200
+    assert r.status_code == 409
     page = text_of(r)
     assert tr("This procedure is not available online") in page
-    assert tr("Why:") in page
+    assert tr("Why:") in page and tr("How to do it:") in page
     assert 'action="/dossiers/new"' not in page and 'name="unit"' not in page
     r = e.post("/dossiers/new", {"procedure": NOT_ONLINE, "unit": UNIT})
-    assert r.status_code == 422
-    assert tr("This procedure is not available online.") in text_of(r)
+    assert r.status_code == 409
+    assert tr("This procedure is not available online") in text_of(r)
+    assert tr("How to do it:") in text_of(r) and 'name="unit"' not in r.text
     with db.connection_context():
         assert Dossier.select().count() == 0
 

@@ -19,6 +19,9 @@ from portal import i18n
 from portal.app import create_app
 from portal.config import ROOT
 from portal.db import db
+from portal.models import ProcedureForm
+from portal.services import procedure_forms
+from portal.services.access import Ctx
 from portal.services.policy import RULES
 from portal.web.security import guard
 from portal.web.static import IMMUTABLE
@@ -52,6 +55,11 @@ def real_values(route: Route, user_id: int) -> dict[str, str]:
             values[name] = "en"
         elif name == "code" and "/procedures/" in route.path:
             values[name] = "1.005458"
+        elif name in ("form_id", "sha"):
+            with db.connection_context():  # a form file of 1.005458, where a test attached one
+                form = ProcedureForm.select().order_by(ProcedureForm.id).first()
+            if form is not None:
+                values[name] = str(form.id) if name == "form_id" else form.sha256[:16]
     return values
 
 
@@ -242,9 +250,11 @@ def test_no_get_route_fails_for_anonymous_visitors(app, client, make_user):
     assert 200 in statuses and 303 in statuses
 
 
-def test_no_get_route_fails_for_admins(app, client, make_user, login):
+def test_no_get_route_fails_for_admins(app, client, make_user, login, settings):
     admin = make_user("admin")
     login(admin)
+    ctx = Ctx(user=admin, uploads=settings.uploads)
+    procedure_forms.attach(ctx, "1.005458", "Mẫu đơn", [b"%PDF-1.4\n%%EOF\n"])
     statuses = check_gets(app, client, make_user("officer").id)
     assert 200 in statuses
     for route in get_routes(app):

@@ -3,12 +3,13 @@
 An archive holds `manifest.json` (format, creation time, database engine, schema version, rows
 per table, the history chain's head and length, each file's size and SHA-256), the database
 (`database.sqlite3`, copied with SQLite's online backup API, or `database.pgdump`, written by
-`pg_dump --format=custom`), `uploads/<stored name>` for every file an attachment names, and
-`secret_key` when the data directory has one. The history key is left out on purpose (it must
-not travel with the data it protects): the manifest names the ids of the keys the chain needs,
-and a restore asks for them. Both database copies read one snapshot while the
-portal keeps running, and the counts and the file list come from that same snapshot. The
-archive is written under a temporary name, mode 0600, and gets its final name once complete.
+`pg_dump --format=custom`), `uploads/<stored name>` for every file an attachment or a
+procedure's form names, and `secret_key` when the data directory has one. The history key
+is left out on purpose (it must not travel with the data it protects): the manifest names the
+ids of the keys the chain needs, and a restore asks for them. Both database copies read one
+snapshot while the portal keeps running, and the counts and the file list come from that same
+snapshot. The archive is written under a temporary name, mode 0600, and gets its final name
+once complete.
 """
 
 from __future__ import annotations
@@ -107,6 +108,9 @@ def _facts(conn: Any, tables: list[str]) -> tuple[dict[str, Any], list[tuple[str
     if "attachment" in counts:
         cur.execute("SELECT stored_name, size, sha256 FROM attachment ORDER BY id")
         files = [(name, size, sha) for name, size, sha in cur.fetchall()]
+    if "procedure_form" in counts:  # the blank forms procedures offer, beside the attachments
+        cur.execute("SELECT stored_name, size, sha256 FROM procedure_form ORDER BY id")
+        files += [(name, size, sha) for name, size, sha in cur.fetchall()]
     return facts, files
 
 

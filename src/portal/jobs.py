@@ -16,7 +16,15 @@ from portal.config import Settings
 from portal.db import reading
 from portal.models import Attachment
 from portal.queue import huey
-from portal.services import accounts, notify, processing, scanning, security_log, uploads
+from portal.services import (
+    accounts,
+    notify,
+    procedure_forms,
+    processing,
+    scanning,
+    security_log,
+    uploads,
+)
 from portal.storage import orphans
 
 log = logging.getLogger("portal.jobs")
@@ -70,13 +78,14 @@ def remind_due_tomorrow() -> int:
 
 @reading
 def _known_files() -> set[str]:
-    return {a.stored_name for a in Attachment.select(Attachment.stored_name)}
+    attached = {a.stored_name for a in Attachment.select(Attachment.stored_name)}
+    return attached | procedure_forms.stored_names()
 
 
 @huey.periodic_task(crontab(minute="41"))
 def clean_orphan_uploads() -> int:
-    """Hourly: delete uploaded files that no attachment names (a crash between the file and
-    the database write), once they are an hour old."""
+    """Hourly: delete uploaded files that no attachment nor procedure form names (a crash
+    between the file and the database write), once they are an hour old."""
     stale = orphans(settings().uploads, _known_files())
     for path in stale:
         path.unlink(missing_ok=True)

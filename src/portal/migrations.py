@@ -284,6 +284,11 @@ def _v13_counter_intake() -> None:
     })
 
 
+def _v14_procedure_forms() -> None:
+    """Blank forms that procedures offer for download."""
+    db.create_tables([models.ProcedureForm])
+
+
 # version -> step that upgrades a database from version-1 to version.
 STEPS: dict[int, Callable[[], None]] = {
     2: _v2_dossiers,
@@ -298,8 +303,9 @@ STEPS: dict[int, Callable[[], None]] = {
     11: _v11_slip_numbers,
     12: _v12_messages,
     13: _v13_counter_intake,
+    14: _v14_procedure_forms,
 }
-LATEST = 13
+LATEST = 14
 
 
 class SchemaError(RuntimeError):

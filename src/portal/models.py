@@ -154,6 +154,7 @@ class UserSession(BaseModel):
 # dossier is submitted online; at level 4 the result is also returned online.
 ONLINE_LEVELS = (1, 2, 3, 4)
 ONLINE_FROM_LEVEL = 3
+FORMS_LEVEL = 2  # not online, but forms to download (the counter takes the dossier)
 RESULT_ONLINE_FROM_LEVEL = 4
 CHANNELS = ("online", "in_person", "post")
 TIME_UNITS = ("working_days", "days")
@@ -188,6 +189,11 @@ class Procedure(BaseModel):
     def is_online(self) -> bool:
         """Dossiers of this procedure are submitted online (level 3 or 4)."""
         return self.online_level >= ONLINE_FROM_LEVEL
+
+    @property
+    def promises_forms(self) -> bool:
+        """Level 2: not online, but its page offers the forms to fill in for the counter."""
+        return self.online_level == FORMS_LEVEL
 
     @property
     def returns_result_online(self) -> bool:
@@ -252,6 +258,33 @@ class FormField(BaseModel):
     class Meta:
         table_name = "form_field"
         indexes = ((("procedure", "name"), True),)
+
+
+class ProcedureForm(BaseModel):
+    """A blank form a procedure offers for download (a level-2 procedure's promise): stored
+    like an attachment (generated name, SHA-256, type by content), shown under `title`."""
+
+    procedure = ForeignKeyField(Procedure, backref="form_files", on_delete="CASCADE")
+    title = CharField(max_length=255)
+    stored_name = CharField(max_length=64, unique=True)
+    size = BigIntegerField()
+    sha256 = CharField(max_length=64)
+    content_type = CharField(max_length=128)
+    uploaded_by = ForeignKeyField(User, null=True, on_delete="SET NULL")  # None: the seed
+    uploaded_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "procedure_form"
+
+    @property
+    def filename(self) -> str:
+        """The name it downloads under: its title with its type's extension."""
+        return storage.served_name(storage.safe_filename(self.title), self.content_type)
+
+    @property
+    def file_type(self) -> str:
+        """Its type as the portal names it (pdf, docx, doc …)."""
+        return storage.type_of(self.content_type) or ""
 
 
 HOLIDAY_KINDS = ("holiday", "working_day")  # a day off, or a weekend day worked in exchange
@@ -512,6 +545,7 @@ ALL_MODELS = [
     RequiredDocument,
     ProcessingTime,
     FormField,
+    ProcedureForm,
     Holiday,
     HolidayYear,
     Dossier,

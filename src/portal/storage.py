@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import BinaryIO
 from xml.parsers import expat
 
+import olefile
+
 CHUNK = 64 * 1024
 # Entries an Office document may hold: real ones hold tens to hundreds; reading the directory
 # of 190,000 took 4 s and 200 MB.
@@ -30,6 +32,10 @@ CONTENT_TYPES = {
     "xml": "application/xml",
     "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    # Blank forms a procedure offers for download may also be legacy Office or OpenDocument.
+    "doc": "application/msword",
+    "xls": "application/vnd.ms-excel",
+    "odt": "application/vnd.oasis.opendocument.text",
 }
 # The extensions of each type, the first one given to a name that has none of them.
 EXTENSIONS = {
@@ -39,6 +45,9 @@ EXTENSIONS = {
     "xml": ("xml",),
     "docx": ("docx",),
     "xlsx": ("xlsx",),
+    "doc": ("doc",),
+    "xls": ("xls",),
+    "odt": ("odt",),
 }
 _TYPE_OF = {content_type: file_type for file_type, content_type in CONTENT_TYPES.items()}
 # What reads as an extension (replaced by the type's own): up to five ASCII letters and digits,
@@ -49,6 +58,8 @@ _PAGE_NAMESPACES = {"http://www.w3.org/1999/xhtml", "http://www.w3.org/2000/svg"
 _PAGE_ROOTS = {"html", "svg"}
 _XML_WHITESPACE = b" \t\r\n"
 _UTF8_BOM = b"\xef\xbb\xbf"
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # an OLE compound document (legacy Office)
+_ODT_MIMETYPE = b"application/vnd.oasis.opendocument.text"
 _ZIP_END = struct.Struct("<4s4H2LH")  # end of central directory, before its comment
 _ZIP64_LOCATOR = struct.Struct("<4sLQL")
 _ZIP64_END = struct.Struct("<4sQ2H2L4Q")
@@ -121,6 +132,11 @@ def served_name(name: str, content_type: str) -> str:
     return named_as(name, file_type) if file_type else name
 
 
+def type_of(content_type: str) -> str | None:
+    """The file type (a key of CONTENT_TYPES) stored with `content_type`, if it is one."""
+    return _TYPE_OF.get(content_type)
+
+
 def sniff(path: Path) -> str | None:
     """The file type of `path` by its content, or None if it is not an accepted type."""
     with path.open("rb") as f:
@@ -133,26 +149,53 @@ def sniff(path: Path) -> str | None:
         return "jpg"
     if head.startswith(b"PK\x03\x04"):
         return _office_type(path)
+    if head.startswith(_OLE_MAGIC):
+        return _ole_type(path)
     if head.removeprefix(_UTF8_BOM).lstrip(_XML_WHITESPACE).startswith(b"<"):
         return "xml" if _plain_xml(path) else None
     return None
 
 
 def _office_type(path: Path) -> str | None:
-    """The type of an Office document, docx or xlsx; None for any other archive, or one of
-    more than MAX_ZIP_ENTRIES entries (known from its end record, before its directory is read)."""
+    """The type of an Office document, docx, xlsx or odt; None for any other archive, or one
+    of more than MAX_ZIP_ENTRIES entries (known from its end record, before its directory is
+    read)."""
     try:
         if not _zip_directory_is_small(path):
             return None
         with zipfile.ZipFile(path) as z:
             names = set(z.namelist())
-    except (zipfile.BadZipFile, OSError, struct.error):
+            # An OpenDocument text names its type in its first entry, `mimetype`, stored.
+            first = z.infolist()[0] if names else None
+            odt = (
+                first is not None
+                and first.filename == "mimetype"
+                and first.file_size == len(_ODT_MIMETYPE)
+                and "content.xml" in names
+                and z.read(first) == _ODT_MIMETYPE
+            )
+    except (zipfile.BadZipFile, OSError, struct.error, RuntimeError, NotImplementedError):
         return None
     if "[Content_Types].xml" in names:
         if "word/document.xml" in names:  # the main part of a Word document
             return "docx"
         if "xl/workbook.xml" in names:  # the main part of an Excel workbook
             return "xlsx"
+    return "odt" if odt else None
+
+
+def _ole_type(path: Path) -> str | None:
+    """The type of a legacy Office document (an OLE compound file), by the stream that holds
+    its body: doc (WordDocument) or xls (Workbook, or Book before Excel 97); None for any
+    other compound file or one olefile cannot read."""
+    try:
+        with olefile.OleFileIO(str(path)) as ole:
+            if ole.exists("WordDocument"):
+                return "doc"
+            if ole.exists("Workbook") or ole.exists("Book"):
+                return "xls"
+    except Exception:  # a malformed file may fail anywhere in olefile's parser: not a type
+        return None
     return None
 
 

@@ -22,13 +22,40 @@ LEGAL_BASIS = (
 NO_FEE = "Không thu phí, lệ phí."
 DECLARATION_FEE = "Lệ phí làm thủ tục hải quan: 20.000 đồng/tờ khai (Thông tư số 14/2021/TT-BTC)."
 
+# Why the seed's own examples are not online, and how to do them at the counter (demo data:
+# the national catalogue's extract says neither). The border residents' procedures are done
+# where the goods cross, in person; the defence and security one carries classified papers.
 REASON_BORDER = (
-    "Người thực hiện là cư dân biên giới, làm thủ tục trực tiếp tại cửa khẩu; "
-    "nộp hồ sơ trực tuyến không hiệu quả với đối tượng này."
+    "Cư dân biên giới mua bán, trao đổi hàng hóa qua cửa khẩu, lối mở biên giới; hàng hóa được "
+    "khai và kiểm tra ngay tại cửa khẩu khi qua lại, nên thủ tục làm trực tiếp, không nộp hồ sơ "
+    "trực tuyến."
+)
+OFFLINE_BORDER = (
+    "Làm thủ tục trực tiếp tại Hải quan cửa khẩu nơi hàng hóa qua lại, trong giờ làm việc của "
+    "cửa khẩu. Mang theo: tờ khai theo mẫu (tải ở trang này, hoặc nhận tại cửa khẩu), giấy tờ "
+    "chứng minh là cư dân biên giới (căn cước hoặc giấy thông hành biên giới) và hàng hóa để "
+    "công chức hải quan kiểm tra."
+)
+REASON_BORDER_TRADER = (
+    "Thương nhân mua gom hàng hóa do cư dân biên giới nhập khẩu; hồ sơ gắn với hàng hóa được "
+    "kiểm tra trực tiếp tại cửa khẩu, nên thủ tục làm trực tiếp, không nộp hồ sơ trực tuyến."
+)
+OFFLINE_BORDER_TRADER = (
+    "Nộp hồ sơ trực tiếp tại Hải quan cửa khẩu nơi cư dân biên giới nhập khẩu hàng hóa, trong "
+    "giờ làm việc của cửa khẩu. Mang theo: tờ khai theo mẫu (tải ở trang này), bảng kê hàng hóa "
+    "mua gom của cư dân biên giới, hợp đồng hoặc chứng từ mua bán và giấy chứng nhận đăng ký "
+    "doanh nghiệp."
 )
 REASON_DEFENCE = (
-    "Hồ sơ do Bộ Quốc phòng, Bộ Công an gửi trực tiếp và có tài liệu mật; "
-    "không thực hiện trực tuyến."
+    "Hồ sơ có tài liệu mật của Bộ Quốc phòng, Bộ Công an (danh mục hàng hóa chuyên dùng trực "
+    "tiếp phục vụ quốc phòng, an ninh); tài liệu mật không được gửi qua mạng, nên thủ tục không "
+    "thực hiện trực tuyến."
+)
+OFFLINE_DEFENCE = (
+    "Nộp hồ sơ trực tiếp tại bộ phận một cửa của Chi cục Hải quan khu vực nơi làm thủ tục, "
+    "trong giờ hành chính. Mang theo: văn bản đề nghị theo mẫu (tải ở trang này), văn bản của "
+    "Bộ Quốc phòng hoặc Bộ Công an xác nhận hàng hóa chuyên dùng, danh mục hàng hóa, và giấy "
+    "giới thiệu của người nộp; tài liệu mật được giao nhận theo chế độ bảo vệ bí mật nhà nước."
 )
 OFFLINE_HOW = (
     "Nộp hồ sơ trực tiếp tại bộ phận một cửa của Chi cục Hải quan nơi làm thủ tục, "
@@ -200,27 +227,32 @@ def _steps(code: str, online: bool) -> str:
     )
 
 
+def _level(
+    code: str, lower: str, times: dict[str, tuple[int | None, str]]
+) -> tuple[int, str, str]:
+    """The online level of a procedure (by its lower-case name and its channels), and for one
+    that is not online why not and how to do it at the counter."""
+    if "cư dân biên giới" in lower and "mua gom" in lower:
+        return 2, REASON_BORDER_TRADER, OFFLINE_BORDER_TRADER
+    if "cư dân biên giới" in lower:
+        return 2, REASON_BORDER, OFFLINE_BORDER
+    if "quốc phòng" in lower:
+        return 2, REASON_DEFENCE, OFFLINE_DEFENCE
+    if "online" in times:
+        return 4, "", ""
+    if times:
+        reason = "Quyết định công bố thủ tục chỉ quy định nộp hồ sơ trực tiếp hoặc qua bưu chính."
+        return 2, reason, OFFLINE_HOW
+    return (3 if _stable(code, 10) == 0 else 4), "", ""
+
+
 def procedure_from_row(row: dict[str, str]) -> tuple[dict[str, Any], str]:
     """The cleaned values of one catalogue row and the comma list of fields filled as demo."""
     code, name = row["ma_tthc"].strip(), " ".join(row["ten"].split())
     lower = name.lower()
     demo: list[str] = []
     times = parse_times(row.get("kenh_thoi_han", ""))
-    not_online_reason = offline = ""
-    if "cư dân biên giới" in lower:
-        level, not_online_reason, offline = 2, REASON_BORDER, OFFLINE_HOW
-    elif "quốc phòng" in lower:
-        level, not_online_reason, offline = 2, REASON_DEFENCE, OFFLINE_HOW
-    elif "online" in times:
-        level = 4
-    elif times and "online" not in times:
-        level = 2
-        not_online_reason = (
-            "Quyết định công bố thủ tục chỉ quy định nộp hồ sơ trực tiếp hoặc qua bưu chính."
-        )
-        offline = OFFLINE_HOW
-    else:
-        level = 3 if _stable(code, 10) == 0 else 4
+    level, not_online_reason, offline = _level(code, lower, times)
     demo.append("online_level")
     if not_online_reason:
         demo += ["not_online_reason", "offline_instructions"]

@@ -293,7 +293,7 @@ def start_draft(ctx: Ctx, procedure_code: str, unit_code: str) -> Dossier:
     if proc is None:
         raise NotFound(procedure_code)
     if not proc.is_online:
-        raise DomainError(N_("This procedure is not available online."))
+        raise DomainError(N_("This procedure is not available online."), kind="conflict")
     unit = Unit.get_or_none(Unit.code == unit_code[:16])
     if unit is None or unit not in competent_units(proc):
         raise ValidationError({"unit": Message(N_("Choose the customs office that handles it."))})

@@ -6,7 +6,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from portal.services import catalogue
+from portal.services import catalogue, procedure_forms
 from portal.services.catalogue import Filters
 from portal.web.rendering import render
 from portal.web.security import guard
@@ -34,8 +34,9 @@ async def procedure_list(request: Request) -> Response:
 @guard("public")
 async def procedure_detail(request: Request) -> Response:
     proc = await run_in_threadpool(catalogue.get_procedure, request.path_params["code"][:16])
+    forms = await run_in_threadpool(procedure_forms.forms_of, proc.id)
     return render(
         request,
         "catalogue/detail.html",
-        {"proc": proc, "level_label": catalogue.level_label(proc.online_level)},
+        {"proc": proc, "forms": forms, "level_label": catalogue.level_label(proc.online_level)},
     )

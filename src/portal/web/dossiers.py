@@ -12,6 +12,7 @@ from starlette.responses import RedirectResponse, Response
 
 from portal import storage
 from portal.i18n import gettext_ as _
+from portal.models import Procedure
 from portal.services import catalogue, dossiers
 from portal.services.errors import NotFound, ValidationError
 from portal.services.processing import deadline_flag
@@ -55,21 +56,36 @@ async def dossier_list(request: Request) -> Response:
 async def dossier_new(request: Request) -> Response:
     code = param(request, "procedure", max_length=16)
     proc = await run_in_threadpool(catalogue.get_procedure, code)
-    units = await run_in_threadpool(dossiers.competent_units, proc) if proc.is_online else []
+    if not proc.is_online:
+        return _counter_only(request, proc)
+    units = await run_in_threadpool(dossiers.competent_units, proc)
     return render(
         request, "dossiers/new.html", {"proc": proc, "units": units, "errors": {}, "values": {}}
+    )
+
+
+def _counter_only(request: Request, proc: Procedure) -> Response:
+    """409: a procedure that is not online has no online dossier; the page says why and how
+    to do it at the counter instead of offering a form."""
+    return render(
+        request,
+        "dossiers/new.html",
+        {"proc": proc, "units": [], "errors": {}, "values": {}},
+        status_code=409,
     )
 
 
 @guard("enterprise")
 async def dossier_create(request: Request) -> Response:
     data = form_dict(await read_form(request), ("procedure", "unit"))
+    proc = await run_in_threadpool(catalogue.get_procedure, data["procedure"][:16])
+    if not proc.is_online:
+        return _counter_only(request, proc)
     try:
         dossier = await run_in_threadpool(
             dossiers.start_draft, ctx_of(request), data["procedure"], data["unit"]
         )
     except ValidationError as exc:
-        proc = await run_in_threadpool(catalogue.get_procedure, data["procedure"][:16])
         units = await run_in_threadpool(dossiers.competent_units, proc)
         return render(
             request,

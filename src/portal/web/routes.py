@@ -8,6 +8,7 @@ from portal.web import (
     account,
     admin_calendar,
     admin_catalogue,
+    admin_forms,
     admin_units,
     admin_users,
     audit,
@@ -53,6 +54,7 @@ TABLE = [
     ("/lookup", lookup.dossier_lookup, GET),
     ("/procedures", catalogue.procedure_list, GET),
     ("/procedures/{code}", catalogue.procedure_detail, GET),
+    ("/procedures/{code}/forms/{form_id}/{sha}", admin_forms.procedure_form_download, GET),
     ("/admin", admin_users.admin_home, GET),
     ("/admin/users", admin_users.admin_users, GET),
     ("/admin/users/new", admin_users.admin_user_new, GET),
@@ -69,6 +71,18 @@ TABLE = [
     ("/admin/procedures/new", admin_catalogue.admin_procedure_create, POST),
     ("/admin/procedures/{code}", admin_catalogue.admin_procedure_edit, GET),
     ("/admin/procedures/{code}", admin_catalogue.admin_procedure_update, POST),
+    ("/admin/procedures/{code}/forms", admin_forms.admin_procedure_forms, GET),
+    ("/admin/procedures/{code}/forms", admin_forms.admin_procedure_form_add, POST),
+    (
+        "/admin/procedures/{code}/forms/{form_id}/delete",
+        admin_forms.admin_procedure_form_remove_confirm,
+        GET,
+    ),
+    (
+        "/admin/procedures/{code}/forms/{form_id}/delete",
+        admin_forms.admin_procedure_form_remove,
+        POST,
+    ),
     ("/admin/catalogue", admin_catalogue.admin_catalogue_transfer, GET),
     ("/admin/catalogue/import", admin_catalogue.admin_catalogue_import, POST),
     ("/admin/catalogue/export", admin_catalogue.admin_catalogue_export, GET),
@@ -136,6 +150,7 @@ def routes(assets: StaticAssets, max_upload_bytes: int) -> list[BaseRoute]:
         # 413 itself (with Tus-Resumable) once a body is longer than the upload's rest.
         uploads.upload_append: None,
         admin_catalogue.admin_catalogue_import: 6 * 1024 * 1024,
+        admin_forms.admin_procedure_form_add: file_limit,
     }
     out: list[BaseRoute] = [
         Route(
