@@ -8,6 +8,7 @@ PostgreSQL), so both a fresh and an upgraded database end up the same.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from peewee import BigIntegerField, BooleanField, CharField, DateTimeField, TextField
@@ -161,6 +162,59 @@ def _v10_holiday_kinds() -> None:
     load_holidays()
 
 
+# The offices the 2025 seed once invented ("KV02CI" for 02CI): not real office codes.
+PLACEHOLDER_OFFICES = r"KV[0-9]{2}[A-Z][A-Z0-9]+"
+
+
+def _v11_unit_structures() -> None:
+    """Units belong to a structure whose effective date is data (`org_structure`); a code is
+    unique within its structure (the 2025 offices kept the 2016 branches' codes); dossier
+    sequences are kept per office code; the 2025 offices are loaded (every branch code of the
+    35 former departments under its regional branch); the invented KVnnXX offices are
+    deactivated, their staff and open dossiers moved to the real office. Dossiers filed before
+    keep their units."""
+    from portal.services.seed import SEED_DIR
+    from portal.services.structures import load_structures
+    from portal.services.units import load_units
+
+    db.create_tables([models.UnitStructure])
+    load_structures()
+    indexes = {i.name: tuple(i.columns) for i in db.get_indexes("unit")}
+    operations = [
+        _migrator().drop_index("unit", name)
+        for name, columns in indexes.items()
+        if columns == ("code",) and name in ("unit_code",)
+    ]
+    if ("structure", "code") not in indexes.values():
+        operations.append(_migrator().add_index("unit", ("structure", "code"), True))
+    if operations:
+        run_operations(*operations)
+    if "unit_id" in {c.name for c in db.get_columns("dossier_sequence")}:
+        rows = db.execute_sql(
+            "SELECT u.code, s.day, MAX(s.last) FROM dossier_sequence s "
+            "JOIN unit u ON u.id = s.unit_id GROUP BY u.code, s.day"
+        ).fetchall()
+        db.drop_tables([models.DossierSequence])
+        db.create_tables([models.DossierSequence])
+        for code, day, last in rows:
+            models.DossierSequence.create(code=code, day=day, last=last)
+    if models.Unit.select().exists():  # an empty database is seeded by seed-demo, not here
+        load_units(SEED_DIR / "customs_units_2025.csv", "2025")
+        _retire_placeholders()
+
+
+def _retire_placeholders() -> None:
+    Unit = models.Unit
+    for unit in Unit.select().where(Unit.structure == "2025"):
+        if not re.fullmatch(PLACEHOLDER_OFFICES, unit.code):
+            continue
+        real = Unit.get_or_none(Unit.structure == "2025", Unit.code == unit.code[4:])
+        if real is not None:
+            models.User.update(unit=real).where(models.User.unit == unit).execute()
+            models.Dossier.update(unit=real).where(models.Dossier.unit == unit).execute()
+        Unit.update(active=False).where(Unit.id == unit.id).execute()
+
+
 # version -> step that upgrades a database from version-1 to version.
 STEPS: dict[int, Callable[[], None]] = {
     2: _v2_dossiers,
@@ -172,8 +226,9 @@ STEPS: dict[int, Callable[[], None]] = {
     8: _v8_searchable_fields,
     9: _v9_audit_indexes,
     10: _v10_holiday_kinds,
+    11: _v11_unit_structures,
 }
-LATEST = 10
+LATEST = 11
 
 
 class SchemaError(RuntimeError):

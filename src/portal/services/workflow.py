@@ -293,4 +293,5 @@ ACTION_NAMES = {
     "holiday_added": N_("Day added to the calendar"),
     "holiday_removed": N_("Day removed from the calendar"),
     "holidays_confirmed": N_("Year's holidays confirmed"),
+    "structure_dated": N_("Unit structure's effective date recorded"),
 }

@@ -31,7 +31,7 @@ async def _parse(request: Request) -> tuple[dict[str, str], stats.StatsQuery | N
 
 
 def _unit_options(units: list) -> list[tuple[str, str]]:
-    return [(u.code, f"{u.code} – {u.name}") for u in units]
+    return [(u.ref, f"{u.ref} – {u.name}") for u in units]
 
 
 async def _invalid(request: Request, raw: dict[str, str], errors: dict) -> Response:
