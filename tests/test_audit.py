@@ -49,7 +49,8 @@ def notes(**raw: str) -> set[str]:
 @pytest.fixture
 def world(make_user, catalogue):
     """Dossiers at 02CI, 02AB (department 02, structure 2016), 2025:02CI (the office that
-    kept the code, under regional branch KV02) and 01AB; two enterprises; two procedures; events by named people."""
+    kept the code, under regional branch KV02) and 01AB; two enterprises; two procedures;
+    events by named people."""
     make_user("enterprise")
     with db.connection_context(), db.atomic():
         a = Enterprise.get(Enterprise.tax_code == "0100112437")

@@ -10,8 +10,8 @@ import pytest
 from portal.db import db
 from portal.models import Dossier, DossierEvent, Unit
 from portal.services import inbox, processing
-from portal.services.structures import structure_in_force
 from portal.services.errors import DomainError, NotFound
+from portal.services.structures import structure_in_force
 from portal.services.workflow import DRAFT, PROCESSING, RECEIVED
 from tests import dossier_fixtures, dossier_web_fixtures
 from tests.test_web_dossiers import act, start, submitted

@@ -208,7 +208,7 @@ def _retire_placeholders() -> None:
     for unit in Unit.select().where(Unit.structure == "2025"):
         if not re.fullmatch(PLACEHOLDER_OFFICES, unit.code):
             continue
-        real = Unit.get_or_none(Unit.structure == "2025", Unit.code == unit.code[4:])
+        real = Unit.get_or_none(Unit.structure == "2025", Unit.code == unit.code[2:])
         if real is not None:
             models.User.update(unit=real).where(models.User.unit == unit).execute()
             models.Dossier.update(unit=real).where(models.Dossier.unit == unit).execute()
