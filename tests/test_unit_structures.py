@@ -233,8 +233,8 @@ def make_old_database(tmp_path) -> dict[str, int]:
         old_unit = Unit.get(Unit.code == "02CI")
         placeholder = Unit.get(Unit.code == "KV02CI")
         db.execute_sql(
-            "INSERT INTO dossier_sequence (unit_id, day, last) VALUES (%s, '240610', 3)"
-            % old_unit.id
+            "INSERT INTO dossier_sequence (unit_id, day, last) "
+            f"VALUES ({int(old_unit.id)}, '240610', 3)"
         )
         from portal.models import SchemaVersion
 

@@ -105,9 +105,12 @@ STRUCTURE_FIELDS = [
 def record_structure(data: dict[str, Any], ctx: Ctx) -> UnitStructure:
     """Record the effective date of a structure (a new code adds it); the change is a history
     event naming the administrator, the structure and both dates. Raises ValidationError."""
-    cleaned = validate(data, STRUCTURE_FIELDS)
     errors: dict[str, Message] = {}
-    if not cleaned["confirm"]:
+    try:
+        cleaned = validate(data, STRUCTURE_FIELDS)
+    except ValidationError as exc:
+        errors, cleaned = dict(exc.errors), {"confirm": False}
+    if not cleaned["confirm"] and data.get("confirm") not in ("1", "on", "true", "yes"):
         errors["confirm"] = Message(
             N_("Confirm that new dossiers go to this structure from this date.")
         )

@@ -51,7 +51,8 @@ async def statistics_page(request: Request) -> Response:
     if query is None:
         return await _invalid(request, raw, errors)
     report = await run_in_threadpool(stats.build_report, query)
-    units = await run_in_threadpool(stats.top_units)
+    # The departments or regional branches in force at the period's end come first.
+    units = await run_in_threadpool(stats.top_units, query.date_to)
     # After an error the form targets #stats, so that its error messages go away with it.
     target = request.headers.get("hx-target", "")
     return render(
