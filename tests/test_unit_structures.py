@@ -271,3 +271,23 @@ def test_an_older_database_is_upgraded(settings, tmp_path, catalogue):
     with db.connection_context(), db.atomic():
         assert dossiers._next_code(office, when) == "02CI-240610-0004"
     assert migrate_schema() == (LATEST, LATEST)
+
+
+def test_a_draft_begun_before_the_change_is_filed_to_the_office_that_took_over(owner):
+    with db.connection_context():
+        made = {
+            ref: Dossier.create(
+                procedure=Procedure.get(Procedure.code == "1.005458"),
+                enterprise=owner.enterprise_id,
+                owner=owner,
+                unit=unit_service.find_unit(ref),
+            )
+            for ref in ("2016:02CI", "2016:02", "2016:TCHQ")
+        }
+    with db.connection_context(), db.atomic():
+        assert dossiers._unit_today(made["2016:02CI"]).ref == "2025:02CI"
+        assert dossiers._unit_today(made["2016:02"]).ref == "2025:KV02"  # its offices' branch
+        with pytest.raises(ValidationError):  # nothing took over the General Department
+            dossiers._unit_today(made["2016:TCHQ"])
+    with db.connection_context():
+        assert Dossier.get_by_id(made["2016:02CI"].id).unit.ref == "2025:02CI"
