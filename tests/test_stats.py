@@ -70,7 +70,7 @@ def add_dossier(unit: str, enterprise: Enterprise, status: int, **times: dt.date
         enterprise=enterprise,
         owner=owner,
         # The 2016 units (the branches kept their codes in 2025); KVnn: 2025 regional branches.
-        unit=Unit.get(Unit.code == unit, Unit.structure == "2025" if unit[:2] == "KV" else "2016"),
+        unit=Unit.get(Unit.code == unit, Unit.structure == ("KV" in unit and "2025" or "2016")),
         status=status,
         **times,
     )

@@ -31,7 +31,8 @@ async def _parse(request: Request) -> tuple[dict[str, str], stats.StatsQuery | N
 
 
 def _unit_options(units: list) -> list[tuple[str, str]]:
-    return [(u.ref, f"{u.ref} – {u.name}") for u in units]
+    # Departments and regional branches have codes of their own in every structure.
+    return [(u.code, f"{u.ref} – {u.name}") for u in units]
 
 
 async def _invalid(request: Request, raw: dict[str, str], errors: dict) -> Response:
