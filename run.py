@@ -496,7 +496,9 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_export_procedures)
     s = sub.add_parser("load-units", help="load a unit tree from a CSV file")
     s.add_argument("file")
-    s.add_argument("--structure", required=True, choices=STRUCTURES)
+    s.add_argument(
+        "--structure", required=True, help=f"the structure's code, e.g. {', '.join(STRUCTURES)}"
+    )
     s.set_defaults(func=cmd_load_units)
     s = sub.add_parser(
         "verify-history",
@@ -523,7 +525,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--username", required=True)
     s.add_argument("--password", required=True)
     s.add_argument("--role", required=True, choices=ROLES)
-    s.add_argument("--unit", help="unit code (officers and leaders)")
+    s.add_argument(
+        "--unit", help="unit (officers, leaders): a code of today's structure, or STRUCTURE:CODE"
+    )
     s.add_argument("--tax-code", help="enterprise tax code (enterprise users)")
     s.add_argument("--full-name")
     s.add_argument("--email")

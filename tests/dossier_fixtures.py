@@ -26,6 +26,7 @@ __all__ = ["PROCEDURE", "UNIT", "PDF", "PNG", "EXE", "GOOD_ANSWERS", "People", "
 
 PROCEDURE = "1.005458"  # Thủ tục huỷ tờ khai hải quan: 5 working days online, level 4
 UNIT = "02CI"
+UNIT_REF = "2025:02CI"  # the office of the structure in force (events name units by ref)
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
 PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00"
        b"\x00\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N"

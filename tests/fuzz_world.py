@@ -21,6 +21,7 @@ from portal.db import db
 from portal.models import Attachment, Dossier, FormField, Procedure, Slip, Unit
 from portal.services import calendar, dossiers, processing
 from portal.services.accounts import TAX_WEIGHTS
+from portal.services.units import find_unit
 from portal.services.workflow import PROCESSING
 from tests import dossier_web_fixtures as fx
 from tests.dossier_fixtures import complete_draft, make_ctx
@@ -130,7 +131,7 @@ class World:
     def reset_dossier(self, status: int, approval: str = "") -> None:
         """Put the received dossier back in `status` (the fuzz tests' actions move it on)."""
         with db.connection_context():
-            unit = Unit.get(Unit.code == fx.UNIT)
+            unit = find_unit(fx.UNIT)
             Dossier.update(
                 status=status,
                 approval=approval,
@@ -166,9 +167,9 @@ def world(app, settings, forms, people, sessions, make_user) -> Iterator[World]:
         spare_unit = (
             Unit.select()
             .where(Unit.code.not_in([fx.UNIT, fx.OTHER_UNIT]), Unit.kind == "branch")
-            .order_by(Unit.code)
+            .order_by(Unit.code, Unit.structure)
             .first()
-            .code
+            .ref  # codes repeat across structures: "2016:01PJ"
         )
         spare_procedure = (
             Procedure.select()

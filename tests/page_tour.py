@@ -113,6 +113,7 @@ PAGES: list[PageSpec] = [
     PageSpec("units", "admin", "/admin/units"),
     PageSpec("unit form", "admin", f"/admin/units/{UNIT}"),
     _errors("unit form, errors", "admin", "/admin/units/new", SUBMIT),
+    _errors("units, structure date errors", "admin", "/admin/units", SUBMIT),
     PageSpec("procedure form", "admin", f"/admin/procedures/{PROCEDURE}"),
     _errors("procedure form, errors", "admin", "/admin/procedures/new", SUBMIT),
     PageSpec("catalogue import and export", "admin", "/admin/catalogue"),

@@ -80,6 +80,7 @@ admin_user_sessions_end      admin       401  403  403  403  403  403  403  403 
 admin_units                  admin       L    403  403  403  403  403  403  403  200  403
 admin_unit_new               admin       L    403  403  403  403  403  403  403  200  403
 admin_unit_create            admin       401  403  403  403  403  403  403  403  422  403
+admin_structure_record       admin       401  403  403  403  403  403  403  403  422  403
 admin_unit_edit              admin       L    403  403  403  403  403  403  403  200  403
 admin_unit_update            admin       401  403  403  403  403  403  403  403  422  403
 admin_procedure_new          admin       L    403  403  403  403  403  403  403  200  403

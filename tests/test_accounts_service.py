@@ -356,6 +356,7 @@ EXPECTED = {
     "enterprise_checks": {"officer", "leader", "admin"},
     "audit": {"auditor"},
     "calendar_warning": {"officer", "leader", "admin"},
+    "counter_intake": {"officer", "leader"},
 }
 
 

@@ -48,8 +48,9 @@ def notes(**raw: str) -> set[str]:
 
 @pytest.fixture
 def world(make_user, catalogue):
-    """Dossiers at 02CI, 02AB (department 02, structure 2016), KV02CI (regional branch KV02,
-    2025) and 01AB; two enterprises; two procedures; events by named people."""
+    """Dossiers at 02CI, 02AB (department 02, structure 2016), 2025:02CI (the office that
+    kept the code, under regional branch KV02) and 01AB; two enterprises; two procedures;
+    events by named people."""
     make_user("enterprise")
     with db.connection_context(), db.atomic():
         a = Enterprise.get(Enterprise.tax_code == "0100112437")
@@ -61,7 +62,7 @@ def world(make_user, catalogue):
             # code: unit, enterprise, procedure, status, submitted (local)
             "D-CI": ("02CI", a, p1, RECEIVED, local(2025, 3, 3, 9)),
             "D-AB": ("02AB", b, p1, PROCESSING, local(2025, 4, 1, 10)),
-            "D-KV": ("KV02CI", a, p2, NEW, local(2025, 6, 1, 8)),
+            "D-KV": ("2025:02CI", a, p2, NEW, local(2025, 6, 1, 8)),
             "D-01": ("01AB", b, p2, RETURNED, local(2025, 7, 1, 8)),
             # 18:00 UTC on 31/12/2024 is 1/1/2025 01:00 in Vietnam: inside 2025
             "D-NY": ("02CI", a, p1, NEW, dt.datetime(2024, 12, 31, 18, 0)),
@@ -74,14 +75,18 @@ def world(make_user, catalogue):
         for code, (unit, ent, proc, status, when) in rows.items():
             made[code] = Dossier.create(
                 code=code, procedure=proc, enterprise=ent, owner=owner, status=status,
-                unit=Unit.get(Unit.code == unit), submitted_at=when,
+                unit=Unit.get(Unit.structure == (unit[:4] if ":" in unit else "2016"),
+                              Unit.code == (unit.partition(":")[2] or unit)),
+                submitted_at=when,
             )
         Dossier.create(procedure=p1, enterprise=a, owner=owner, status=0)  # a draft: never
         people = {
             # note: actor name, unit, action, dossier, time (UTC)
             "e1": ("Nguyễn Văn An", "02CI", "receive", "D-CI", local(2025, 3, 4, 9)),
             "e2": ("Trần Thị Bình", "02AB", "assign", "D-AB", local(2025, 4, 2, 9)),
-            "e3": ("Lê Văn Cường", "KV02CI", "receive", "D-KV", local(2025, 6, 2, 9)),
+            # Events name units by reference; a bare code is the oldest structure's (events
+            # written before the codes repeated)
+            "e3": ("Lê Văn Cường", "2025:02CI", "receive", "D-KV", local(2025, 6, 2, 9)),
             "e4": ("Nguyễn Văn An", "02CI", "login", None, local(2025, 8, 1, 9)),
             "e5": ("Phạm Dũng", "01AB", "receive", "D-01", dt.datetime(2024, 12, 31, 18, 0)),
             "e6": ("Phạm Dũng", "01AB", "login", None, dt.datetime(2025, 12, 31, 17, 0)),
@@ -109,7 +114,7 @@ def test_the_period_is_whole_local_days_both_ends_included(world):
 def test_dossier_filters_narrow(world):
     assert codes(unit="02") == {"D-CI", "D-AB", "D-NY", "D-END"}  # with its branches (2016)
     assert codes(unit="KV02") == {"D-KV"}  # a regional branch and its offices (2025)
-    assert codes(unit="02AB") == {"D-AB"}
+    assert codes(unit="2016:02AB") == {"D-AB"}
     assert codes(procedure="1.005458") == {"D-CI", "D-AB", "D-NY", "D-END"}
     assert codes(status=str(NEW)) == {"D-KV", "D-NY", "D-END"}
     assert codes(tax_code=tax_code("030123456")) == {"D-AB", "D-01"}
@@ -129,7 +134,7 @@ def test_event_filters_narrow_newest_first(world):
     assert notes(unit="KV02") == {"e3"}
     assert notes(user="Văn An") == {"e1", "e4"}
     assert notes(action="receive") == {"e1", "e3", "e5"}
-    assert notes(unit="02CI", action="login") == {"e4"}
+    assert notes(unit="2016:02CI", action="login") == {"e4"}
 
 
 def test_bad_filters_are_named(settings):
@@ -177,7 +182,7 @@ def test_the_export_holds_the_pages_rows(auditor):
     assert set(shown) == {"D-CI", "D-AB", "D-NY", "D-END"}
     r = auditor.get("/audit.csv", params={**YEAR, **params})
     name = r.headers["content-disposition"]
-    assert "2025-01-01" in name and "2025-12-31" in name and "unit-02" in name
+    assert "2025-01-01" in name and "2025-12-31" in name and "unit-2016_02" in name
     events = _csv(auditor, tab="events", action="receive")
     assert [r[-2] for r in events[1:]] == ["e3", "e1", "e5"]
     assert events[0][0] == i18n.translations("vi").gettext("Time")

@@ -59,10 +59,11 @@ def test_seed_demo(cli, settings_empty, tmp_path, database_url):
     assert "189 procedures" in result.stdout
     with db.connection_context():
         assert Procedure.select().count() == 189
-        assert Unit.select().where(Unit.code.in_(["TCHQ", "CHQ", "02CI"])).count() == 3
+        # 02CI twice: the 2016 branch and the 2025 office that kept its code
+        assert Unit.select().where(Unit.code.in_(["TCHQ", "CHQ", "02CI"])).count() == 4
         admin = User.get(User.username == "admin")
         assert admin.role == "admin" and admin.password_hash.startswith("$argon2id$")
-        assert User.get(User.username == "canbo.02ci").unit.code == "02CI"
+        assert User.get(User.username == "canbo.02ci").unit.ref == "2025:02CI"
         mails = [m.body for m in OutgoingMail.select().where(
             OutgoingMail.to_addr == "doanhnghiep@example.vn").order_by(OutgoingMail.id)]
     # The demo dossiers' e-mails carry links signed with the demo's own key, as the web's do.

@@ -86,7 +86,7 @@ def test_a_person_brings_a_paper_dossier_of_a_procedure_not_online(people, ctx_o
     # No account holds this applicant: the recording officer owns the dossier.
     assert d.owner_id == people.officer.id
     assert (event.action, event.actor_name, event.actor_unit) == (
-        "receive_at_counter", "Cán bộ Một", "02CI")
+        "receive_at_counter", "Cán bộ Một", "2025:02CI")
     assert (event.status_after, event.note) == (RECEIVED, "Hồ sơ giấy: 1 bộ.")
     assert (slip.kind, slip.issued_by, slip.due_at) == ("receipt", "Cán bộ Một", d.due_at)
     assert len(files) == len(docs_of(NOT_ONLINE)) and all(f.purpose == "application" for f in files)

@@ -32,6 +32,7 @@ from tests.dossier_fixtures import (
     PNG,
     PROCEDURE,
     UNIT,
+    UNIT_REF,
     complete_draft,
     documents,
     uploaded_files,
@@ -293,15 +294,15 @@ def test_the_whole_life_of_a_dossier(people, ctx_of, settings):
     o, a, b, lead = people.owner.id, people.officer.id, people.officer2.id, people.leader.id
     assert steps == [
         ("submit", o, "enterprise", "", 0, 1),
-        ("receive", a, "officer", UNIT, 1, 2),
-        ("request_supplement", a, "officer", UNIT, 2, 5),
+        ("receive", a, "officer", UNIT_REF, 1, 2),
+        ("request_supplement", a, "officer", UNIT_REF, 2, 5),
         ("add_file", o, "enterprise", "", 5, 5),  # a supplement's file is on the record
         ("supplement", o, "enterprise", "", 5, 4),
-        ("forward", a, "officer", UNIT, 4, 4),
-        ("submit_for_approval", b, "officer", UNIT, 4, 4),
-        ("approve", lead, "leader", UNIT, 4, 4),
-        ("issue_result", b, "officer", UNIT, 4, 9),
-        ("return_result", b, "officer", UNIT, 9, 10),
+        ("forward", a, "officer", UNIT_REF, 4, 4),
+        ("submit_for_approval", b, "officer", UNIT_REF, 4, 4),
+        ("approve", lead, "leader", UNIT_REF, 4, 4),
+        ("issue_result", b, "officer", UNIT_REF, 4, 9),
+        ("return_result", b, "officer", UNIT_REF, 9, 10),
     ]
     assert all(e.client_addr == "203.0.113.7" for e in events(dossier_id))
     # The applicant sees the public steps only.
@@ -361,7 +362,7 @@ def test_forward_to_another_unit_hands_the_dossier_over(people, ctx_of, make_use
     assert processing.assign(far, dossier_id, None).assigned_to_id == people.far_officer.id
     assert processing.act(far, dossier_id, "request_payment", "Nộp phí").status == 6
     forward = [e for e in events(dossier_id) if e.action == "forward"][0]
-    assert (forward.actor_unit, forward.note) == (UNIT, "Sang 01AB")
+    assert (forward.actor_unit, forward.note) == (UNIT_REF, "Sang 01AB")
 
 
 def test_withdraw_ends_the_dossier(people, ctx_of):

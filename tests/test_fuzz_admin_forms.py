@@ -15,6 +15,7 @@ import json
 from portal.db import db
 from portal.models import Procedure, Unit
 from portal.services import catalogue
+from portal.services.units import find_unit
 from tests import dossier_web_fixtures as fx
 from tests import fuzz_world
 from tests.fuzz_world import World, fuzz_fields, post
@@ -48,7 +49,7 @@ def test_account_forms(world: World):
 def test_unit_forms(world: World):
     s, numbers = world.actors["admin"], itertools.count(1)
     with db.connection_context():
-        spare = Unit.get(Unit.code == world.spare_unit)
+        spare = find_unit(world.spare_unit)
         parent = Unit.get_by_id(spare.parent_id).code if spare.parent_id else ""
         current = {
             "code": spare.code,

@@ -8,9 +8,10 @@ from __future__ import annotations
 import pytest
 
 from portal.db import db
-from portal.models import ACTIVE_STRUCTURE, Dossier, DossierEvent, Unit
+from portal.models import Dossier, DossierEvent, Unit
 from portal.services import inbox, processing
 from portal.services.errors import DomainError, NotFound
+from portal.services.structures import structure_in_force
 from portal.services.workflow import DRAFT, PROCESSING, RECEIVED
 from tests import dossier_fixtures, dossier_web_fixtures
 from tests.test_web_dossiers import act, start, submitted
@@ -51,7 +52,7 @@ def test_processing_act_does_not_submit_a_draft(people, forms, settings):
 
 # --- b. forwarding only to the units the form offers ----------------------------------------
 
-OTHER_STRUCTURE_UNIT = "KV02CI"  # a branch of the 2025 structure, active in the seed
+OTHER_STRUCTURE_UNIT = "02"  # a department of the 2016 structure, active in the seed
 
 
 def test_a_forward_to_a_unit_of_the_other_structure_is_refused(sessions):
@@ -61,10 +62,10 @@ def test_a_forward_to_a_unit_of_the_other_structure_is_refused(sessions):
     with db.connection_context():
         unit = Unit.get(Unit.code == OTHER_STRUCTURE_UNIT)
         assert unit.active and unit.kind != "administration"
-        assert unit.structure != ACTIVE_STRUCTURE
+        assert unit.structure != structure_in_force()
         here = Dossier.get_by_id(did).unit_id
     offered = [code for code, _label in inbox.forward_units(here)]
-    assert "01AB" in offered  # the form's choices: units of the active structure
+    assert "01AB" in offered  # the form's choices: units of the structure in force
     assert OTHER_STRUCTURE_UNIT not in offered
     before = row(did)
     assert before[0] == RECEIVED

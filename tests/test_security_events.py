@@ -55,7 +55,7 @@ def test_every_roles_login_is_recorded_with_the_address(app, make_user, role):
     (event,) = events("login")
     assert (event.actor_id, event.actor_role, event.actor_name) == (
         user.id, role, user.full_name)
-    assert event.actor_unit == ("02CI" if role in ("officer", "leader") else "")
+    assert event.actor_unit == ("2025:02CI" if role in ("officer", "leader") else "")
     assert (event.client_addr, event.note, event.public, event.dossier_id) == (
         ADDR, user.username, False, None)
     assert chain_is_whole()
@@ -117,7 +117,8 @@ def test_a_page_refused_to_a_signed_in_user_is_recorded(app, make_user):
         r = c.post("/admin/units/new", data={"csrf_token": token}, follow_redirects=False)
         assert r.status_code == 403
     first, second = events("access_denied")
-    assert (first.actor_id, first.actor_role, first.actor_unit) == (officer.id, "officer", "02CI")
+    assert (first.actor_id, first.actor_role, first.actor_unit) == (
+        officer.id, "officer", "2025:02CI")
     assert (first.note, first.client_addr, first.public, first.dossier_id) == (
         "GET /admin/users", ADDR, False, None)
     assert second.note == "POST /admin/units/new"

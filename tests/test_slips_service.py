@@ -122,7 +122,7 @@ def test_the_receipt_reads_as_form_01(people, ctx_of):
     page = slips.open_slip(dossier.id, slip.id, people.owner, "Thành phố Hồ Chí Minh")
     s = page.sheet
     with db.connection_context():
-        unit = Unit.get(Unit.code == UNIT)
+        unit = Unit.get_by_id(Dossier.get_by_id(dossier.id).unit_id)
         parent = Unit.get_by_id(unit.parent_id)
     assert (s.agency, s.parent) == (unit.name, parent.name)
     assert s.title == "GIẤY TIẾP NHẬN HỒ SƠ VÀ HẸN TRẢ KẾT QUẢ"

@@ -45,5 +45,5 @@ def test_logins_of_every_role_are_in_the_history(client, make_user, login):
     with db.connection_context():
         logins = [(e.actor_id, e.actor_role, e.actor_unit, e.public)
                   for e in DossierEvent.select().where(DossierEvent.action == "login")]
-    assert logins == [(officer.id, "officer", "02CI", False),
+    assert logins == [(officer.id, "officer", "2025:02CI", False),
                       (enterprise_user.id, "enterprise", "", False)]

@@ -69,7 +69,8 @@ def add_dossier(unit: str, enterprise: Enterprise, status: int, **times: dt.date
         procedure=proc,
         enterprise=enterprise,
         owner=owner,
-        unit=Unit.get(Unit.code == unit),
+        # The 2016 units (the branches kept their codes in 2025); KVnn: 2025 regional branches.
+        unit=Unit.get(Unit.code == unit, Unit.structure == ("KV" in unit and "2025" or "2016")),
         status=status,
         **times,
     )
@@ -188,7 +189,9 @@ def test_every_figure_of_the_hand_built_set(march):
             .count()
         )
     assert active == 35
-    assert (f.departments, f.departments_total) == (2, 35)  # 01 and 02; KV02 is not 2016
+    # March 2025 is in the 2025 structure: its 20 regional branches count, KV02 received;
+    # the 2016 departments 01 and 02 received too, but no longer exist then.
+    assert (f.departments, f.departments_total) == (1, 20)
     assert f.on_time_rate == Decimal("66.7") and f.overdue_rate == Decimal("33.3")
     assert not f.empty
     rows = {row.code: row for row in r.units.items}
@@ -440,8 +443,8 @@ def test_csv_cells_that_look_like_formulas_stay_text(march):
     names = {r[0]: r[1] for r in table[1:]}
     assert names["02CI"] == '\'=HYPERLINK("http://x.example","x")'
     assert names["02AB"] == "'@SUM(1+1)" and names["01AB"] == "'+1-2"
-    assert table[1:][3] == ["02CI", names["02CI"], "7", "2", "1", "1", "0", "50.0"]
-    assert table[1:][0][-1] == ""  # 01AB completed nothing: no rate
+    assert table[1:][3] == ["02CI", names["02CI"], "7", "2", "1", "1", "0", "50.0", "2016"]
+    assert table[1:][0][-2] == ""  # 01AB completed nothing: no rate
 
 
 # --- the page -------------------------------------------------------------------------------
@@ -492,7 +495,7 @@ def test_the_page_shows_the_figures_in_the_users_language(client, staff, march):
     assert tr("From %(start)s to %(end)s", start="01/03/2025", end="31/03/2025") in page
     assert "<strong>66,7%</strong>" in page  # on-time rate, Vietnamese decimal comma
     assert tr("%(on_time)s on time, %(late)s late", on_time=2, late=1) in page
-    assert tr("%(count)s of %(total)s", count=2, total=35) in page
+    assert tr("%(count)s of %(total)s", count=1, total=20) in page
     assert ROW_RE.findall(r.text) == ["02CI", "01AB", "02", "02AB", "KV02"]
     assert 'value="2025-03-01"' in r.text and 'value="2025-03-31"' in r.text
     assert 'href="/statistics.csv?from=2025-03-01&amp;to=2025-03-31"' in r.text
@@ -500,7 +503,7 @@ def test_the_page_shows_the_figures_in_the_users_language(client, staff, march):
     assert client.post("/lang/en", data={"csrf_token": token}).status_code == 200
     english = text_of(client.get("/statistics", params=MARCH))
     assert "From 01/03/2025 to 31/03/2025" in english and "<strong>66.7%</strong>" in english
-    assert "2 on time, 1 late" in english and "2 of 35" in english
+    assert "2 on time, 1 late" in english and "1 of 20" in english
 
 
 def test_the_sort_links_toggle_and_keep_the_filters(client, staff, march):
@@ -613,7 +616,7 @@ def test_the_csv_export_has_every_row(client, staff, march):
     table = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
     assert table[0] == [tr(label) for _key, label in stats.CSV_COLUMNS]
     assert [row[0] for row in table[1:]] == ["01AB", "02", "02AB", "02CI", "KV02"]
-    assert table[4][2:] == ["7", "2", "1", "1", "1", "50.0"]  # d12 is overdue by the real now
+    assert table[4][2:] == ["7", "2", "1", "1", "1", "50.0", "2016"]  # d12 overdue by real now
     one = client.get("/statistics.csv", params={**MARCH, "unit": "01"})
     assert (
         'filename="statistics-2025-03-01-2025-03-31-01.csv"' in one.headers["content-disposition"]

@@ -340,7 +340,7 @@ def test_admin_changes_a_role_and_the_user_is_logged_out(app, client, admin, mak
     page = client.get(f"/admin/users/{officer.id}")
     assert page.status_code == 200
     values = form_of(page.text, f"/admin/users/{officer.id}")
-    assert values["role"] == "officer" and values["unit_code"] == "02CI"
+    assert values["role"] == "officer" and values["unit_code"] == "2025:02CI"  # today's office
     assert values["full_name"] == officer.full_name and "username" not in values
     r = client.post(f"/admin/users/{officer.id}", data={**values, "role": "leader"},
                     follow_redirects=False)
@@ -454,7 +454,9 @@ def tree_codes(page: str) -> list[tuple[int, str]]:
 
 
 def test_unit_tree_of_both_structures(client, admin):
-    old = client.get("/admin/units")
+    default = client.get("/admin/units")  # the structure in force today
+    assert re.search(r'structure=2025"[^>]*aria-current="page"', default.text)
+    old = client.get("/admin/units", params={"structure": "2016"})
     assert old.status_code == 200
     tree = tree_codes(old.text)
     assert tree[0] == (0, "TCHQ")
@@ -465,7 +467,7 @@ def test_unit_tree_of_both_structures(client, admin):
     new = client.get("/admin/units", params={"structure": "2025"})
     tree25 = tree_codes(new.text)
     assert tree25[0] == (0, "CHQ") and (1, "KV01") in tree25
-    assert not {c for _, c in tree25} & {c for _, c in tree}
+    assert (1, "KV02") in tree25 and (2, "02CI") in tree25  # the office kept its code
     with db.connection_context():
         assert len(tree25) == Unit.select().where(Unit.structure == "2025").count()
         assert len(tree) == Unit.select().where(Unit.structure == "2016").count()
@@ -473,7 +475,7 @@ def test_unit_tree_of_both_structures(client, admin):
     assert fragment.text.lstrip().startswith('<section id="results"')
     assert "<html" not in fragment.text and tree_codes(fragment.text) == tree25
     odd = client.get("/admin/units", params={"structure": "1999"})
-    assert odd.status_code == 200 and tree_codes(odd.text) == tree
+    assert odd.status_code == 200 and tree_codes(odd.text) == tree25
 
 
 def unit_form(**changes: str) -> dict[str, str]:
@@ -494,12 +496,12 @@ def test_admin_creates_a_unit_under_02_and_edits_it(client, admin):
     assert (2, "02ZZ") in tree and tree.index((1, "02")) < tree.index((2, "02ZZ"))
 
     edit = client.get("/admin/units/02ZZ")
-    values = form_of(edit.text, "/admin/units/02ZZ")
+    values = form_of(edit.text, "/admin/units/2016%3A02ZZ")  # the form names the unit by ref
     assert values == {**unit_form(), "csrf_token": values["csrf_token"]}
     r = client.post("/admin/units/02ZZ", data={**values, "name": "Chi cục Hải quan Đã Đổi Tên"},
                     follow_redirects=False)
     assert r.status_code == 303
-    assert "Chi cục Hải quan Đã Đổi Tên" in text_of(client.get("/admin/units"))
+    assert "Chi cục Hải quan Đã Đổi Tên" in text_of(client.get("/admin/units?structure=2016"))
     with db.connection_context():
         unit = Unit.get(Unit.code == "02ZZ")
         assert unit.name == "Chi cục Hải quan Đã Đổi Tên" and unit.parent.code == "02"
@@ -531,7 +533,7 @@ def test_bad_unit_is_refused_with_the_input_kept(client, admin):
 
 
 def test_unit_cannot_be_placed_under_its_own_branch(client, admin):
-    values = form_of(client.get("/admin/units/02").text, "/admin/units/02")
+    values = form_of(client.get("/admin/units/02").text, "/admin/units/2016%3A02")
     r = client.post("/admin/units/02", data={**values, "parent_code": "02CI"},
                     follow_redirects=False)
     assert r.status_code == 422 and 'id="f-parent_code-error"' in r.text

@@ -8,6 +8,7 @@ PostgreSQL), so both a fresh and an upgraded database end up the same.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from peewee import (
@@ -210,7 +211,11 @@ def _number_old_slips() -> None:
         .order_by(models.Slip.id)
     )
     for slip in rows:
-        unit = models.Unit.get_or_none(models.Unit.id == slip.dossier.unit_id)
+        unit = (  # the columns every schema version has (a later step adds others)
+            models.Unit.select(models.Unit.id, models.Unit.code)
+            .where(models.Unit.id == slip.dossier.unit_id)
+            .first()
+        )
         if unit is None or slip.kind not in FORMS:
             continue
         key = (unit.id, slip.kind, to_local(slip.issued_at).year)
@@ -289,6 +294,59 @@ def _v14_procedure_forms() -> None:
     db.create_tables([models.ProcedureForm])
 
 
+# The offices the 2025 seed once invented ("KV02CI" for 02CI): not real office codes.
+PLACEHOLDER_OFFICES = r"KV[0-9]{2}[A-Z][A-Z0-9]+"
+
+
+def _v15_unit_structures() -> None:
+    """Units belong to a structure whose effective date is data (`org_structure`); a code is
+    unique within its structure (the 2025 offices kept the 2016 branches' codes); dossier
+    sequences are kept per office code; the 2025 offices are loaded (every branch code of the
+    35 former departments under its regional branch); the invented KVnnXX offices are
+    deactivated, their staff and open dossiers moved to the real office. Dossiers filed before
+    keep their units."""
+    from portal.services.seed import SEED_DIR
+    from portal.services.structures import load_structures
+    from portal.services.units import load_units
+
+    db.create_tables([models.UnitStructure])
+    load_structures()
+    indexes = {i.name: tuple(i.columns) for i in db.get_indexes("unit")}
+    operations = [
+        _migrator().drop_index("unit", name)
+        for name, columns in indexes.items()
+        if columns == ("code",) and name in ("unit_code",)
+    ]
+    if ("structure", "code") not in indexes.values():
+        operations.append(_migrator().add_index("unit", ("structure", "code"), True))
+    if operations:
+        run_operations(*operations)
+    if "unit_id" in {c.name for c in db.get_columns("dossier_sequence")}:
+        rows = db.execute_sql(
+            "SELECT u.code, s.day, MAX(s.last) FROM dossier_sequence s "
+            "JOIN unit u ON u.id = s.unit_id GROUP BY u.code, s.day"
+        ).fetchall()
+        db.drop_tables([models.DossierSequence])
+        db.create_tables([models.DossierSequence])
+        for code, day, last in rows:
+            models.DossierSequence.create(code=code, day=day, last=last)
+    if models.Unit.select().exists():  # an empty database is seeded by seed-demo, not here
+        load_units(SEED_DIR / "customs_units_2025.csv", "2025")
+        _retire_placeholders()
+
+
+def _retire_placeholders() -> None:
+    Unit = models.Unit
+    for unit in Unit.select().where(Unit.structure == "2025"):
+        if not re.fullmatch(PLACEHOLDER_OFFICES, unit.code):
+            continue
+        real = Unit.get_or_none(Unit.structure == "2025", Unit.code == unit.code[2:])
+        if real is not None:
+            models.User.update(unit=real).where(models.User.unit == unit).execute()
+            models.Dossier.update(unit=real).where(models.Dossier.unit == unit).execute()
+        Unit.update(active=False).where(Unit.id == unit.id).execute()
+
+
 # version -> step that upgrades a database from version-1 to version.
 STEPS: dict[int, Callable[[], None]] = {
     2: _v2_dossiers,
@@ -304,8 +362,9 @@ STEPS: dict[int, Callable[[], None]] = {
     12: _v12_messages,
     13: _v13_counter_intake,
     14: _v14_procedure_forms,
+    15: _v15_unit_structures,
 }
-LATEST = 14
+LATEST = 15
 
 
 class SchemaError(RuntimeError):

@@ -40,14 +40,30 @@ class SchemaVersion(BaseModel):
 # Unit kinds, top to bottom: the administration, departments (Cục) or regional branches
 # (Chi cục khu vực), then branches or customs offices (Chi cục / Hải quan cửa khẩu).
 UNIT_KINDS = ("administration", "department", "branch")
+# The structures the seed knows ("2016": 35 departments; "2025": 20 regional branches). Which
+# one is in force on a day is data: the `org_structure` table's effective dates
+# (services/units.py: structure_in_force).
 STRUCTURES = ("2016", "2025")
-# The structure dossiers are filed to and forwarded within (dossiers.competent_units): its
-# departments are the ones counted in "departments that received dossiers".
-ACTIVE_STRUCTURE = "2016"
+
+
+class UnitStructure(BaseModel):
+    """An organisation of the customs administration and the day it takes effect; the one in
+    force on a day is the one with the latest effective date not after it."""
+
+    code = CharField(max_length=8, unique=True)
+    name = CharField(max_length=255, default="")
+    effective_from = DateField()
+    recorded_by = CharField(max_length=254, default="")  # the administrator, or "seed"
+    recorded_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "org_structure"
 
 
 class Unit(BaseModel):
-    code = CharField(max_length=16, unique=True)
+    # A code is unique within its structure: the customs offices of 2025 kept the VNACCS
+    # codes of the branches of 2016 ("2016:02CI" and "2025:02CI" are two units).
+    code = CharField(max_length=16)
     name = CharField(max_length=255)
     kind = CharField(max_length=16)
     structure = CharField(max_length=8, index=True)
@@ -56,6 +72,12 @@ class Unit(BaseModel):
 
     class Meta:
         table_name = "unit"
+        indexes = ((("structure", "code"), True),)
+
+    @property
+    def ref(self) -> str:
+        """The stable reference of the unit: "2016:02CI" (units.find_unit reads it)."""
+        return f"{self.structure}:{self.code}"
 
 
 ROLES = ("enterprise", "officer", "leader", "admin", "auditor")
@@ -353,13 +375,15 @@ class Dossier(BaseModel):
 
 
 class DossierSequence(BaseModel):
-    unit = ForeignKeyField(Unit, on_delete="CASCADE")
+    # One sequence per office code and day, whatever the structure: the code of a dossier
+    # filed to "2016:02CI" and one filed to "2025:02CI" on the same day cannot clash.
+    code = CharField(max_length=16)
     day = CharField(max_length=6)  # yyMMdd, local date
     last = IntegerField(default=0)
 
     class Meta:
         table_name = "dossier_sequence"
-        indexes = ((("unit", "day"), True),)
+        indexes = ((("code", "day"), True),)
 
 
 class Attachment(BaseModel):
@@ -537,6 +561,7 @@ class SlipSequence(BaseModel):
 
 ALL_MODELS = [
     SchemaVersion,
+    UnitStructure,
     Unit,
     Enterprise,
     User,

@@ -16,7 +16,7 @@ from peewee import JOIN
 
 from portal.db import db, reading, transactional
 from portal.models import ROLES, STAFF_ROLES, Enterprise, Unit, User, UserSession, utcnow
-from portal.services import common_passwords
+from portal.services import common_passwords, units
 from portal.services.errors import N_, Message, NotFound, ValidationError
 from portal.services.paging import Page, paginate
 from portal.services.text import has_forbidden_chars
@@ -158,7 +158,7 @@ STAFF_FIELDS = [
         pattern_message=N_("Enter an e-mail address like name@example.vn."),
     ),
     Field("role", choices=ROLES),
-    Field("unit_code", required=False, max_length=12),
+    Field("unit_code", required=False, max_length=30),  # a Unit.ref, or a code of today
     Field("tax_code", required=False, max_length=14, check=tax_code_problem),
     Field("clearance", kind="bool"),
     Field("active", kind="bool"),
@@ -172,7 +172,7 @@ def _resolve_links(cleaned: dict[str, Any]) -> tuple[dict[str, Any], dict[str, M
     if role in ("officer", "leader") and not cleaned["unit_code"]:
         errors["unit_code"] = Message(N_("Officers and leaders belong to a unit."))
     if cleaned["unit_code"]:
-        unit = Unit.get_or_none(Unit.code == cleaned["unit_code"])
+        unit = units.find_unit(cleaned["unit_code"])
         if unit is None:
             errors["unit_code"] = Message(N_("No unit has this code."))
     if role == "enterprise":
@@ -301,7 +301,7 @@ def user_form_values(user: User) -> dict[str, Any]:
         "full_name": user.full_name,
         "email": user.email,
         "role": user.role,
-        "unit_code": user.unit.code if user.unit_id else "",
+        "unit_code": user.unit.ref if user.unit_id else "",
         "tax_code": user.enterprise.tax_code if user.enterprise_id else "",
         "clearance": user.clearance,
         "active": user.active,

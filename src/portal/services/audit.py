@@ -20,6 +20,7 @@ from peewee import JOIN, ModelSelect
 
 from portal.db import reading
 from portal.models import Dossier, DossierEvent, Enterprise, Procedure, Unit
+from portal.services import units
 from portal.services.catalogue_files import csv_safe
 from portal.services.deadlines import to_local, to_utc
 from portal.services.errors import N_, Message, ValidationError
@@ -65,7 +66,7 @@ class AuditQuery:
             "tab": self.tab,
             "from": self.date_from.isoformat(),
             "to": self.date_to.isoformat(),
-            "unit": self.unit.code if self.unit else "",
+            "unit": self.unit.ref if self.unit else "",
             "page": "" if self.page == 1 else str(self.page),
         }
         if self.tab == "dossiers":
@@ -107,9 +108,9 @@ class AuditQuery:
 
 def _filters(raw: dict[str, str], errors: dict[str, Message]) -> dict[str, Any]:
     found: dict[str, Any] = {"unit": None, "status": None}
-    code = raw.get("unit", "").strip()[:16]
+    code = raw.get("unit", "").strip()[:30]
     if code:
-        found["unit"] = Unit.get_or_none(Unit.code == code)
+        found["unit"] = units.find_unit(code)
         if found["unit"] is None:
             errors["unit"] = Message(N_("Choose a unit from the list."))
     procedure = raw.get("procedure", "").strip()[:16]
@@ -149,10 +150,23 @@ def clean_query(raw: dict[str, str], page: int, today: dt.date | None = None) ->
     return AuditQuery(tab, dates["from"], dates["to"], sort=sort, page=page, **found)
 
 
+def actor_units(found: list[Unit]) -> list[str]:
+    """How events name the units `found`: by reference ("2025:02CI"); events written before
+    codes repeated across structures name a unit by its bare code, which was then the unit of
+    the oldest structure that has it."""
+    oldest: dict[str, str] = {}
+    for code, structure in (
+        Unit.select(Unit.code, Unit.structure).order_by(Unit.structure).tuples()
+    ):
+        oldest.setdefault(code, structure)
+    refs = [u.ref for u in found]
+    return refs + [u.code for u in found if oldest.get(u.code) == u.structure]
+
+
 def subtree(unit: Unit) -> list[Unit]:
     """`unit` and every unit under it (the unit table is small: read once)."""
     children: dict[int | None, list[Unit]] = {}
-    for u in Unit.select(Unit.id, Unit.code, Unit.parent):
+    for u in Unit.select(Unit.id, Unit.code, Unit.structure, Unit.parent):
         children.setdefault(u.parent_id, []).append(u)
     found, todo, seen = [], [unit], set()
     while todo:
@@ -201,7 +215,7 @@ def _events(q: AuditQuery) -> ModelSelect:
     )
     query = query.where(DossierEvent.created_at >= start, DossierEvent.created_at < end)
     if q.unit is not None:
-        query = query.where(DossierEvent.actor_unit.in_([u.code for u in subtree(q.unit)]))
+        query = query.where(DossierEvent.actor_unit.in_(actor_units(subtree(q.unit))))
     if q.user:
         query = query.where(DossierEvent.actor_name.contains(q.user))
     if q.action:

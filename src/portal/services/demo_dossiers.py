@@ -51,7 +51,7 @@ def _documents(dossier_id: int) -> list[int]:
 
 
 def _filed(ctx: Ctx) -> int:
-    draft = dossiers.start_draft(ctx, "1.005458", "02CI")
+    draft = dossiers.start_draft(ctx, "1.005458", "2025:02CI")  # the office of 2025
     dossiers.save_answers(ctx, draft.id, ANSWERS)
     for doc in _documents(draft.id):
         dossiers.add_attachment(ctx, draft.id, doc, "de-nghi-demo.pdf", [DEMO_PDF])
@@ -59,7 +59,8 @@ def _filed(ctx: Ctx) -> int:
 
 
 def seed_dossiers(settings: Settings) -> int:
-    """Three demo dossiers at 02CI (waiting, being processed, returned); none if any exist.
+    """Three demo dossiers at the 2025 office 02CI (waiting, being processed, returned);
+    none if any exist.
     Their e-mails carry signed links to the receipt, slips and result, as the web's do."""
     users = _users()
     if users is None or _has_dossiers():

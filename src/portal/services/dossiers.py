@@ -13,7 +13,6 @@ from peewee import JOIN
 from portal import storage
 from portal.db import db, is_postgres, reading, transactional
 from portal.models import (
-    ACTIVE_STRUCTURE,
     Attachment,
     Dossier,
     DossierSequence,
@@ -26,7 +25,7 @@ from portal.models import (
     User,
     utcnow,
 )
-from portal.services import catalogue, history, notify, scanning
+from portal.services import catalogue, history, notify, scanning, units
 from portal.services.access import (
     OWNER,
     UNIT_STAFF,
@@ -264,8 +263,9 @@ def list_for_enterprise(
 
 @reading
 def competent_units(procedure: Procedure) -> list[Unit]:
-    """The units that may handle dossiers of `procedure`: branches for branch-level agencies,
-    departments for department-level ones, of the structure in use."""
+    """The units that may handle dossiers of `procedure`: branches (customs offices) for
+    branch-level agencies, departments (regional branches) for department-level ones, of the
+    structure in force today."""
     agency = procedure.implementing_agency
     kind = (
         "department" if agency.startswith(("Cục", "Bộ")) and "Chi cục" not in agency else "branch"
@@ -275,7 +275,7 @@ def competent_units(procedure: Procedure) -> list[Unit]:
         .where(
             Unit.kind == kind,
             Unit.active == True,  # noqa: E712
-            Unit.structure == ACTIVE_STRUCTURE,
+            Unit.structure == units.structure_in_force(),
         )
         .order_by(Unit.code)
     )
@@ -294,7 +294,7 @@ def start_draft(ctx: Ctx, procedure_code: str, unit_code: str) -> Dossier:
         raise NotFound(procedure_code)
     if not proc.is_online:
         raise DomainError(N_("This procedure is not available online."), kind="conflict")
-    unit = Unit.get_or_none(Unit.code == unit_code[:16])
+    unit = units.find_unit(unit_code[:30])
     if unit is None or unit not in competent_units(proc):
         raise ValidationError({"unit": Message(N_("Choose the customs office that handles it."))})
     return Dossier.create(
@@ -548,19 +548,36 @@ def submission_problems(view: DossierView) -> dict[str, Message]:
 
 
 def next_code(unit: Unit, when: dt.datetime) -> str:
-    """The next code of the unit's day, `{unit}-{yyMMdd}-{sequence}` (gap-free: call it in the
-    transaction that gives it)."""
+    """The next code of the office's sequence for the day. One sequence per office code, in
+    every structure (2016:02CI and 2025:02CI share it, so their codes cannot clash); the
+    upsert takes the row's lock until the transaction ends (PostgreSQL), and SQLite's write
+    transactions are exclusive, so two submissions never read the same number."""
     day = to_local(when).strftime("%y%m%d")
     (
-        DossierSequence.insert(unit=unit, day=day, last=1)
+        DossierSequence.insert(code=unit.code, day=day, last=1)
         .on_conflict(
-            conflict_target=[DossierSequence.unit, DossierSequence.day],
+            conflict_target=[DossierSequence.code, DossierSequence.day],
             update={DossierSequence.last: DossierSequence.last + 1},
         )
         .execute()
     )
-    seq = DossierSequence.get(DossierSequence.unit == unit, DossierSequence.day == day).last
+    seq = DossierSequence.get(DossierSequence.code == unit.code, DossierSequence.day == day).last
     return f"{unit.code}-{day}-{seq:04d}"
+
+
+def _unit_today(dossier: Dossier) -> Unit:
+    """The unit a draft is filed to: its own, or, when its structure is no longer in force
+    (a draft begun before the restructuring), the unit that took it over."""
+    unit = Unit.get_by_id(dossier.unit_id)
+    if unit.structure == units.structure_in_force():
+        return unit
+    heir = units.successor(unit)
+    if heir is None:
+        raise ValidationError(
+            {"unit": Message(N_("This office no longer exists: start the dossier again."))}
+        )
+    Dossier.update(unit=heir).where(Dossier.id == dossier.id).execute()
+    return heir
 
 
 # Why an account that has not shown it holds its enterprise cannot file (enrolment.py).
@@ -592,7 +609,7 @@ def submit(ctx: Ctx, dossier_id: int, submit_key: str) -> Dossier:
         raise ValidationError(problems)
     transition = check("submit", OWNER, Facts(DRAFT), SUBMISSION)
     now = utcnow()
-    unit = Unit.get_by_id(dossier.unit_id)
+    unit = _unit_today(dossier)
     code = next_code(unit, now)
     Dossier.update(code=code, status=NEW, submitted_at=now, updated_at=now, submit_key=key).where(
         Dossier.id == dossier.id

@@ -37,7 +37,9 @@ class Actor:
     def of(cls, user: User | None, client_addr: str = "") -> Actor:
         if user is None:
             return cls(None, "system", "system", "", client_addr)
-        unit = user.unit.code if user.unit_id else ""
+        # The unit's reference ("2025:02CI"): codes repeat across structures. Events written
+        # before the structures had a bare code, which audit.actor_units reads.
+        unit = user.unit.ref if user.unit_id else ""
         return cls(user.id, user.full_name, user.role, unit, client_addr)
 
 

@@ -11,7 +11,6 @@ from peewee import JOIN, Case, fn
 
 from portal.db import reading
 from portal.models import (
-    ACTIVE_STRUCTURE,
     Dossier,
     Enterprise,
     FormField,
@@ -22,6 +21,7 @@ from portal.models import (
 )
 from portal.services.paging import Page, paginate
 from portal.services.status import CLOCK_RUNS, DRAFT, FINAL, STATUS_LABELS
+from portal.services.structures import structure_in_force
 from portal.services.text import as_int, clean, fold
 
 VIEWS = ("open", "new", "mine", "due_today", "overdue", "all")
@@ -215,11 +215,11 @@ def unit_officer(unit_id: int, user_id: int) -> User | None:
 
 def _forward_units(exclude_id: int):
     """Units a dossier of unit `exclude_id` can be forwarded to: the active customs units of
-    the active structure, but its own."""
+    the structure in force today, but its own."""
     return Unit.select(Unit.id, Unit.code, Unit.name).where(
         Unit.kind != "administration",
         Unit.active == True,  # noqa: E712
-        Unit.structure == ACTIVE_STRUCTURE,
+        Unit.structure == structure_in_force(),
         Unit.id != exclude_id,
     )
 

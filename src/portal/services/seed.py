@@ -8,7 +8,6 @@ from pathlib import Path
 from portal.config import ROOT
 from portal.db import transactional
 from portal.models import (
-    ACTIVE_STRUCTURE,
     CHANNELS,
     Enterprise,
     FormField,
@@ -23,17 +22,18 @@ from portal.services.accounts import hash_password
 from portal.services.calendar import load_holidays
 from portal.services.catalogue import PROCEDURE_FIELDS, search_columns, write_procedure
 from portal.services.demo_catalogue import read_catalogue
-from portal.services.units import load_units
+from portal.services.structures import load_structures
+from portal.services.units import find_unit, load_units
 
 SEED_DIR = ROOT / "data" / "seed"
 DEMO_PASSWORD = "demo-portal-2026"
 DEMO_ENTERPRISE = ("0100112437", "Công ty TNHH Xuất nhập khẩu Minh Phát (demo)")
-# username, full name, role, unit code, clearance
+# username, full name, role, unit (Unit.ref: the customs offices of 2025), clearance
 DEMO_ACCOUNTS = [
     ("admin", "Quản trị hệ thống (demo)", "admin", None, False),
-    ("canbo.02ci", "Nguyễn Văn An (demo)", "officer", "02CI", True),
-    ("canbo.01ab", "Trần Thị Bình (demo)", "officer", "01AB", False),
-    ("lanhdao.02ci", "Lê Minh Châu (demo)", "leader", "02CI", True),
+    ("canbo.02ci", "Nguyễn Văn An (demo)", "officer", "2025:02CI", True),
+    ("canbo.01ab", "Trần Thị Bình (demo)", "officer", "2025:01AB", False),
+    ("lanhdao.02ci", "Lê Minh Châu (demo)", "leader", "2025:02CI", True),
     ("kiemtra", "Phạm Thu Dung (demo)", "auditor", None, False),
 ]
 
@@ -157,8 +157,13 @@ def seed_accounts() -> list[str]:
         *DEMO_ACCOUNTS,
         ("doanhnghiep@example.vn", "Hoàng Văn Em (demo)", "enterprise", None, False),
     ]
-    for username, full_name, role, unit_code, clearance in accounts:
-        if User.get_or_none(User.username == username):
+    for username, full_name, role, unit_ref, clearance in accounts:
+        unit = find_unit(unit_ref) if unit_ref else None
+        known = User.get_or_none(User.username == username)
+        if known is not None:
+            # A demo account of an older seed, in a unit abolished since: to today's office.
+            if unit is not None and known.unit_id and known.unit.structure != unit.structure:
+                User.update(unit=unit).where(User.id == known.id).execute()
             continue
         User.create(
             username=username,
@@ -166,7 +171,7 @@ def seed_accounts() -> list[str]:
             full_name=full_name,
             role=role,
             clearance=clearance,
-            unit=Unit.get(Unit.code == unit_code) if unit_code else None,
+            unit=unit,
             enterprise=enterprise if role == "enterprise" else None,
             email=username if "@" in username else "",
             enterprise_status="active",  # the demo enterprise files dossiers from the start
@@ -177,7 +182,8 @@ def seed_accounts() -> list[str]:
 
 def seed_demo() -> dict[str, int]:
     """Load everything a demo needs (idempotent); returns counts."""
-    units = load_units(SEED_DIR / "customs_departments.csv", ACTIVE_STRUCTURE)
+    load_structures()
+    units = load_units(SEED_DIR / "customs_departments.csv", "2016")
     units += load_units(SEED_DIR / "customs_units_2025.csv", "2025")
     procedures = seed_catalogue()
     seed_forms()

@@ -20,7 +20,8 @@ from typing import Any
 from peewee import JOIN, Case, fn
 
 from portal.db import reading
-from portal.models import ACTIVE_STRUCTURE, Dossier, DossierEvent, Unit, utcnow
+from portal.models import Dossier, DossierEvent, Unit, utcnow
+from portal.services import units
 from portal.services.catalogue import level_summary
 from portal.services.catalogue_files import csv_safe
 from portal.services.deadlines import to_local, to_utc
@@ -60,6 +61,7 @@ CSV_COLUMNS = [
     ("late", N_("Late")),
     ("overdue", N_("Overdue now")),
     ("rate", N_("On-time rate, per cent")),
+    ("structure", N_("Structure")),
 ]
 _ISO = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
 _DMY = re.compile(r"([0-9]{1,2})/([0-9]{1,2})/([0-9]{4})")
@@ -92,7 +94,7 @@ class StatsQuery:
         values = {
             "from": self.date_from.isoformat(),
             "to": self.date_to.isoformat(),
-            "unit": self.unit.code if self.unit else "",
+            "unit": self.unit.code if self.unit else "",  # department codes are unique
             "sort": "" if self.sort == DEFAULT_SORT else self.sort,
             "page": "" if self.page == 1 else str(self.page),
         }
@@ -113,6 +115,12 @@ class StatsQuery:
         if self.sort == column or column != "unit":
             return f"-{column}"
         return column
+
+    @property
+    def structure(self) -> str:
+        """The unit structure in force on the period's last day: its departments (or regional
+        branches) are the ones counted as taking part."""
+        return units.structure_in_force(self.date_to)
 
     def bounds(self) -> tuple[dt.datetime, dt.datetime]:
         """The period as UTC datetimes [start, end): local midnight to the midnight after."""
@@ -170,8 +178,9 @@ def clean_query(raw: dict[str, str], page: int, today: dt.date) -> StatsQuery:
     unit = None
     code = raw.get("unit", "").strip()
     if code:
-        unit = Unit.get_or_none(Unit.code == code[:16], Unit.kind == TOP_KIND)
-        if unit is None:
+        unit = units.find_unit(code[:30])
+        if unit is None or unit.kind != TOP_KIND:
+            unit = None
             errors["unit"] = Message(N_("Choose a department or regional branch from the list."))
     if not 1 <= page <= MAX_PAGE:
         errors["page"] = Message(N_("There is no such page."))
@@ -182,13 +191,14 @@ def clean_query(raw: dict[str, str], page: int, today: dt.date) -> StatsQuery:
 
 
 @reading
-def top_units() -> list[Unit]:
-    """The units a report can be limited to: departments and regional branches, the active
-    structure first, then by code."""
+def top_units(day: dt.date | None = None) -> list[Unit]:
+    """The units a report can be limited to: departments and regional branches, those of the
+    structure in force on `day` (today by default) first, then by code."""
+    in_force = units.structure_in_force(day)
     return list(
         Unit.select()
         .where(Unit.kind == TOP_KIND)
-        .order_by(Case(None, [(Unit.structure == ACTIVE_STRUCTURE, 0)], 1), Unit.code)
+        .order_by(Case(None, [(Unit.structure == in_force, 0)], 1), Unit.code)
     )
 
 
@@ -256,6 +266,7 @@ class Figures:
 class UnitRow:
     code: str
     name: str
+    structure: str
     received: int
     completed: int
     on_time: int
@@ -353,7 +364,8 @@ def build_report(query: StatsQuery, now: dt.datetime | None = None) -> Report:
         sql.conditions["received"], Dossier.unit.is_null(False)
     )
     if query.unit is None:
-        counted = {t.id for t in top_by_id.values() if t.structure == ACTIVE_STRUCTURE and t.active}
+        structure = query.structure
+        counted = {t.id for t in top_by_id.values() if t.structure == structure and t.active}
     else:
         counted = {query.unit.id}
     departments = {tops.get(r.unit_id) for r in received_units.distinct()} & counted
@@ -373,11 +385,17 @@ def _unit_query(sql: _Sql, unit_ids: list[int] | None, sort: str) -> Any:
     key = keys[sort.lstrip("-")]
     order = key.desc(nulls="LAST") if sort.startswith("-") else key.asc(nulls="LAST")
     return (
-        sql.base(Unit.code, Unit.name, *[s.alias(n) for n, s in sums.items()], unit_ids=unit_ids)
+        sql.base(
+            Unit.code,
+            Unit.name,
+            Unit.structure,
+            *[s.alias(n) for n, s in sums.items()],
+            unit_ids=unit_ids,
+        )
         .join(Unit, on=(Dossier.unit == Unit.id))
-        .group_by(Unit.id, Unit.code, Unit.name)
+        .group_by(Unit.id, Unit.code, Unit.name, Unit.structure)
         .having((sums["received"] + sums["completed"] + sums["overdue"]) > 0)
-        .order_by(order, Unit.code)
+        .order_by(order, Unit.code, Unit.structure)
         .dicts()
     )
 

@@ -11,8 +11,9 @@ from typing import Any
 from peewee import JOIN
 
 from portal.db import reading, transactional
-from portal.models import STRUCTURES, UNIT_KINDS, Unit
+from portal.models import STRUCTURES, UNIT_KINDS, Unit, UnitStructure
 from portal.services.errors import N_, Message, NotFound, ValidationError
+from portal.services.structures import load_structures, structure_in_force
 from portal.services.validation import Field, validate
 
 CODE_PATTERN = r"[A-Z0-9]{2,12}"
@@ -77,21 +78,76 @@ def read_unit_file(path: Path) -> list[UnitRow]:
     raise ValueError(f"{path}: not a unit file (expected code,name,kind,parent_code)")
 
 
+def _in(structure: str, code: str) -> Unit | None:
+    return Unit.get_or_none(Unit.structure == structure, Unit.code == code)
+
+
+@reading
+def find_unit(ref: str) -> Unit | None:
+    """The unit a reference names: "2016:02CI" (structure and code, `Unit.ref`), or a bare
+    code, read in the structure in force today first, then in the others, newest first."""
+    structure, sep, code = ref.strip().partition(":")
+    if sep:
+        return _in(structure[:8], code[:16])
+    code = structure[:16]
+    in_force = structure_in_force()
+    found = _in(in_force, code)
+    if found is not None:
+        return found
+    return (
+        Unit.select()
+        .join(UnitStructure, JOIN.LEFT_OUTER, on=(UnitStructure.code == Unit.structure))
+        .where(Unit.code == code)
+        .order_by(UnitStructure.effective_from.desc(nulls="LAST"), Unit.structure.desc())
+        .first()
+    )
+
+
+@reading
+def successor(unit: Unit, structure: str | None = None) -> Unit | None:
+    """The unit of `structure` (the one in force today by default) that took over `unit`:
+    itself when it belongs to it; the office with the same code (the offices of 2025 kept
+    their codes); for a department, the regional branch most of its offices went to."""
+    structure = structure or structure_in_force()
+    if unit.structure == structure:
+        return unit
+    same = _in(structure, unit.code)
+    if same is not None and same.active and same.kind == unit.kind:
+        return same
+    if unit.kind != "department":
+        return None
+    parents: dict[int, int] = {}
+    for child in Unit.select(Unit.code).where(Unit.parent == unit.id):
+        office = _in(structure, child.code)
+        if office is not None and office.parent_id is not None:
+            parents[office.parent_id] = parents.get(office.parent_id, 0) + 1
+    if not parents:
+        return None
+    best = max(parents, key=lambda pid: parents[pid])
+    found = Unit.get_or_none(Unit.id == best, Unit.active == True)  # noqa: E712
+    return found if found is not None and found.kind == "department" else None
+
+
 @transactional
 def load_units(path: Path, structure: str) -> int:
-    """Create or update the units of `path` as `structure`; returns how many rows were read."""
-    if structure not in STRUCTURES:
-        raise ValueError(f"structure must be one of {STRUCTURES}")
+    """Create or update the units of `path` as `structure` (its effective date comes from
+    data/seed/unit_structures.csv when the table does not know it yet); returns how many rows
+    were read."""
+    if not re.fullmatch(r"[0-9A-Z]{2,8}", structure):
+        raise ValueError("a structure is 2 to 8 capital letters or digits")
+    load_structures(only=structure)
+    if UnitStructure.get_or_none(UnitStructure.code == structure) is None:
+        raise ValueError(f"structure {structure} has no effective date: record it first")
     rows = read_unit_file(path)
     for row in rows:
         if row.kind not in UNIT_KINDS or not re.fullmatch(CODE_PATTERN, row.code):
             raise ValueError(f"{path}: bad unit row {row}")
-        parent = Unit.get_or_none(Unit.code == row.parent_code) if row.parent_code else None
+        parent = _in(structure, row.parent_code) if row.parent_code else None
         if row.parent_code and parent is None:
             raise ValueError(
                 f"{path}: parent {row.parent_code} of {row.code} is not defined before it"
             )
-        unit = Unit.get_or_none(Unit.code == row.code)
+        unit = _in(structure, row.code)
         values = {"name": row.name, "kind": row.kind, "structure": structure, "parent": parent}
         if unit is None:
             Unit.create(code=row.code, **values)
@@ -124,27 +180,29 @@ def unit_tree(structure: str | None = None) -> list[tuple[int, Unit]]:
 
 
 @reading
-def get_unit(code: str) -> Unit:
-    """The unit with this code, its parent loaded; raises NotFound."""
+def get_unit(ref: str) -> Unit:
+    """The unit a reference names (see find_unit), its parent loaded; raises NotFound."""
+    found = find_unit(ref)
+    if found is None:
+        raise NotFound(ref)
     parent = Unit.alias()
-    unit = (
+    return (
         Unit.select(Unit, parent)
         .join(parent, JOIN.LEFT_OUTER, on=(Unit.parent == parent.id))
-        .where(Unit.code == code)
-        .first()
+        .where(Unit.id == found.id)
+        .get()
     )
-    if unit is None:
-        raise NotFound(code)
-    return unit
 
 
 @reading
 def unit_choices(active_only: bool = True) -> list[Unit]:
-    """Units a user can belong to (departments and branches), by code."""
+    """Units a user can belong to (departments and branches), the structure in force first,
+    by code."""
+    in_force = structure_in_force()
     query = (
         Unit.select()
         .where(Unit.kind != "administration")
-        .order_by(Unit.structure.desc(), Unit.code)
+        .order_by(Unit.structure != in_force, Unit.structure.desc(), Unit.code)
     )
     if active_only:
         query = query.where(Unit.active == True)  # noqa: E712
@@ -160,8 +218,8 @@ UNIT_FIELDS = [
     ),
     Field("name", max_length=255),
     Field("kind", choices=UNIT_KINDS),
-    Field("structure", choices=STRUCTURES),
-    Field("parent_code", required=False, max_length=12),
+    Field("structure", max_length=8),
+    Field("parent_code", required=False, max_length=30),
     Field("active", kind="bool"),
 ]
 
@@ -169,18 +227,24 @@ UNIT_FIELDS = [
 @transactional
 def save_unit(data: dict[str, Any], *, original_code: str | None = None) -> Unit:
     """Create or update a unit from the admin form; raises ValidationError or NotFound."""
-    cleaned = validate(data, UNIT_FIELDS)
+    codes = {s.code for s in UnitStructure.select(UnitStructure.code)} | set(STRUCTURES)
+    cleaned = validate(
+        data,
+        [Field("structure", choices=codes) if f.name == "structure" else f for f in UNIT_FIELDS],
+    )
+    load_structures(only=cleaned["structure"])  # a structure the seed knows, not loaded yet
     existing = None
     if original_code:
-        existing = Unit.get_or_none(Unit.code == original_code)
+        existing = find_unit(original_code)
         if existing is None:
             raise NotFound(original_code)
-    clash = Unit.get_or_none(Unit.code == cleaned["code"])
+    clash = _in(cleaned["structure"], cleaned["code"])
     if clash is not None and clash != existing:
         raise ValidationError({"code": Message(N_("Another unit has this code."))})
     parent = None
     if cleaned["parent_code"]:
-        parent = Unit.get_or_none(Unit.code == cleaned["parent_code"])
+        ref = cleaned["parent_code"]
+        parent = (":" not in ref and _in(cleaned["structure"], ref)) or find_unit(ref)
         if parent is None:
             raise ValidationError({"parent_code": Message(N_("No unit has this code."))})
         if existing is not None and _is_descendant(parent, existing):

@@ -315,7 +315,7 @@ ACTION_NAMES = {
     "holiday_added": N_("Day added to the calendar"),
     "holiday_removed": N_("Day removed from the calendar"),
     "holidays_confirmed": N_("Year's holidays confirmed"),
-
     "attach_form": N_("Form file attached to a procedure"),
     "remove_form": N_("Form file removed from a procedure"),
+    "structure_dated": N_("Unit structure's effective date recorded"),
 }

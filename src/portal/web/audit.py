@@ -32,7 +32,7 @@ async def _parse(request: Request) -> tuple[dict[str, str], audit.AuditQuery | N
 async def _options() -> dict:
     units = await run_in_threadpool(audit.unit_options)
     return {
-        "units": [(u.code, f"{u.code} – {u.name}") for u in units],
+        "units": [(u.ref, f"{u.ref} – {u.name}") for u in units],
         "statuses": [(str(s), _(audit.STATUS_LABELS[s])) for s in audit.STATUSES],
         "actions": [(key, _(label)) for key, label in audit.action_options()],
         "action_names": audit.ACTION_NAMES,

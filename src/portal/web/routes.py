@@ -65,6 +65,7 @@ TABLE = [
     ("/admin/units", admin_units.admin_units, GET),
     ("/admin/units/new", admin_units.admin_unit_new, GET),
     ("/admin/units/new", admin_units.admin_unit_create, POST),
+    ("/admin/units/structures", admin_units.admin_structure_record, POST),
     ("/admin/units/{code}", admin_units.admin_unit_edit, GET),
     ("/admin/units/{code}", admin_units.admin_unit_update, POST),
     ("/admin/procedures/new", admin_catalogue.admin_procedure_new, GET),

@@ -31,7 +31,8 @@ async def _parse(request: Request) -> tuple[dict[str, str], stats.StatsQuery | N
 
 
 def _unit_options(units: list) -> list[tuple[str, str]]:
-    return [(u.code, f"{u.code} – {u.name}") for u in units]
+    # Departments and regional branches have codes of their own in every structure.
+    return [(u.code, f"{u.ref} – {u.name}") for u in units]
 
 
 async def _invalid(request: Request, raw: dict[str, str], errors: dict) -> Response:
@@ -51,7 +52,8 @@ async def statistics_page(request: Request) -> Response:
     if query is None:
         return await _invalid(request, raw, errors)
     report = await run_in_threadpool(stats.build_report, query)
-    units = await run_in_threadpool(stats.top_units)
+    # The departments or regional branches in force at the period's end come first.
+    units = await run_in_threadpool(stats.top_units, query.date_to)
     # After an error the form targets #stats, so that its error messages go away with it.
     target = request.headers.get("hx-target", "")
     return render(
