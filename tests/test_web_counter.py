@@ -6,6 +6,7 @@ of the write, leaves no dossier and no file; supplements brought to the counter.
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -254,3 +255,22 @@ def test_the_statistics_page_shows_online_and_counter_shares(sessions):
     page = text_of(officer.get("/statistics"))
     assert tr("Received at the counter") in page and tr("Filed online") in page
     assert "1 (100%)" in page and "0 (0%)" in page
+
+
+def test_the_counter_asks_dates_as_the_online_form_does(sessions):
+    """The procedure's form at the counter is the online one: a date is typed dd/mm/yyyy (no
+    browser date picker, which would send yyyy-mm-dd) and a wrong one is named."""
+    officer = sessions["officer"]
+    page = officer.get("/officer/counter", params={"procedure": PROCEDURE})
+    field = re.search(r'<input[^>]*name="declaration_date"[^>]*>', page.text).group(0)
+    assert 'type="date"' not in field
+    assert tr("dd/mm/yyyy, for example 04/12/2026") in text_of(page)
+    data = {**PERSON, "procedure": PROCEDURE, **ANSWERS, "declaration_date": "31/02/2026"}
+    again = record(officer, data, scans(PROCEDURE))
+    assert again.status_code == 422
+    assert 'value="31/02/2026"' in again.text and 'id="f-declaration_date-error"' in again.text
+    data["declaration_date"] = "02/03/2026"
+    assert record(officer, data, scans(PROCEDURE)).status_code == 303
+    with db.connection_context():
+        dossier = Dossier.select().order_by(Dossier.id.desc()).first()
+    assert json.loads(dossier.form_data)["declaration_date"] == "2026-03-02"

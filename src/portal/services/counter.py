@@ -164,12 +164,7 @@ def check_applicant(data: dict[str, str], errors: dict[str, Message]) -> dict[st
 
 def _check_answers(fields: list[FormField], data: dict[str, str], errors: dict) -> dict:
     """The form's answers, checked as a submission online checks them."""
-    typed = {
-        f.name: clean(data.get(f.name, "") or "", multiline=f.kind == "textarea")[
-            : dossiers.MAX_KEPT
-        ]
-        for f in fields
-    }
+    typed = {f.name: dossiers.typed_answer(f, data.get(f.name, "") or "") for f in fields}
     try:
         validate(typed, dossiers.field_specs(fields, draft=False))
     except ValidationError as exc:

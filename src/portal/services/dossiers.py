@@ -334,6 +334,13 @@ def _draft_for_update(
     return dossier
 
 
+def typed_answer(field: FormField, value: str) -> str:
+    """An answer as kept: cleaned, cut to MAX_KEPT, a valid date or number in its canonical
+    form (04/12/2026 → 2026-12-04, 1.250.000 → 1250000); anything else as typed."""
+    answer = clean(value, multiline=field.kind == "textarea")[:MAX_KEPT]
+    return canonical({"number": "int"}.get(field.kind, field.kind), answer)
+
+
 @transactional
 def save_answers(ctx: Ctx, dossier_id: int, data: dict[str, str]) -> dict[str, Message]:
     """Keep the answers given so far (as typed, cleaned); returns format problems to show
@@ -343,8 +350,7 @@ def save_answers(ctx: Ctx, dossier_id: int, data: dict[str, str]) -> dict[str, M
     answers = json.loads(dossier.form_data)
     for f in fields:
         if f.name in data:
-            answer = clean(data[f.name], multiline=f.kind == "textarea")[:MAX_KEPT]
-            answers[f.name] = canonical({"number": "int"}.get(f.kind, f.kind), answer)
+            answers[f.name] = typed_answer(f, data[f.name])
     problems: dict[str, Message] = {}
     try:
         validate(answers, field_specs(fields, draft=True))
