@@ -46,6 +46,18 @@ MIN_PASSWORD = 10
 TAX_WEIGHTS = (31, 29, 23, 19, 17, 13, 7, 5, 3)
 EMAIL_PATTERN = r"[^@\s]+@[^@\s]+\.[^@\s]+"
 USERNAME_PATTERN = r"[a-z0-9][a-z0-9._@-]{2,63}"
+
+
+def email_field(required: bool = True) -> Field:
+    """An e-mail address as every form asks it."""
+    return Field(
+        "email",
+        required=required,
+        max_length=254,
+        pattern=EMAIL_PATTERN,
+        pattern_message=N_("Enter an e-mail address like name@example.vn."),
+    )
+
 # A hash to verify against when the user does not exist, so timing does not tell.
 _DUMMY_HASH = hasher.hash(secrets.token_hex(8))
 
@@ -110,12 +122,7 @@ REGISTER_FIELDS = [
     Field("tax_code", max_length=14, check=tax_code_problem),
     Field("enterprise_name", max_length=255),
     Field("full_name", max_length=255),
-    Field(
-        "email",
-        max_length=254,
-        pattern=EMAIL_PATTERN,
-        pattern_message=N_("Enter an e-mail address like name@example.vn."),
-    ),
+    email_field(),
     Field("password", max_length=256),
     Field("password_confirm", max_length=256),
 ]
@@ -150,13 +157,7 @@ STAFF_FIELDS = [
         pattern_message=N_("Use 3 to 64 lower-case letters, digits, dots, dashes or @."),
     ),
     Field("full_name", max_length=255),
-    Field(
-        "email",
-        required=False,
-        max_length=254,
-        pattern=EMAIL_PATTERN,
-        pattern_message=N_("Enter an e-mail address like name@example.vn."),
-    ),
+    email_field(required=False),
     Field("role", choices=ROLES),
     Field("unit_code", required=False, max_length=30),  # a Unit.ref, or a code of today
     Field("tax_code", required=False, max_length=14, check=tax_code_problem),

@@ -37,7 +37,7 @@ from portal.models import (
 )
 from portal.services import catalogue, dossiers, history, notify, processing, scanning
 from portal.services.access import Ctx, actor_kind, require_view
-from portal.services.accounts import EMAIL_PATTERN, normalise_tax_code, tax_code_problem
+from portal.services.accounts import email_field, normalise_tax_code, tax_code_problem
 from portal.services.effects import Step
 from portal.services.errors import N_, DomainError, Message, NotFound, ValidationError
 from portal.services.history import Actor
@@ -138,13 +138,7 @@ def check_applicant(data: dict[str, str], errors: dict[str, Message]) -> dict[st
     specs = [
         Field("name", required=new),
         Field("address", required=new and kind == "person", max_length=500),
-        Field(
-            "email",
-            required=False,
-            max_length=254,
-            pattern=EMAIL_PATTERN,
-            pattern_message=N_("Enter an e-mail address like name@example.vn."),
-        ),
+        email_field(required=False),
         Field("contact_name"),
         Field(
             "contact_phone",

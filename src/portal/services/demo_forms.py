@@ -11,9 +11,9 @@ from xml.sax.saxutils import escape
 
 from portal import storage
 from portal.db import transactional
-from portal.models import Procedure, ProcedureForm
+from portal.models import Procedure
 from portal.services import history
-from portal.services.procedure_forms import FORM_TYPES, MAX_FORM_BYTES, new_revision
+from portal.services.procedure_forms import FORM_TYPES, MAX_FORM_BYTES, record_form
 
 # code -> (title, the form's heading, the lines to fill in). The codes are real procedures
 # of data/seed/customs_procedures.csv; see data/seed/README.md for why these three.
@@ -130,14 +130,5 @@ def _wants_form(code: str) -> bool:
 @transactional
 def _record(code: str, title: str, stored: storage.StoredFile) -> int:
     proc = Procedure.get(Procedure.code == code)
-    ProcedureForm.create(
-        procedure=proc,
-        title=title,
-        stored_name=stored.stored_name,
-        size=stored.size,
-        sha256=stored.sha256,
-        content_type=stored.content_type,
-    )
-    history.record(history.SYSTEM, "attach_form", note=f"{code}: {title}", public=False)
-    new_revision(proc.id)
+    record_form(proc, title, stored, history.SYSTEM)
     return 1

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 
 from portal import storage
 from portal.db import db, reading, transactional
-from portal.models import Procedure, ProcedureForm, utcnow
+from portal.models import Procedure, ProcedureForm, User, utcnow
 from portal.services import catalogue_cache, history
 from portal.services.access import Ctx
 from portal.services.errors import N_, DomainError, Message, NotFound, ValidationError
@@ -68,6 +68,17 @@ def _write(ctx: Ctx, code: str, title: str, stored: storage.StoredFile) -> Proce
     proc = Procedure.get_or_none(Procedure.code == code[:16])
     if proc is None:
         raise NotFound(code)
+    return record_form(proc, title, stored, history.Actor.of(ctx.user, ctx.client_addr), ctx.user)
+
+
+def record_form(
+    proc: Procedure,
+    title: str,
+    stored: storage.StoredFile,
+    actor: history.Actor,
+    user: User | None = None,
+) -> ProcedureForm:
+    """The row of a stored form file and its history event (call it in the transaction)."""
     form = ProcedureForm.create(
         procedure=proc,
         title=title,
@@ -75,9 +86,8 @@ def _write(ctx: Ctx, code: str, title: str, stored: storage.StoredFile) -> Proce
         size=stored.size,
         sha256=stored.sha256,
         content_type=stored.content_type,
-        uploaded_by=ctx.user,
+        uploaded_by=user,
     )
-    actor = history.Actor.of(ctx.user, ctx.client_addr)
     history.record(actor, "attach_form", note=f"{proc.code}: {title}", public=False)
     new_revision(proc.id)
     return form

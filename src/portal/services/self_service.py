@@ -14,17 +14,10 @@ from portal.services.enrolment import MAIL_SENDING, RESET_REQUESTED, mail_text, 
 from portal.services.errors import N_, DomainError, Message, ValidationError
 from portal.services.login_limits import Throttle
 from portal.services.notify import language_of
-from portal.services.validation import Field, validate
+from portal.services.validation import validate
 
 USED_LINK = N_("This link does not work any more: it was used, or it has expired.")
-EMAIL_FIELD = [
-    Field(
-        "email",
-        max_length=254,
-        pattern=accounts.EMAIL_PATTERN,
-        pattern_message=N_("Enter an e-mail address like name@example.vn."),
-    )
-]
+EMAIL_FIELD = [accounts.email_field()]
 
 
 def _new_password_errors(data: dict[str, Any], username: str) -> dict[str, Message]:
