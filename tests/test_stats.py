@@ -41,6 +41,8 @@ MARCH = {"from": "2025-03-01", "to": "2025-03-31"}
 NOW = to_utc(dt.datetime(2025, 4, 10, 10, 0))  # "now" for the service tests
 ROW_RE = re.compile(r'<tr><th scope="row">(\S+) ')
 
+BAD_DATE = "Enter a real date as dd/mm/yyyy, for example 04/12/2026."
+
 
 def tr(msgid: str, **params: object) -> str:
     """`msgid` as the default language (Vietnamese) shows it, parameters filled in."""
@@ -381,9 +383,9 @@ def test_the_unit_table_is_paged(many_units):
 @pytest.mark.parametrize(
     ("raw", "page", "field", "message"),
     [
-        ({"from": "2025-02-30"}, 1, "from", "Enter a real date as YYYY-MM-DD."),
-        ({"from": "yesterday"}, 1, "from", "Enter a real date as YYYY-MM-DD."),
-        ({"to": "31/13/2025"}, 1, "to", "Enter a real date as YYYY-MM-DD."),
+        ({"from": "2025-02-30"}, 1, "from", BAD_DATE),
+        ({"from": "yesterday"}, 1, "from", BAD_DATE),
+        ({"to": "31/13/2025"}, 1, "to", BAD_DATE),
         ({"from": "0001-01-01"}, 1, "from", "Enter a date between %(first)s and %(last)s."),
         (
             {"from": "2025-04-01", "to": "2025-03-01"},
@@ -555,7 +557,7 @@ def test_an_empty_period_says_so(client, staff, march):
 @pytest.mark.parametrize(
     ("params", "field", "message"),
     [
-        ({"from": "2025-13-01"}, "from", "Enter a real date as YYYY-MM-DD."),
+        ({"from": "2025-13-01"}, "from", BAD_DATE),
         (
             {"from": "2025-04-01", "to": "2025-03-01"},
             "to",
@@ -659,7 +661,7 @@ def test_in_a_browser_htmx_sorts_and_the_form_clears_its_errors(browser, server,
     page.fill("#f-from", "2025-02-30")
     page.click("#stats-form button[type=submit]")
     page.locator("#f-from-error").wait_for()
-    assert page.locator("#f-from-error").inner_text() == tr("Enter a real date as YYYY-MM-DD.")
+    assert page.locator("#f-from-error").inner_text() == tr(BAD_DATE)
     page.fill("#f-from", "01/03/2025")
     page.click("#stats-form button[type=submit]")
     page.locator("#f-from-error").wait_for(state="detached")

@@ -18,7 +18,7 @@ from portal.services import history
 from portal.services.access import Ctx
 from portal.services.deadlines import Calendar, to_local
 from portal.services.errors import N_, DomainError, Message, NotFound, ValidationError
-from portal.services.validation import DATE_PATTERN, Field, validate
+from portal.services.validation import Field, validate
 
 HOLIDAYS_FILE = ROOT / "data" / "seed" / "holidays_vn.csv"
 WARNING_MONTH = 10  # from 1 October, staff are warned when next year is not confirmed
@@ -76,22 +76,8 @@ def unconfirmed_next_year(today: dt.date | None = None) -> int | None:
     return None if HolidayYear.select().where(HolidayYear.year == year).exists() else year
 
 
-def _date(value: Any) -> Message | None:
-    try:
-        dt.date.fromisoformat(value)
-    except (TypeError, ValueError):
-        return Message(N_("Enter a real date as YYYY-MM-DD."))
-    return None
-
-
 HOLIDAY_FIELDS = [
-    Field(
-        "day",
-        max_length=10,
-        pattern=DATE_PATTERN,
-        check=_date,
-        pattern_message=N_("Enter a real date as YYYY-MM-DD."),
-    ),
+    Field("day", max_length=10, kind="date"),  # dd/mm/yyyy or ISO, kept as ISO
     Field("kind", required=False, max_length=16, choices=HOLIDAY_KINDS),
     Field("name", max_length=255),
     Field("source", required=False, max_length=500),

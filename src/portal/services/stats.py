@@ -12,7 +12,6 @@ import csv
 import dataclasses
 import datetime as dt
 import io
-import re
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -27,6 +26,7 @@ from portal.services.catalogue_files import csv_safe
 from portal.services.deadlines import to_local, to_utc
 from portal.services.errors import N_, Message, ValidationError
 from portal.services.paging import Page, paginate
+from portal.services.validation import parse_date
 from portal.services.workflow import (
     DRAFT,
     NEW,
@@ -63,8 +63,6 @@ CSV_COLUMNS = [
     ("rate", N_("On-time rate, per cent")),
     ("structure", N_("Structure")),
 ]
-_ISO = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
-_DMY = re.compile(r"([0-9]{1,2})/([0-9]{1,2})/([0-9]{4})")
 
 
 def local_today() -> dt.date:
@@ -130,18 +128,9 @@ class StatsQuery:
 
 
 def _parse_date(raw: str) -> tuple[dt.date | None, Message | None]:
-    text = raw.strip()
-    iso, dmy = _ISO.fullmatch(text), _DMY.fullmatch(text)
-    if iso:
-        year, month, day = (int(g) for g in iso.groups())
-    elif dmy:
-        day, month, year = (int(g) for g in dmy.groups())
-    else:
-        return None, Message(N_("Enter a real date as YYYY-MM-DD."))
-    try:
-        value = dt.date(year, month, day)
-    except ValueError:
-        return None, Message(N_("Enter a real date as YYYY-MM-DD."))
+    value = parse_date(raw)
+    if value is None:
+        return None, Message(N_("Enter a real date as dd/mm/yyyy, for example 04/12/2026."))
     if not YEARS[0] <= value.year <= YEARS[1]:
         return None, Message(
             N_("Enter a date between %(first)s and %(last)s."), first=YEARS[0], last=YEARS[1]

@@ -16,7 +16,7 @@ from portal.services import history
 from portal.services.access import Ctx
 from portal.services.deadlines import to_local
 from portal.services.errors import N_, Message, ValidationError
-from portal.services.validation import DATE_PATTERN, Field, validate
+from portal.services.validation import Field, validate
 
 STRUCTURES_FILE = ROOT / "data" / "seed" / "unit_structures.csv"
 STRUCTURE_CODE = r"[0-9A-Z]{2,8}"
@@ -73,10 +73,7 @@ def structure_in_force(day: dt.date | None = None) -> str:
 
 
 def _date_check(value: str) -> Message | None:
-    try:
-        day = dt.date.fromisoformat(value)
-    except ValueError:
-        return Message(N_("Enter a real date as YYYY-MM-DD."))
+    day = dt.date.fromisoformat(value)  # a real date: Field(kind="date") made it ISO
     if not 2000 <= day.year <= 2100:
         return Message(N_("Enter a date between %(first)s and %(last)s."), first=2000, last=2100)
     return None
@@ -93,8 +90,7 @@ STRUCTURE_FIELDS = [
     Field(
         "effective_from",
         max_length=10,
-        pattern=DATE_PATTERN,
-        pattern_message=N_("Enter a real date as YYYY-MM-DD."),
+        kind="date",
         check=_date_check,
     ),
     Field("confirm", kind="bool"),
