@@ -29,6 +29,7 @@ from portal.services import accounts  # noqa: E402
 from portal.services.seed import SEED_DIR, seed_catalogue  # noqa: E402
 from portal.services.units import load_units  # noqa: E402
 from tests.helpers import csrf_from  # noqa: E402
+from tests.pki import TestPKI  # noqa: E402
 
 # Property tests: modest example counts, no deadline (PostgreSQL is slower), no example database
 # in the checkout; CI replays the same examples every run (HYPOTHESIS_PROFILE=thorough for more).
@@ -89,10 +90,21 @@ def fresh_database(folder: Path) -> Iterator[str]:
         conn.close()
 
 
+@pytest.fixture(scope="session")
+def pki() -> Iterator[TestPKI]:
+    """The test run's PKI, its CRLs and OCSP served on loopback (tests/pki.py)."""
+    built = TestPKI()
+    yield built
+    built.stop()
+
+
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str) -> Iterator[Settings]:
+def settings(tmp_path: Path, database_url: str, pki: TestPKI) -> Iterator[Settings]:
     data_dir = tmp_path / "data"
-    s = Settings.for_data_dir(data_dir, database_url=database_url)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    anchors = data_dir / "trust-anchors.pem"
+    anchors.write_bytes(pki.anchors_pem)
+    s = Settings.for_data_dir(data_dir, database_url=database_url, trust_anchors=anchors)
     configure(s)
     migrate()
     yield s

@@ -32,6 +32,7 @@ class LiveServer:
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "PORTAL_DATA_DIR": str(settings.data_dir),
                "DATABASE_URL": settings.database_url, "PORTAL_SECRET_KEY": settings.secret_key,
+               "PORTAL_TRUST_ANCHORS": str(settings.trust_anchors or ""),
                **(env or {})}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "portal.asgi:app", "--host", "127.0.0.1",

@@ -122,6 +122,8 @@ class Settings:
     clamd_address: str = ""  # a Unix socket path or host:port; empty: files are not scanned
     web_threads: int = 16  # threads a web process runs blocking work (database, files) on
     slip_place: str = ""  # where slips say they are written ("Hà Nội"); dots when empty
+    # The root certificates signatures must chain to: a PEM bundle or a folder (README).
+    trust_anchors: Path | None = None
     debug: bool = False
 
     @property
@@ -156,6 +158,9 @@ class Settings:
         if not database_url.startswith(("sqlite:", "postgres:", "postgresql:")):
             raise ConfigError("DATABASE_URL must start with sqlite:// or postgresql://")
         upload_dir = env.get("PORTAL_UPLOAD_DIR")
+        anchors = env.get("PORTAL_TRUST_ANCHORS") or None
+        if anchors and not Path(anchors).exists():
+            raise ConfigError(f"PORTAL_TRUST_ANCHORS names {anchors}, which does not exist")
         return cls(
             secret_key=env.get("PORTAL_SECRET_KEY") or load_or_create_secret(data_dir),
             data_dir=data_dir,
@@ -184,5 +189,6 @@ class Settings:
             clamd_address=env.get("PORTAL_CLAMD", ""),
             web_threads=_int(env, "PORTAL_WEB_THREADS", 16, 1),
             slip_place=env.get("PORTAL_SLIP_PLACE", "").strip()[:100],
+            trust_anchors=Path(anchors) if anchors else None,
             debug=env.get("PORTAL_DEBUG") == "1",
         )

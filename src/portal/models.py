@@ -6,6 +6,7 @@ import datetime as dt
 
 from peewee import (
     BigIntegerField,
+    BlobField,
     BooleanField,
     CharField,
     DateField,
@@ -200,6 +201,8 @@ class Procedure(BaseModel):
     offline_instructions = TextField(default="")
     demo_fields = CharField(max_length=255, default="")  # comma list of fields filled as demo
     cutoff = CharField(max_length=5, default="")  # "15:00": received later counts from the next day
+    # The application documents must be PDFs signed with the enterprise's certificate.
+    requires_signature = BooleanField(default=False)
     search_name = TextField(default="")  # name folded (no diacritics, lower case)
     search_text = TextField(default="")  # code, name, agencies folded
     updated_at = DateTimeField(default=utcnow)
@@ -559,6 +562,60 @@ class SlipSequence(BaseModel):
         indexes = ((("unit", "kind", "year"), True),)
 
 
+class RegisteredSigner(BaseModel):
+    """A certificate an administrator registered as one that signs a unit's results (its
+    leader, or another signer). Removing it sets `removed_at`: results it signed stay signed."""
+
+    unit = ForeignKeyField(Unit, backref="signers", on_delete="RESTRICT")
+    name = CharField(max_length=255)
+    title = CharField(max_length=255, default="")
+    cert_sha256 = CharField(max_length=64, index=True)
+    subject = TextField(default="")
+    issuer = TextField(default="")
+    serial = CharField(max_length=64, default="")
+    not_after = DateTimeField(null=True)
+    registered_by = ForeignKeyField(User, on_delete="RESTRICT")
+    registered_at = DateTimeField(default=utcnow)
+    removed_at = DateTimeField(null=True)
+
+    class Meta:
+        table_name = "registered_signer"
+
+
+class DocumentSignature(BaseModel):
+    """The verified signature of an attached PDF: who signed it and when, as checked when it
+    was attached (the file's fingerprint is its attachment's sha256)."""
+
+    attachment = ForeignKeyField(Attachment, unique=True, backref="signatures",
+                                 on_delete="CASCADE")
+    signer_name = CharField(max_length=255)
+    signer_title = CharField(max_length=255, default="")
+    signer_org = CharField(max_length=255, default="")
+    signer_uid = CharField(max_length=64, default="")  # "MST:0101234567", "CCCD:…"
+    cert_sha256 = CharField(max_length=64)
+    issuer = TextField(default="")
+    signed_at = DateTimeField(null=True)  # the time the signer reported, UTC
+    verified_at = DateTimeField(default=utcnow)
+    registered_signer = ForeignKeyField(RegisteredSigner, null=True, on_delete="RESTRICT")
+
+    class Meta:
+        table_name = "document_signature"
+
+
+class RevocationInfo(BaseModel):
+    """A fetched CRL or OCSP answer, kept until its next update (the revocation cache)."""
+
+    key = CharField(max_length=64, unique=True)  # sha256 of kind, URL and certificate
+    kind = CharField(max_length=4)  # crl ocsp
+    url = TextField()
+    body = BlobField()
+    fetched_at = DateTimeField(default=utcnow)
+    next_update = DateTimeField(index=True)
+
+    class Meta:
+        table_name = "revocation_info"
+
+
 ALL_MODELS = [
     SchemaVersion,
     UnitStructure,
@@ -584,4 +641,7 @@ ALL_MODELS = [
     OutgoingMail,
     Slip,
     SlipSequence,
+    RegisteredSigner,
+    DocumentSignature,
+    RevocationInfo,
 ]
