@@ -153,6 +153,31 @@ def cmd_seed_demo(args: argparse.Namespace) -> None:
     )
 
 
+def _demo_trust(conf) -> None:
+    """Demo mode only: the demo PKI (made in the data dir on first start) is the trust anchor,
+    unless PORTAL_TRUST_ANCHORS names one; the web process and the worker read it from here."""
+    from portal.services import demo_pki
+
+    root = demo_pki.ensure(conf.data_dir)
+    os.environ.setdefault("PORTAL_TRUST_ANCHORS", str(root))
+
+
+def cmd_sign_demo_pdf(args: argparse.Namespace) -> None:
+    from portal.services import demo_pki
+
+    conf = settings()
+    try:
+        signed = demo_pki.sign(conf.data_dir, Path(args.input).read_bytes(), args.as_user)
+    except KeyError:
+        sys.exit(f"{args.as_user} has no demo certificate; one of: {', '.join(demo_pki.HOLDERS)}")
+    except OSError as exc:
+        sys.exit(str(exc))
+    except Exception as exc:  # noqa: BLE001 - pyHanko's errors on a file that is not a PDF
+        sys.exit(f"{args.input} could not be signed: {exc}")
+    Path(args.output).write_bytes(signed)
+    print(f"Signed {args.output} with the demo certificate of {args.as_user}.")
+
+
 def _prepare(seed: bool) -> None:
     from portal.db import configure
     from portal.migrations import migrate
@@ -163,6 +188,8 @@ def _prepare(seed: bool) -> None:
     conf = settings()
     configure(conf)
     migrate()
+    if seed:
+        _demo_trust(conf)
     if seed and not is_seeded():
         counts = seed_demo()
         seed_form_files(conf.uploads)
@@ -488,6 +515,15 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_migrate)
     s = sub.add_parser("seed-demo", help="load units, the catalogue and demo accounts")
     s.set_defaults(func=cmd_seed_demo)
+    s = sub.add_parser(
+        "sign-demo-pdf",
+        help="sign a PDF with a demo user's certificate of the demo PKI (demo only)",
+    )
+    s.add_argument("input")
+    s.add_argument("output")
+    s.add_argument("--as", dest="as_user", required=True,
+                   help="lanhdao.02ci (results of 02CI) or doanhnghiep@example.vn (documents)")
+    s.set_defaults(func=cmd_sign_demo_pdf)
     s = sub.add_parser("import-procedures", help="import procedures from a CSV or JSON file")
     s.add_argument("file")
     s.set_defaults(func=cmd_import_procedures)

@@ -181,6 +181,19 @@ def make_user(settings: Settings, units: None) -> Callable[..., object]:
     return make
 
 
+@pytest.fixture
+def signed_result(pki: TestPKI, make_user: Callable[..., object]) -> bytes:
+    """A result PDF signed by the test PKI's leader, whose certificate an administrator
+    registered for unit 02CI (the unit of make_user's officers and leaders)."""
+    from portal.services import signers
+    from portal.services.access import Ctx
+    from tests.pki import make_pdf, sign_pdf
+
+    leader = make_user("leader", full_name="Lãnh đạo ký")
+    signers.register(Ctx(user=make_user("admin")), leader.unit_id, pki.leader.pem)
+    return sign_pdf(make_pdf("Quyết định chấp thuận hủy tờ khai"), pki.leader, pki)
+
+
 @pytest.fixture(scope="module")
 def browser():
     """Debian's chromium driven by playwright (browser tests only)."""

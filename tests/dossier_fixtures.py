@@ -47,7 +47,8 @@ def tax_code(prefix: str) -> str:
 
 
 def make_ctx(user: User, settings: Settings, **overrides: Any) -> Ctx:
-    values: dict[str, Any] = {"uploads": settings.uploads, "client_addr": "203.0.113.7"}
+    values: dict[str, Any] = {"uploads": settings.uploads, "client_addr": "203.0.113.7",
+                              "trust_anchors": settings.trust_anchors}
     values.update(overrides)
     return Ctx(user=user, **values)
 

@@ -11,7 +11,7 @@ from portal.models import Dossier, Procedure, User, utcnow
 from portal.services import dossiers, processing
 from portal.services.errors import NotFound
 from tests.dossier_fixtures import *  # noqa: F403
-from tests.dossier_fixtures import PDF, PROCEDURE, complete_draft
+from tests.dossier_fixtures import PROCEDURE, complete_draft
 
 
 def set_online_level(level: int) -> None:
@@ -21,22 +21,23 @@ def set_online_level(level: int) -> None:
             Procedure.code == PROCEDURE).execute()
 
 
-def issued_with_result(people, ctx_of) -> tuple[int, int]:
+def issued_with_result(people, ctx_of, signed: bytes) -> tuple[int, int]:
     """A dossier whose signed result is attached and issued (status 9); (dossier, result)."""
     owner, officer, leader = ctx_of(people.owner), ctx_of(people.officer), ctx_of(people.leader)
     did = dossiers.submit(owner, complete_draft(owner), "result").id
     for action in ("receive", "start_processing", "submit_for_approval"):
         processing.act(officer, did, action)
     processing.act(leader, did, "approve")
-    result = processing.upload_result(officer, did, "ket-qua.pdf", [PDF])
+    result = processing.upload_result(officer, did, "ket-qua.pdf", [signed])
     assert processing.act(officer, did, "issue_result").status == 9
     return did, result.id
 
 
 @pytest.mark.parametrize(("level", "owner_gets_it"), [(4, True), (3, False)])
-def test_the_result_reaches_the_owner_only_at_level_4(people, ctx_of, level, owner_gets_it):
+def test_the_result_reaches_the_owner_only_at_level_4(people, ctx_of, signed_result, level,
+                                                     owner_gets_it):
     set_online_level(level)
-    did, result = issued_with_result(people, ctx_of)
+    did, result = issued_with_result(people, ctx_of, signed_result)
     owner = ctx_of(people.owner)
     for status in ("issued", "returned"):
         if owner_gets_it:

@@ -21,7 +21,7 @@ from portal.models import (
     Slip,
     utcnow,
 )
-from portal.services import dossiers, history, processing
+from portal.services import dossiers, history, processing, signatures
 from portal.services.deadlines import Calendar, to_local, to_utc
 from portal.services.errors import DomainError, NotFound, ValidationError
 from tests.dossier_fixtures import *  # noqa: F403
@@ -37,6 +37,7 @@ from tests.dossier_fixtures import (
     documents,
     uploaded_files,
 )
+from tests.pki import make_pdf
 from tests.real_files import docx
 
 
@@ -205,7 +206,7 @@ def test_a_submit_key_of_another_enterprise_is_not_returned(people, ctx_of):
 
 # --- the whole life ------------------------------------------------------------------------
 
-def test_the_whole_life_of_a_dossier(people, ctx_of, settings):
+def test_the_whole_life_of_a_dossier(people, ctx_of, settings, signed_result):
     owner, officer, officer2, leader = (ctx_of(people.owner), ctx_of(people.officer),
                                         ctx_of(people.officer2), ctx_of(people.leader))
     dossier_id = complete_draft(owner)
@@ -274,7 +275,10 @@ def test_the_whole_life_of_a_dossier(people, ctx_of, settings):
     assert caught.value.kind == "forbidden"
     with pytest.raises(ValidationError):
         processing.upload_result(officer2, dossier_id, "kq.png", [PNG])
-    result = processing.upload_result(officer2, dossier_id, "ket-qua.pdf", [PDF])
+    with pytest.raises(ValidationError) as caught:  # not signed
+        processing.upload_result(officer2, dossier_id, "kq.pdf", [make_pdf("Chưa ký")])
+    assert caught.value.errors["result"].text == signatures.NO_SIGNATURE
+    result = processing.upload_result(officer2, dossier_id, "ket-qua.pdf", [signed_result])
     assert result.purpose == "result"
     # The owner cannot download the result before it is issued.
     with pytest.raises(NotFound):
@@ -301,6 +305,7 @@ def test_the_whole_life_of_a_dossier(people, ctx_of, settings):
         ("forward", a, "officer", UNIT_REF, 4, 4),
         ("submit_for_approval", b, "officer", UNIT_REF, 4, 4),
         ("approve", lead, "leader", UNIT_REF, 4, 4),
+        ("attach_result", b, "officer", UNIT_REF, 4, 4),  # its signer is on the record
         ("issue_result", b, "officer", UNIT_REF, 4, 9),
         ("return_result", b, "officer", UNIT_REF, 9, 10),
     ]
@@ -315,11 +320,12 @@ def test_the_whole_life_of_a_dossier(people, ctx_of, settings):
 
     # The chain holds; a note changed behind the code's back is found, by its event.
     checked, broken, problem = history.verify_chain()
-    assert (checked, broken, problem) == (10, None, "")
+    # 11 events of the dossier and the registration of the result's signer
+    assert (checked, broken, problem) == (12, None, "")
     target = events(dossier_id)[4]
     tamper(target.id, "Đã sửa")
     checked, broken, problem = history.verify_chain()
-    assert broken == target.id and checked == 5
+    assert broken == target.id and checked == 6  # the registration, then 5 of the dossier
     assert "does not match its hash" in problem
 
 

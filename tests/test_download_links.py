@@ -30,7 +30,6 @@ LINK_RE = re.compile(
     r"http://127\.0\.0\.1:8000(/dossiers/\d+/(?:files|slips)/\d+\?t=[\w.-]+"
     r"|/dossiers/\d+/receipt\?t=[\w.-]+)"
 )
-RESULT = pdf_bytes("Quyet dinh huy to khai")
 DAY = 24 * 3600
 
 
@@ -51,7 +50,7 @@ def submitted(sessions) -> int:
     return did
 
 
-def released(sessions) -> tuple[int, int]:
+def released(sessions, result: bytes) -> tuple[int, int]:
     """A dossier whose signed result is issued (status 9); its id and the result's id."""
     did = submitted(sessions)
     officer, leader = sessions["officer"], sessions["leader"]
@@ -59,7 +58,7 @@ def released(sessions) -> tuple[int, int]:
         acted(officer, did, action)
     acted(leader, did, "approve")
     r = officer.post(
-        f"/dossiers/{did}/result", files={"file": ("quyet-dinh.pdf", RESULT, "application/pdf")}
+        f"/dossiers/{did}/result", files={"file": ("quyet-dinh.pdf", result, "application/pdf")}
     )
     assert r.status_code == 303
     acted(officer, did, "issue_result")
@@ -88,8 +87,9 @@ def colleague(app, people, make_user):
 # --- the e-mails ------------------------------------------------------------------------------
 
 
-def test_mails_link_the_receipt_the_slip_and_the_result(sessions, forms, smtp, settings):
-    did, result_id = released(sessions)
+def test_mails_link_the_receipt_the_slip_and_the_result(signed_result, sessions, forms, smtp,
+                                                        settings):
+    did, result_id = released(sessions, signed_result)
     acted(sessions["officer"], did, "return_result")
     with db.connection_context():
         slip = Slip.get(Slip.dossier == did, Slip.kind == "receipt")
@@ -113,7 +113,7 @@ def test_mails_link_the_receipt_the_slip_and_the_result(sessions, forms, smtp, s
         assert target.path == path.split("?")[0]
         assert owner.get(path).status_code == 200, path
     download = owner.get(found[3][0])
-    assert download.content == RESULT
+    assert download.content == signed_result
     assert download.headers["content-type"] == "application/pdf"  # the type found in the file
     disposition = download.headers["content-disposition"]
     assert disposition.startswith("attachment") and "quyet-dinh.pdf" in disposition
@@ -160,10 +160,10 @@ def test_the_apology_mail_links_its_slip(sessions, forms, settings):
 # --- the download handler ---------------------------------------------------------------------
 
 
-def test_a_link_opens_only_for_its_user_and_object_until_it_expires(
+def test_a_link_opens_only_for_its_user_and_object_until_it_expires(signed_result,
     sessions, forms, settings, colleague
 ):
-    did, result_id = released(sessions)
+    did, result_id = released(sessions, signed_result)
     owner = sessions["enterprise"]
     with db.connection_context():
         application = Attachment.get(Attachment.dossier == did, Attachment.purpose == "application")
@@ -224,8 +224,9 @@ def test_a_link_to_a_slip_or_receipt_checks_its_object_too(sessions, forms, sett
     )
 
 
-def test_an_anonymous_visitor_logs_in_and_comes_back_to_the_link(app, sessions, forms, settings):
-    did, result_id = released(sessions)
+def test_an_anonymous_visitor_logs_in_and_comes_back_to_the_link(signed_result, app, sessions,
+                                                                 forms, settings):
+    did, result_id = released(sessions, signed_result)
     owner = sessions["enterprise"]
     target = Target(owner.user.id, did, "file", result_id)
     link = f"{target.path}?t={links(settings).token(target)}"
@@ -247,7 +248,7 @@ def test_an_anonymous_visitor_logs_in_and_comes_back_to_the_link(app, sessions, 
         )
         assert (r.status_code, r.headers["location"]) == (303, link)
         download = browser.get(link, follow_redirects=False)
-        assert download.status_code == 200 and download.content == RESULT
+        assert download.status_code == 200 and download.content == signed_result
 
 
 # --- the setting ------------------------------------------------------------------------------

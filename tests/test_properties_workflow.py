@@ -178,7 +178,8 @@ def service_step(data: st.DataObject, facts: Facts, supplement_sent: bool) -> tu
 
 @settings(max_examples=12, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
-def test_processing_applies_exactly_what_the_state_machine_allows(people, ctx_of, data):
+def test_processing_applies_exactly_what_the_state_machine_allows(people, ctx_of, signed_result,
+                                                                  data):
     ctxs = {name: ctx_of(getattr(people, name)) for name in PEOPLE}
     did = complete_draft(ctxs["owner"])
     dossiers.submit(ctxs["owner"], did, f"prop-{did}")
@@ -190,7 +191,7 @@ def test_processing_applies_exactly_what_the_state_machine_allows(people, ctx_of
         ctx = ctxs[who]
         if action == "attach_result":
             with contextlib.suppress(DomainError, NotFound):
-                processing.upload_result(ctx, did, "ket-qua.pdf", [PDF])
+                processing.upload_result(ctx, did, "ket-qua.pdf", [signed_result])
             continue
         if action == "attach_supplement":
             try:

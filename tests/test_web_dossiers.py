@@ -233,7 +233,7 @@ def test_review_refuses_an_incomplete_dossier(sessions, forms):
 
 # --- the whole life -------------------------------------------------------------------------
 
-def test_whole_life_from_submission_to_downloaded_result(sessions, forms):
+def test_whole_life_from_submission_to_downloaded_result(sessions, forms, signed_result):
     e, officer, leader = sessions["enterprise"], sessions["officer"], sessions["leader"]
     did = submitted(e)
     code = code_of(did)
@@ -299,7 +299,7 @@ def test_whole_life_from_submission_to_downloaded_result(sessions, forms):
     r = officer.post(f"/dossiers/{did}/result", files={"file": ("kq.pdf", PNG, "application/pdf")})
     assert r.status_code == 422
     assert tr("Attach the result as a PDF file.") in text_of(r)  # in the error summary
-    result = pdf_bytes("Quyet dinh huy to khai")
+    result = signed_result
     r = officer.post(f"/dossiers/{did}/result",
                      files={"file": ("quyet-dinh.pdf", result, "application/pdf")})
     assert (r.status_code, r.headers["location"]) == (303, f"/dossiers/{did}")
@@ -330,16 +330,16 @@ def test_whole_life_from_submission_to_downloaded_result(sessions, forms):
     # The history: every step; the internal ones only for the staff.
     public = [tr("Submitted"), tr("Receive"), tr("Request a supplement"), tr("File added"),
               tr("Send the supplement"), tr("Issue the result"), tr("Return the result")]
-    internal = [tr("Submit for approval"), tr("Approve")]
+    internal = [tr("Submit for approval"), tr("Approve"), tr("Signed result attached")]
     applicant_view = timeline_labels(e.get(f"/dossiers/{did}").text)
     assert applicant_view == public
     staff_view = timeline_labels(officer.get(f"/dossiers/{did}").text)
     assert [x for x in staff_view if x not in internal] == public
-    assert staff_view[5:7] == internal
+    assert staff_view[5:8] == internal
     assert guidance in text_of(e.get(f"/dossiers/{did}"))
-    assert events(did)[:9] == ["submit", "receive", "request_supplement", "add_file",
-                               "supplement", "submit_for_approval", "approve", "issue_result",
-                               "return_result"]
+    assert events(did)[:10] == ["submit", "receive", "request_supplement", "add_file",
+                                "supplement", "submit_for_approval", "approve",
+                                "attach_result", "issue_result", "return_result"]
     # Nothing more to do on a returned dossier.
     assert 'class="app-actions"' not in e.get(f"/dossiers/{did}").text
     r = act(officer, did, "return_result")

@@ -48,6 +48,8 @@ def guard_passes(action: str, approval: str, has_result: bool, online_level: int
         return approval == ""  # not twice, and not once approved
     if action == "issue_result":
         return approval == "approved" and (has_result or online_level < 4)
+    if action == "return_result":  # the signed result must be there to be returned
+        return has_result or online_level < 4
     return True
 
 

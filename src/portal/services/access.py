@@ -30,6 +30,7 @@ class Ctx:
     office_hours: str = ""
     scan_files: bool = False  # a virus scanner is configured: new files wait for it
     links: DownloadLinks | None = None  # signs the links e-mails carry; None: no links
+    trust_anchors: Path | None = None  # the roots signatures must chain to (config)
 
 
 def actor_kind(user: User | None, dossier: Dossier) -> str | None:

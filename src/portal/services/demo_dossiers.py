@@ -3,10 +3,13 @@ so a new demo has something in the inbox and in "My dossiers"."""
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import replace
+
 from portal.config import Settings
 from portal.db import reading
-from portal.models import Dossier, RequiredDocument, User
-from portal.services import dossiers, processing
+from portal.models import Dossier, RegisteredSigner, RequiredDocument, User
+from portal.services import demo_pki, dossiers, processing, signers
 from portal.services.access import Ctx
 from portal.services.download_links import DownloadLinks
 
@@ -32,6 +35,46 @@ def _users() -> tuple[User, User, User] | None:
         )
     except User.DoesNotExist:
         return None
+
+
+def result_pdf(code: str = "") -> bytes:
+    """A one-page result document (unsigned) for the demo."""
+    from fpdf import FPDF
+
+    from portal.services.slip_pdf import FONTS
+
+    pdf = FPDF()
+    pdf.add_font("DejaVu", "", str(FONTS / "DejaVuSerif.ttf"))
+    pdf.add_page()
+    pdf.set_font("DejaVu", size=13)
+    pdf.multi_cell(0, 8, "QUYẾT ĐỊNH (demo)\nChấp thuận hủy tờ khai hải quan " + code)
+    return bytes(pdf.output())
+
+
+@reading
+def _leader_registered(unit_id: int, cert: bytes) -> bool:
+    from asn1crypto import pem
+
+    digest = hashlib.sha256(pem.unarmor(cert)[2]).hexdigest()
+    return (RegisteredSigner.select()
+            .where(RegisteredSigner.unit == unit_id, RegisteredSigner.cert_sha256 == digest,
+                   RegisteredSigner.removed_at.is_null()).exists())
+
+
+def register_demo_leader(settings: Settings) -> None:
+    """Register the demo leader's certificate (demo PKI) to sign 02CI's results."""
+    with_admin = _admin()
+    leader = _users()
+    if with_admin is None or leader is None:
+        return
+    cert = demo_pki.certificate(settings.data_dir, demo_pki.LEADER)
+    if not _leader_registered(leader[2].unit_id, cert):
+        signers.register(Ctx(user=with_admin), leader[2].unit_id, cert, "Chi cục trưởng")
+
+
+@reading
+def _admin() -> User | None:
+    return User.get_or_none(User.username == "admin")
 
 
 @reading
@@ -65,8 +108,14 @@ def seed_dossiers(settings: Settings) -> int:
     users = _users()
     if users is None or _has_dossiers():
         return 0
+    # The result is signed with the demo PKI's leader certificate, checked against its root.
+    settings = replace(settings, trust_anchors=demo_pki.ensure(settings.data_dir))
+    register_demo_leader(settings)
     links = DownloadLinks.of(settings)
-    owner, officer, leader = (Ctx(user=u, uploads=settings.uploads, links=links) for u in users)
+    owner, officer, leader = (
+        Ctx(user=u, uploads=settings.uploads, links=links, trust_anchors=settings.trust_anchors)
+        for u in users
+    )
     _filed(owner)
     second = _filed(owner)
     processing.act(officer, second, "receive")
@@ -79,7 +128,8 @@ def seed_dossiers(settings: Settings) -> int:
         (leader, "approve"),
     ):
         processing.act(ctx, third, action)
-    processing.upload_result(officer, third, "ket-qua-demo.pdf", [DEMO_PDF])
+    signed = demo_pki.sign(settings.data_dir, result_pdf(), demo_pki.LEADER)
+    processing.upload_result(officer, third, "ket-qua-demo.pdf", [signed])
     processing.act(officer, third, "issue_result")
     processing.act(officer, third, "return_result", "Kết quả đã trả trực tuyến (demo).")
     return 3

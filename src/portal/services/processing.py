@@ -11,12 +11,14 @@ from portal import storage
 from portal.db import db, is_postgres, transactional
 from portal.models import (
     Attachment,
+    DocumentSignature,
     Dossier,
     DossierEvent,
     Procedure,
+    RegisteredSigner,
     utcnow,
 )
-from portal.services import history, inbox, notify, scanning, slips
+from portal.services import history, inbox, notify, scanning, signatures, signers, slips
 from portal.services.access import (
     Ctx,
     actor_kind,
@@ -30,6 +32,7 @@ from portal.services.deadlines import to_local, to_utc
 from portal.services.effects import Step
 from portal.services.errors import N_, AccessDenied, DomainError, Message, NotFound, ValidationError
 from portal.services.history import Actor
+from portal.services.signatures import Trust, Verdict
 from portal.services.status import CLOCK_RUNS, NEW, PROCESSING, SUPPLEMENT
 from portal.services.text import clean, has_forbidden_chars
 from portal.services.workflow import ACT, Facts, Transition, check
@@ -37,15 +40,26 @@ from portal.services.workflow import ACT, Facts, Transition, check
 MAX_NOTE = 2000
 NOT_YOURS = N_("You may not do this with this dossier.")
 NOT_NOW = N_("This action is not possible in the dossier's current status.")
+NOT_REGISTERED = N_(
+    "The result is signed by %(name)s, whose certificate is not registered to sign this "
+    "unit's results. Ask an administrator to register it."
+)
 OVERDUE = N_(
     "Dossier %(code)s is overdue: issue an apology slip with the reason and a new date."
 )
 
 
 def _facts(dossier: Dossier) -> Facts:
+    # A result counts once it carries the verified signature of a registered signer (a file
+    # attached before signatures were checked does not).
     has_result = (
         Attachment.select()
-        .where(Attachment.dossier == dossier, Attachment.purpose == "result")
+        .join(DocumentSignature)
+        .where(
+            Attachment.dossier == dossier,
+            Attachment.purpose == "result",
+            DocumentSignature.registered_signer.is_null(False),
+        )
         .exists()
     )
     proc = Procedure.get_by_id(dossier.procedure_id)
@@ -153,21 +167,31 @@ def assign(ctx: Ctx, dossier_id: int, officer_id: int | None) -> Dossier:
     return Dossier.get_by_id(dossier.id)
 
 
+def _result_dossier(ctx: Ctx, dossier: Dossier | None) -> Dossier:
+    dossier = require_view(ctx.user, dossier)
+    if not is_unit_staff(ctx.user, dossier):
+        raise DomainError(NOT_YOURS, kind="forbidden")
+    if dossier.status != PROCESSING:
+        raise DomainError(NOT_NOW, kind="conflict")
+    return dossier
+
+
 def upload_result(ctx: Ctx, dossier_id: int, filename: str, chunks: Any) -> Attachment:
-    """Attach the signed result document (PDF) before issuing the result; raises NotFound,
-    DomainError or ValidationError."""
+    """Attach the result document: a PDF with a valid signature made with a certificate
+    registered for the dossier's unit (`services.signers`), checked before it is kept; raises
+    NotFound, DomainError or ValidationError (on `result`, saying why the signature is
+    refused)."""
     with db.connection_context():
-        dossier = require_view(ctx.user, Dossier.get_or_none(Dossier.id == dossier_id))
-        if not is_unit_staff(ctx.user, dossier):
-            raise DomainError(NOT_YOURS, kind="forbidden")
-        if dossier.status != PROCESSING:
-            raise DomainError(NOT_NOW, kind="conflict")
+        _result_dossier(ctx, Dossier.get_or_none(Dossier.id == dossier_id))
     try:
         stored = storage.store(chunks, ctx.uploads, ctx.max_upload_bytes, ["pdf"])
     except storage.UploadRejected:
         raise ValidationError({"result": Message(N_("Attach the result as a PDF file."))}) from None
     try:
-        return _attach_result(ctx, dossier_id, stored, filename)
+        # Checked outside the transaction: it may fetch CRL and OCSP answers over the network.
+        data = (ctx.uploads / stored.stored_name).read_bytes()
+        verdict = signatures.verify(data, Trust.load(ctx.trust_anchors))
+        return _attach_result(ctx, dossier_id, stored, filename, verdict)
     except BaseException:
         storage.remove(ctx.uploads, stored.stored_name)
         raise
@@ -175,11 +199,32 @@ def upload_result(ctx: Ctx, dossier_id: int, filename: str, chunks: Any) -> Atta
 
 @transactional
 def _attach_result(
-    ctx: Ctx, dossier_id: int, stored: storage.StoredFile, filename: str
+    ctx: Ctx, dossier_id: int, stored: storage.StoredFile, filename: str, verdict: Verdict
 ) -> Attachment:
-    return scanning.new_attachment(
-        ctx, stored, filename, dossier=dossier_id, document=None, purpose="result"
+    dossier = _result_dossier(ctx, _locked(dossier_id))  # it may have moved on meanwhile
+    if verdict.problem is not None:
+        raise ValidationError({"result": verdict.problem})
+    signer = signers.registered(dossier.unit_id, verdict.cert_sha256)
+    if signer is None:
+        raise ValidationError({"result": Message(NOT_REGISTERED, name=verdict.signer_name)})
+    attachment = scanning.new_attachment(
+        ctx, stored, filename, dossier=dossier.id, document=None, purpose="result"
     )
+    record_signature(attachment, verdict, signer)
+    history.note(Actor.of(ctx.user, ctx.client_addr), "attach_result", dossier,
+                 f"{attachment.original_name}: {verdict.signer_name}")
+    return attachment
+
+
+def record_signature(
+    attachment: Attachment, verdict: Verdict, signer: RegisteredSigner | None = None
+) -> DocumentSignature:
+    """Keep who signed the attachment and when, as verified (inside the transaction)."""
+    return DocumentSignature.create(
+        attachment=attachment, signer_name=verdict.signer_name or "?",
+        signer_title=verdict.signer_title, signer_org=verdict.signer_org,
+        signer_uid=verdict.signer_uid[:64], cert_sha256=verdict.cert_sha256,
+        issuer=verdict.issuer, signed_at=verdict.signed_at, registered_signer=signer)
 
 
 @transactional

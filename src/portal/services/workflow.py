@@ -234,13 +234,18 @@ OWNER_ACTIONS = tuple(a for a, t in TRANSITIONS.items() if OWNER in t.actors)
 STAFF_ACTIONS = tuple(a for a, t in TRANSITIONS.items() if t.actors & STAFF)
 
 
+UNSIGNED_RESULT = N_(
+    "Attach the result document, signed by a signer registered for the unit, first."
+)
+
+
 @dataclass(frozen=True)
 class Facts:
     """What the guards need to know about a dossier besides its status."""
 
     status: int
     approval: str = ""  # "" | "pending" | "approved"
-    has_result: bool = False
+    has_result: bool = False  # a result signed by a registered signer is attached
     online_level: int = 4
 
 
@@ -254,7 +259,11 @@ def guard_problem(action: str, facts: Facts) -> str | None:
         if facts.approval != "approved":
             return N_("A leader must approve the dossier before the result is issued.")
         if facts.online_level >= RESULT_ONLINE_FROM_LEVEL and not facts.has_result:
-            return N_("Attach the result document first.")
+            return UNSIGNED_RESULT
+    # Also a result attached before signatures were checked is not returned.
+    returnable = facts.has_result or facts.online_level < RESULT_ONLINE_FROM_LEVEL
+    if action == "return_result" and not returnable:
+        return UNSIGNED_RESULT
     return None
 
 
@@ -318,4 +327,8 @@ ACTION_NAMES = {
     "attach_form": N_("Form file attached to a procedure"),
     "remove_form": N_("Form file removed from a procedure"),
     "structure_dated": N_("Unit structure's effective date recorded"),
+    "attach_result": N_("Signed result attached"),
+    "signer_registered": N_("Result signer registered"),
+    "signer_removed": N_("Result signer removed"),
+    "activated_by_certificate": N_("Account activated with a digital certificate"),
 }

@@ -47,4 +47,5 @@ def ctx_of(request: Request) -> Ctx:
         office_hours=s.office_hours,
         scan_files=bool(s.clamd_address),
         links=DownloadLinks.of(s),
+        trust_anchors=s.trust_anchors,
     )
