@@ -10,7 +10,7 @@ from typing import Any
 import segno
 
 from portal.db import reading
-from portal.models import Slip
+from portal.models import Attachment, DocumentSignature, Slip
 from portal.services import history, inbox
 from portal.services.dossiers import DossierView
 
@@ -32,6 +32,17 @@ def _qr(url: str) -> str:
     return segno.make(url, error="m").svg_data_uri(scale=3, border=2)
 
 
+def qr_code(url: str) -> str:
+    """A QR code to `url` as a data: URI (drawn once per URL)."""
+    return _qr(url)
+
+
+def _signatures(dossier_id: int) -> dict[int, DocumentSignature]:
+    query = (DocumentSignature.select().join(Attachment)
+             .where(Attachment.dossier == dossier_id))
+    return {s.attachment_id: s for s in query}
+
+
 @reading
 def receipt_extras(dossier_id: int, track_url: str) -> tuple[str, list[Slip]]:
     """The receipt's QR code (to `track_url`) and the dossier's slips."""
@@ -46,6 +57,7 @@ def page_extras(view: DossierView) -> dict[str, Any]:
     return {
         "timeline": history.timeline(did, for_applicant=view.is_owner),
         "slips": _slips(did),
+        "signatures": _signatures(did),
         "officers": inbox.unit_officers(unit_id) if view.is_staff else [],
         "units": inbox.forward_units(unit_id) if view.is_staff else [],
     }

@@ -32,6 +32,7 @@ from portal.services.access import (
     Ctx,
     actor_kind,
     require_view,
+    result_released,
     result_withheld,
 )
 from portal.services.deadlines import to_local
@@ -163,6 +164,11 @@ class DossierView:
             and self.dossier.status == PROCESSING
             and self.procedure.returns_result_online
         )
+
+    @property
+    def result_issued(self) -> bool:
+        """The result is issued (status 9 or 10) and returned online: it can be verified."""
+        return result_released(self.dossier, self.procedure)
 
     @property
     def takes_apology(self) -> bool:

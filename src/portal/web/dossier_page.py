@@ -10,12 +10,20 @@ from starlette.responses import RedirectResponse, Response
 from portal.services import dossier_page, dossiers, processing
 from portal.services.dossiers import DossierView
 from portal.services.errors import ValidationError
+from portal.services.result_check import VerifyLinks
 from portal.services.workflow import STATUS_LABELS
 from portal.web.forms import error_texts
 from portal.web.rendering import render
 from portal.web.requests import dossier_id
 from portal.web.security import guard
 from portal.web.urls import url
+
+
+def verify_link(request: Request, code: str) -> str:
+    """The public check of the dossier's results, by a signed token (its QR codes)."""
+    settings = request.app.state.settings
+    token = VerifyLinks.of(settings).token(code)
+    return settings.base_url + url(request, "result_verify", {"t": token})
 
 
 async def detail_page(
@@ -29,6 +37,11 @@ async def detail_page(
     """The dossier page; `failed` names the action whose form is shown again with `errors`
     and the `values` the user typed."""
     extra = await run_in_threadpool(dossier_page.page_extras, view)
+    verify_url = verify_qr = ""
+    if view.result_issued and any(a.purpose == "result" and a.id in extra["signatures"]
+                                  for a in view.attachments):
+        verify_url = verify_link(request, view.dossier.code)
+        verify_qr = await run_in_threadpool(dossier_page.qr_code, verify_url)
     return render(
         request,
         "dossiers/detail.html",
@@ -42,6 +55,8 @@ async def detail_page(
             "values": values or {},
             "user_id": request.state.user.id,
             "failed": failed,
+            "verify_url": verify_url,
+            "verify_qr": verify_qr,
         },
         status_code=status_code,
     )

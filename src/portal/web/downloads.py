@@ -13,6 +13,7 @@ from portal.services.errors import AccessDenied, NotFound
 from portal.services.public_lookup import LookupLinks
 from portal.services.text import as_int
 from portal.services.workflow import STATUS_LABELS
+from portal.web.dossier_page import verify_link
 from portal.web.rendering import render
 from portal.web.requests import ctx_of, dossier_id
 from portal.web.security import guard
@@ -65,8 +66,12 @@ async def dossier_receipt(request: Request) -> Response:
     token = LookupLinks.of(settings).token(view.dossier.code)
     track_url = settings.base_url + url(request, "dossier_lookup", {"t": token})
     qr, slips = await run_in_threadpool(dossier_page.receipt_extras, view.dossier.id, track_url)
+    # A second code opens the public check of the result, once one is issued.
+    verify_url = verify_link(request, view.dossier.code)
+    verify_qr = await run_in_threadpool(dossier_page.qr_code, verify_url)
     return render(
         request,
         "dossiers/receipt.html",
-        {"view": view, "qr": qr, "track_url": track_url, "slips": slips, "labels": STATUS_LABELS},
+        {"view": view, "qr": qr, "track_url": track_url, "slips": slips, "labels": STATUS_LABELS,
+         "verify_url": verify_url, "verify_qr": verify_qr},
     )

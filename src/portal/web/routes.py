@@ -27,6 +27,7 @@ from portal.web import (
     slips,
     stats,
     uploads,
+    verify,
 )
 from portal.web.static import StaticAssets
 
@@ -52,6 +53,7 @@ TABLE = [
     ("/account/password", account.account_password, POST),
     ("/account/sessions/end", account.account_sessions_end, POST),
     ("/lookup", lookup.dossier_lookup, GET),
+    ("/verify", verify.result_verify, GET),
     ("/procedures", catalogue.procedure_list, GET),
     ("/procedures/{code}", catalogue.procedure_detail, GET),
     ("/procedures/{code}/forms/{form_id}/{sha}", admin_forms.procedure_form_download, GET),
