@@ -25,13 +25,14 @@ from portal.db import configure, db
 from portal.migrations import migrate
 from portal.models import Attachment, Enterprise, Holiday, RequiredDocument, Slip
 from portal.queue import huey
-from portal.services import accounts, procedure_forms
+from portal.services import accounts, procedure_forms, signers
 from portal.services.access import Ctx
 from portal.services.seed import SEED_DIR, seed_catalogue, seed_forms
 from portal.services.units import load_units
 from tests.conftest import PASSWORD, fresh_database
 from tests.dossier_web_fixtures import ANSWERS, PROCEDURE, Session, code_of, document_ids, pdf_bytes
 from tests.helpers import csrf_from
+from tests.pki import self_signed_pem
 
 TAX_A, TAX_B = "0100112437", "0100109106"
 TUS = {"Tus-Resumable": "1.0.0"}
@@ -85,6 +86,8 @@ class World:
     procedure_form: int = 0  # a form file the procedure offers for download
     form_sha: str = ""  # the start of its SHA-256, as its download link carries it
     spare_form: int = 0  # another one, for the admin to remove
+    signer: int = 0  # a certificate registered to sign 02CI's results
+    spare_signer: int = 0  # another one, for the admin to remove
     secrets: list[str] = field(default_factory=list)  # texts only the dossier's viewers see
 
 
@@ -211,6 +214,8 @@ def _build(world: World) -> None:
     form = procedure_forms.attach(admin, PROCEDURE, "Mẫu đơn đề nghị", [pdf_bytes("form")])
     world.procedure_form, world.form_sha = form.id, form.sha256[:16]
     world.spare_form = procedure_forms.attach(admin, PROCEDURE, "Mẫu cũ", [pdf_bytes("old")]).id
+    world.signer = signers.register(admin, "02CI", self_signed_pem("Lãnh đạo")).id
+    world.spare_signer = signers.register(admin, "02CI", self_signed_pem("Phó")).id
     world.plain, world.secret = files["chung-tu-thuong.pdf"], files["mat-hop-dong.pdf"]
     world.draft_file = files["ban-nhap.pdf"]
     world.secrets = [world.code, "mat-hop-dong.pdf", "chung-tu-thuong.pdf", "ban-nhap.pdf"]

@@ -189,8 +189,7 @@ def signed_result(pki: TestPKI, make_user: Callable[..., object]) -> bytes:
     from portal.services.access import Ctx
     from tests.pki import make_pdf, sign_pdf
 
-    leader = make_user("leader", full_name="Lãnh đạo ký")
-    signers.register(Ctx(user=make_user("admin")), leader.unit_id, pki.leader.pem)
+    signers.register(Ctx(user=make_user("admin")), "02CI", pki.leader.pem)
     return sign_pdf(make_pdf("Quyết định chấp thuận hủy tờ khai"), pki.leader, pki)
 
 

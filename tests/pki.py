@@ -235,6 +235,17 @@ class TestPKI:
         return self.root.pem
 
 
+def self_signed_pem(cn: str) -> bytes:
+    """A self-signed certificate (PEM) naming `cn`, for registering without a PKI."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = _now()
+    cert = (x509.CertificateBuilder().subject_name(_name(cn)).issuer_name(_name(cn))
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now).not_valid_after(now + dt.timedelta(days=30))
+            .sign(key, hashes.SHA256()))
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
 # --- PDFs -----------------------------------------------------------------------------------
 
 

@@ -95,6 +95,10 @@ admin_procedure_form_remove  admin       401  403  403  403  403  403  403  403 
 admin_catalogue_transfer     admin       L    403  403  403  403  403  403  403  200  403
 admin_catalogue_import       admin       401  403  403  403  403  403  403  403  422  403
 admin_catalogue_export       admin       L    403  403  403  403  403  403  403  200  403
+admin_signers                admin       L    403  403  403  403  403  403  403  200  403
+admin_signer_register        admin       401  403  403  403  403  403  403  403  422  403
+admin_signer_remove_confirm  admin       L    403  403  403  403  403  403  403  200  403
+admin_signer_remove          admin       401  403  403  403  403  403  403  403  303  403
 admin_holidays               admin       L    403  403  403  403  403  403  403  200  403
 admin_holiday_add            admin       401  403  403  403  403  403  403  403  422  403
 admin_holiday_remove         admin       401  403  403  403  403  403  403  403  303  403
@@ -179,6 +183,7 @@ PARAMS = {
     "key": "upload",
     "holiday_id": "holiday",
     "form_id": "procedure_form",
+    "signer_id": "signer",
     "sha": "form_sha",
 }
 CASES = {
@@ -191,6 +196,7 @@ OVERRIDES = {
     "dossier_file:draft": {"dossier_id": "draft", "attachment_id": "draft_file"},
     "upload_cancel": {"key": "spare_upload"},
     "admin_procedure_form_remove": {"form_id": "spare_form"},
+    "admin_signer_remove": {"signer_id": "spare_signer"},
 }
 FORMS = {
     "login_submit": {"password": "not-the-password-1"},

@@ -19,13 +19,14 @@ from portal import i18n
 from portal.app import create_app
 from portal.config import ROOT
 from portal.db import db
-from portal.models import ProcedureForm
-from portal.services import procedure_forms
+from portal.models import ProcedureForm, RegisteredSigner
+from portal.services import procedure_forms, signers
 from portal.services.access import Ctx
 from portal.services.policy import RULES
 from portal.web.security import guard
 from portal.web.static import IMMUTABLE
 from tests.helpers import HX, csrf_from
+from tests.pki import self_signed_pem
 
 PASSWORD = "correct-horse-42"  # the make_user fixture's password
 CSS_RE = re.compile(r'<link rel="stylesheet" href="(/static/css/portal\.([0-9a-f]{12})\.css)">')
@@ -60,6 +61,11 @@ def real_values(route: Route, user_id: int) -> dict[str, str]:
                 form = ProcedureForm.select().order_by(ProcedureForm.id).first()
             if form is not None:
                 values[name] = str(form.id) if name == "form_id" else form.sha256[:16]
+        elif name == "signer_id":
+            with db.connection_context():  # where a test registered one
+                signer = RegisteredSigner.select().order_by(RegisteredSigner.id).first()
+            if signer is not None:
+                values[name] = str(signer.id)
     return values
 
 
@@ -255,6 +261,7 @@ def test_no_get_route_fails_for_admins(app, client, make_user, login, settings):
     login(admin)
     ctx = Ctx(user=admin, uploads=settings.uploads)
     procedure_forms.attach(ctx, "1.005458", "Mẫu đơn", [b"%PDF-1.4\n%%EOF\n"])
+    signers.register(ctx, "02CI", self_signed_pem("Lãnh đạo"))
     statuses = check_gets(app, client, make_user("officer").id)
     assert 200 in statuses
     for route in get_routes(app):

@@ -69,7 +69,7 @@ def register_demo_leader(settings: Settings) -> None:
         return
     cert = demo_pki.certificate(settings.data_dir, demo_pki.LEADER)
     if not _leader_registered(leader[2].unit_id, cert):
-        signers.register(Ctx(user=with_admin), leader[2].unit_id, cert, "Chi cục trưởng")
+        signers.register(Ctx(user=with_admin), "2025:02CI", cert, "Chi cục trưởng")
 
 
 @reading

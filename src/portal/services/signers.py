@@ -18,6 +18,7 @@ from portal.services.access import Ctx
 from portal.services.errors import N_, DomainError, Message, NotFound, ValidationError
 from portal.services.history import Actor
 from portal.services.text import clean
+from portal.services.units import find_unit
 
 MAX_CERT_BYTES = 64 * 1024
 NOT_A_CERTIFICATE = N_("Attach the signer's certificate (a .pem, .cer or .crt file).")
@@ -43,11 +44,22 @@ def read_certificate(data: bytes) -> asn1_x509.Certificate:
 
 
 @reading
-def for_unit(unit_id: int) -> list[RegisteredSigner]:
-    """The signers registered for a unit now, by name."""
-    return list(RegisteredSigner.select().where(
-        RegisteredSigner.unit == unit_id, RegisteredSigner.removed_at.is_null()
-    ).order_by(RegisteredSigner.name, RegisteredSigner.id))
+def current() -> list[RegisteredSigner]:
+    """The signers registered now, by unit and name (their units joined)."""
+    return list(RegisteredSigner.select(RegisteredSigner, Unit).join(Unit)
+                .where(RegisteredSigner.removed_at.is_null())
+                .order_by(Unit.structure.desc(), Unit.code, RegisteredSigner.name))
+
+
+@reading
+def get(signer_id: int) -> RegisteredSigner:
+    """A current signer (its unit joined); raises NotFound."""
+    found = (RegisteredSigner.select(RegisteredSigner, Unit).join(Unit)
+             .where(RegisteredSigner.id == signer_id, RegisteredSigner.removed_at.is_null())
+             .first())
+    if found is None:
+        raise NotFound("signer")
+    return found
 
 
 def registered(unit_id: int, cert_sha256: str) -> RegisteredSigner | None:
@@ -58,13 +70,14 @@ def registered(unit_id: int, cert_sha256: str) -> RegisteredSigner | None:
 
 
 @transactional
-def register(ctx: Ctx, unit_id: int, certificate: bytes, title: str = "") -> RegisteredSigner:
-    """Register the certificate (PEM or DER bytes) as one that signs `unit_id`'s results;
-    raises NotFound (unit), DomainError (not an administrator) or ValidationError."""
+def register(ctx: Ctx, unit_ref: str, certificate: bytes, title: str = "") -> RegisteredSigner:
+    """Register the certificate (PEM or DER bytes) as one that signs the results of the
+    unit `unit_ref` names ("02CI", "2025:02CI"); raises DomainError (not an administrator)
+    or ValidationError."""
     _require_admin(ctx)
-    unit = Unit.get_or_none(Unit.id == unit_id)
+    unit = find_unit(unit_ref or "") if (unit_ref or "").strip() else None
     if unit is None:
-        raise NotFound("unit")
+        raise ValidationError({"unit": Message(N_("Choose a unit by its code."))})
     if not certificate or len(certificate) > MAX_CERT_BYTES:
         raise ValidationError({"certificate": Message(NOT_A_CERTIFICATE)})
     cert = read_certificate(certificate)
