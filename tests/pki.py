@@ -102,6 +102,7 @@ class TestPKI:
         self.hits: Counter[str] = Counter()
         self.down = False  # answer 503 to everything (an unreachable CA)
         self.revoked: set[int] = set()
+        self.issued: list[Identity] = []  # by the intermediate: those its OCSP answers about
         now = _now()
         self.root = self._issue(_name("Root CA kiểm thử", org="Bộ kiểm thử"), None, ca=True,
                                 days=3650)
@@ -185,7 +186,10 @@ class TestPKI:
                 x509.AccessDescription(x509.oid.AuthorityInformationAccessOID.OCSP,
                                        x509.UniformResourceIdentifier(self.url + ocsp_path))]),
                 critical=False)
-        return Identity(builder.sign(signer_key, hashes.SHA256()), key)
+        made = Identity(builder.sign(signer_key, hashes.SHA256()), key)
+        if issuer is not None and issuer is getattr(self, "intermediate", None):
+            self.issued.append(made)
+        return made
 
     # --- revocation answers ------------------------------------------------------------------
 
@@ -208,7 +212,7 @@ class TestPKI:
     def ocsp_answer(self, request_der: bytes) -> bytes:
         request = ocsp.load_der_ocsp_request(request_der)
         serial = request.serial_number
-        subject = next((i for i in self._leaves() if i.cert.serial_number == serial), None)
+        subject = next((i for i in self.issued if i.cert.serial_number == serial), None)
         if subject is None:
             return ocsp.OCSPResponseBuilder.build_unsuccessful(
                 ocsp.OCSPResponseStatus.UNAUTHORIZED).public_bytes(serialization.Encoding.DER)
@@ -225,10 +229,6 @@ class TestPKI:
             builder = builder.add_extension(ext.value, ext.critical)
         return builder.sign(self.intermediate.key, hashes.SHA256()).public_bytes(
             serialization.Encoding.DER)
-
-    def _leaves(self) -> list[Identity]:
-        return [v for v in vars(self).values()
-                if isinstance(v, Identity) and v not in (self.root, self.intermediate)]
 
     @property
     def anchors_pem(self) -> bytes:

@@ -67,6 +67,7 @@ password_reset_form          public      410  410  410  410  410  410  410  410 
 password_reset_submit        public      422  422  422  422  422  422  422  422  422  422
 account_page                 signed_in   L    200  200  200  200  200  200  200  200  200
 account_password             signed_in   401  422  422  422  422  422  422  422  422  422
+account_certificate          signed_in   401  422  422  422  422  422  422  422  422  422
 account_sessions_end         signed_in   401  303  303  303  303  303  303  303  303  303
 procedure_list               public      200  200  200  200  200  200  200  200  200  200
 procedure_detail             public      200  200  200  200  200  200  200  200  200  200

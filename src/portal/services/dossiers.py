@@ -25,7 +25,7 @@ from portal.models import (
     User,
     utcnow,
 )
-from portal.services import catalogue, history, notify, scanning, units
+from portal.services import catalogue, history, notify, scanning, signed_documents, units
 from portal.services.access import (
     OWNER,
     UNIT_STAFF,
@@ -47,6 +47,7 @@ from portal.services.errors import (
 )
 from portal.services.history import Actor
 from portal.services.paging import Page, paginate
+from portal.services.signatures import Verdict
 from portal.services.status import CLOCK_RUNS, DRAFT, NEW, PROCESSING, SUPPLEMENT
 from portal.services.text import clean
 from portal.services.validation import Field, canonical, validate
@@ -440,7 +441,9 @@ def add_attachment(
             }
         ) from None
     try:
-        return _attach(ctx, dossier.id, doc, stored, filename, purpose, upload_key)
+        tax_code = signed_documents.expected_tax_code(dossier.id, purpose, ctx)
+        verdict = None if tax_code is None else signed_documents.check(ctx, stored, tax_code, key)
+        return _attach(ctx, dossier.id, doc, stored, filename, purpose, upload_key, verdict)
     except BaseException:
         storage.remove(ctx.uploads, stored.stored_name)
         raise
@@ -455,11 +458,13 @@ def _attach(
     filename: str,
     purpose: str,
     upload_key: str = "",
+    verdict: Verdict | None = None,
 ) -> Attachment:
-    """Write the row of a stored file. The status and the file count are checked again here,
-    under the dossier's lock: the first check (`attachable`) ran before the file arrived, and
-    a submission or other files may have come in meanwhile. Raises DomainError or
-    ValidationError; a file added after submission is recorded in the history."""
+    """Write the row of a stored file (and its verified signature). The status and the file
+    count are checked again here, under the dossier's lock: the first check (`attachable`) ran
+    before the file arrived, and a submission or other files may have come in meanwhile.
+    Raises DomainError or ValidationError; a file added after submission is recorded in the
+    history."""
     confidential = _confidential_now(doc.id)  # first: the document's lock before any file's
     dossier = _draft_for_update(ctx, dossier_id, _statuses(purpose))
     replaced = _replaced(dossier, doc, purpose)
@@ -475,6 +480,8 @@ def _attach(
         purpose=purpose,
         confidential=confidential,
     )
+    if verdict is not None:
+        signed_documents.record(attachment, verdict)
     Dossier.update(updated_at=utcnow()).where(Dossier.id == dossier.id).execute()
     if dossier.status != DRAFT:  # a supplement's file: part of the official record
         actor = Actor.of(ctx.user, ctx.client_addr)

@@ -18,10 +18,12 @@ from typing import Any
 
 from peewee import JOIN, fn
 
-from portal.db import reading, transactional
+from portal import storage
+from portal.db import db, reading, transactional
 from portal.i18n import current_language
 from portal.models import Enterprise, User, utcnow
-from portal.services import history, login_limits
+from portal.services import history, login_limits, signed_documents
+from portal.services.access import Ctx
 from portal.services.account_links import CONFIRM, AccountLinks
 from portal.services.accounts import (
     REGISTER_FIELDS,
@@ -33,12 +35,18 @@ from portal.services.errors import N_, DomainError, Message, NotFound, Validatio
 from portal.services.login_limits import Throttle
 from portal.services.notify import in_language, language_of, queue_mail
 from portal.services.paging import Page, paginate
+from portal.services.signatures import Verdict
 from portal.services.validation import Field, validate
 
 REGISTERED = "register"
 RESET_REQUESTED = "password_reset_requested"
 MAIL_SENDING = (REGISTERED, RESET_REQUESTED)  # throttled together: each may send a mail
 ACTIVATION_WAYS = ("papers", "certificate")
+ACTIVE_BY_PAPERS = N_("Customs staff have checked your enterprise: you can now file dossiers.")
+ACTIVE_BY_CERTIFICATE = N_(
+    "Your enterprise's digital certificate showed that the enterprise is yours: you can now "
+    "file dossiers."
+)
 
 
 def mail_text(message: str, language: str, **params: Any) -> str:
@@ -247,14 +255,33 @@ def _make_active(user: User, actor: history.Actor, how: str, note: str = "") -> 
     text = f"{enterprise.tax_code} {user.username} ({how}) {note}".strip()
     history.record(actor, "enterprise_activated", note=text[:2000], public=False)
     language = language_of(user)
-    send(
-        user.email,
-        N_("Your enterprise account is active"),
-        mail_text(
-            N_("Customs staff have checked your enterprise: you can now file dossiers."), language
-        ),
-        language,
-    )
+    told = ACTIVE_BY_CERTIFICATE if how == "certificate" else ACTIVE_BY_PAPERS
+    send(user.email, N_("Your enterprise account is active"), mail_text(told, language), language)
+
+
+def activate_by_certificate(ctx: Ctx, chunks: Any) -> None:
+    """Activate the pending account of `ctx.user` with a PDF signed by a valid certificate
+    that names its enterprise's tax code (checked, then the file is dropped: it is not kept).
+    Raises DomainError (not pending) or ValidationError on `signed_file` saying what failed."""
+    with db.connection_context():
+        user = _pending(ctx.user.id)
+        tax_code = Enterprise.get_by_id(user.enterprise_id).tax_code
+    try:
+        stored = storage.store(chunks, ctx.uploads, ctx.max_upload_bytes, ["pdf"])
+    except storage.UploadRejected:
+        raise ValidationError({"signed_file": Message(signed_documents.SIGNED_PDF_ONLY)}) from None
+    try:
+        verdict = signed_documents.check(ctx, stored, tax_code, "signed_file")
+    finally:
+        storage.remove(ctx.uploads, stored.stored_name)
+    _activate_signed(ctx, verdict)
+
+
+@transactional
+def _activate_signed(ctx: Ctx, verdict: Verdict) -> None:
+    note = f"{verdict.signer_name}, {verdict.signer_uid}, {verdict.cert_sha256[:16]}"
+    actor = history.Actor.of(ctx.user, ctx.client_addr)
+    _make_active(_pending(ctx.user.id), actor, "certificate", note)
 
 
 @transactional

@@ -15,10 +15,18 @@ from portal.models import (
     Dossier,
     DossierEvent,
     Procedure,
-    RegisteredSigner,
     utcnow,
 )
-from portal.services import history, inbox, notify, scanning, signatures, signers, slips
+from portal.services import (
+    history,
+    inbox,
+    notify,
+    scanning,
+    signatures,
+    signed_documents,
+    signers,
+    slips,
+)
 from portal.services.access import (
     Ctx,
     actor_kind,
@@ -210,21 +218,10 @@ def _attach_result(
     attachment = scanning.new_attachment(
         ctx, stored, filename, dossier=dossier.id, document=None, purpose="result"
     )
-    record_signature(attachment, verdict, signer)
+    signed_documents.record(attachment, verdict, signer)
     history.note(Actor.of(ctx.user, ctx.client_addr), "attach_result", dossier,
                  f"{attachment.original_name}: {verdict.signer_name}")
     return attachment
-
-
-def record_signature(
-    attachment: Attachment, verdict: Verdict, signer: RegisteredSigner | None = None
-) -> DocumentSignature:
-    """Keep who signed the attachment and when, as verified (inside the transaction)."""
-    return DocumentSignature.create(
-        attachment=attachment, signer_name=verdict.signer_name or "?",
-        signer_title=verdict.signer_title, signer_org=verdict.signer_org,
-        signer_uid=verdict.signer_uid[:64], cert_sha256=verdict.cert_sha256,
-        issuer=verdict.issuer, signed_at=verdict.signed_at, registered_signer=signer)
 
 
 @transactional

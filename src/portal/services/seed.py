@@ -180,6 +180,18 @@ def seed_accounts() -> list[str]:
     return created
 
 
+# Demo level-4 procedures whose documents must be signed with the enterprise's certificate
+# (issue 14); an administrator's data elsewhere (Procedure.requires_signature).
+SIGNED_PROCEDURES = ("2.002322", "1.007665")
+
+
+@transactional
+def require_signatures(codes: tuple[str, ...] = SIGNED_PROCEDURES) -> int:
+    """Mark the demo procedures whose documents must be signed; returns how many."""
+    return (Procedure.update(requires_signature=True, updated_at=utcnow())
+            .where(Procedure.code.in_(codes)).execute())
+
+
 def seed_demo() -> dict[str, int]:
     """Load everything a demo needs (idempotent); returns counts."""
     load_structures()
@@ -187,6 +199,7 @@ def seed_demo() -> dict[str, int]:
     units += load_units(SEED_DIR / "customs_units_2025.csv", "2025")
     procedures = seed_catalogue()
     seed_forms()
+    require_signatures()
     accounts = seed_accounts()
     holidays = load_holidays()
     return {

@@ -330,5 +330,4 @@ ACTION_NAMES = {
     "attach_result": N_("Signed result attached"),
     "signer_registered": N_("Result signer registered"),
     "signer_removed": N_("Result signer removed"),
-    "activated_by_certificate": N_("Account activated with a digital certificate"),
 }

@@ -4,16 +4,20 @@ forgotten-password links."""
 from __future__ import annotations
 
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from portal import storage
 from portal.i18n import gettext_ as _
-from portal.services import self_service
+from portal.services import enrolment, self_service
 from portal.services.account_links import AccountLinks
-from portal.services.errors import ValidationError
+from portal.services.errors import Message, ValidationError
+from portal.services.signed_documents import SIGNED_PDF_ONLY
 from portal.web.auth import form_throttled
 from portal.web.forms import error_texts, flash, form_dict, kept_values
 from portal.web.rendering import render
+from portal.web.requests import ctx_of
 from portal.web.security import client_addr, current_user, guard, read_form, sign_out
 from portal.web.urls import url
 
@@ -27,6 +31,27 @@ def _links(request: Request) -> AccountLinks:
 @guard("signed_in")
 async def account_page(request: Request) -> Response:
     return render(request, "account/account.html", {"values": {}, "errors": {}})
+
+
+@guard("signed_in")
+async def account_certificate(request: Request) -> Response:
+    """A pending enterprise account activated by a PDF signed with the enterprise's
+    certificate (the file is checked, then dropped)."""
+    settings = request.app.state.settings
+    form = await read_form(request, max_files=1, max_part_size=settings.max_upload_bytes + 1)
+    upload = form.get("signed_file")
+    try:
+        if not isinstance(upload, UploadFile) or not upload.filename:
+            raise ValidationError({"signed_file": Message(SIGNED_PDF_ONLY)})
+        await run_in_threadpool(enrolment.activate_by_certificate, ctx_of(request),
+                                storage.iter_file(upload.file))
+    except ValidationError as exc:
+        return render(request, "account/account.html", {"values": {}, "errors": error_texts(exc)},
+                      status_code=422)
+    finally:
+        await form.close()
+    flash(request, _("Your enterprise account is active: you can now file dossiers."))
+    return RedirectResponse(url(request, "account_page"), 303)
 
 
 @guard("signed_in")

@@ -52,6 +52,7 @@ TABLE = [
     ("/password/reset", account.password_reset_submit, POST),
     ("/account", account.account_page, GET),
     ("/account/password", account.account_password, POST),
+    ("/account/certificate", account.account_certificate, POST),
     ("/account/sessions/end", account.account_sessions_end, POST),
     ("/lookup", lookup.dossier_lookup, GET),
     ("/verify", verify.result_verify, GET),
@@ -159,6 +160,7 @@ def routes(assets: StaticAssets, max_upload_bytes: int) -> list[BaseRoute]:
         uploads.upload_append: None,
         admin_catalogue.admin_catalogue_import: 6 * 1024 * 1024,
         admin_forms.admin_procedure_form_add: file_limit,
+        account.account_certificate: file_limit,
     }
     out: list[BaseRoute] = [
         Route(
