@@ -9,6 +9,7 @@ import datetime as dt
 import io
 import threading
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -264,7 +265,14 @@ def make_pdf(text: str = "Quyết định cấp phép") -> bytes:
 
 
 def sign_pdf(pdf: bytes, who: Identity, pki: TestPKI) -> bytes:
-    """`pdf` signed by `who` with pyHanko (PAdES baseline B), its chain embedded."""
+    """`pdf` signed by `who` with pyHanko (PAdES baseline B), its chain embedded. In a thread
+    of its own: pyHanko's synchronous API runs an event loop, which playwright's sync API
+    already runs in the test's thread."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(_sign_pdf, pdf, who, pki).result()
+
+
+def _sign_pdf(pdf: bytes, who: Identity, pki: TestPKI) -> bytes:
     from asn1crypto import keys as asn1_keys
     from asn1crypto import x509 as asn1_x509
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter

@@ -44,15 +44,17 @@ def server(settings, units, catalogue, forms, people) -> Iterator[LiveServer]:
 
 
 @pytest.fixture
-def files(tmp_path: Path) -> dict[str, Path]:
+def files(tmp_path: Path, signed_result: bytes) -> dict[str, Path]:
     out = {}
     for name, text in [("don-de-nghi.pdf", "Don de nghi huy to khai"),
                        ("chung-tu.pdf", "Chung tu chung minh"),
-                       ("hop-dong.pdf", "Hop dong bo sung"),
-                       ("quyet-dinh.pdf", "Quyet dinh huy to khai")]:
+                       ("hop-dong.pdf", "Hop dong bo sung")]:
         path = tmp_path / name
         path.write_bytes(pdf_bytes(text))
         out[name] = path
+    # The result, signed by the leader whose certificate is registered for 02CI.
+    out["quyet-dinh.pdf"] = tmp_path / "quyet-dinh.pdf"
+    out["quyet-dinh.pdf"].write_bytes(signed_result)
     return out
 
 
@@ -197,7 +199,7 @@ def file_dossier(e: Actor, files: dict[str, Path], javascript: bool) -> tuple[in
     assert code.startswith(f"{UNIT}-") and code.endswith("-0001")
     # The slip shows the dossier code (the declared section shows the tax code in the same style).
     expect(page.locator(".app-slip .app-code").first).to_have_text(code)
-    assert page.locator("img.app-qr").get_attribute("src").startswith("data:image/svg+xml")
+    assert page.locator("img.app-qr").first.get_attribute("src").startswith("data:image/svg+xml")
     return did, code
 
 

@@ -11,11 +11,13 @@ certificates, see the README); `Trust.load` reads them once per process."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import functools
 import hashlib
 import io
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -147,7 +149,17 @@ def _signer(cert: asn1_x509.Certificate) -> dict[str, object]:
 
 def verify(data: bytes, trust: Trust, now: dt.datetime | None = None) -> Verdict:
     """Check the last signature of the PDF `data` against `trust`; never raises for what a
-    client can send (the problem is in the answer)."""
+    client can send (the problem is in the answer). pyHanko's synchronous API runs an event
+    loop of its own: called where one runs already, the check runs in a thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return _verify(data, trust, now)
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(_verify, data, trust, now).result()
+
+
+def _verify(data: bytes, trust: Trust, now: dt.datetime | None) -> Verdict:
     print_ = fingerprint(data)
     try:
         from pyhanko.pdf_utils.reader import PdfFileReader
