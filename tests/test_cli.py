@@ -14,9 +14,21 @@ import run
 from portal.config import Settings
 from portal.db import configure, db
 from portal.migrations import LATEST, check_schema, current_version
-from portal.models import OutgoingMail, Procedure, ProcessingTime, RequiredDocument, Unit, User
+from portal.models import (
+    Attachment,
+    DocumentSignature,
+    OutgoingMail,
+    Procedure,
+    ProcessingTime,
+    RequiredDocument,
+    Unit,
+    User,
+)
 from portal.services.catalogue_files import export_catalogue
 from portal.services.download_links import DownloadLinks
+from portal.services.seed import DEMO_ENTERPRISE
+from portal.services.signatures import Trust, verify
+from tests.pki import make_pdf
 from tests.test_download_links import LINK_RE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,6 +87,30 @@ def test_seed_demo(cli, settings_empty, tmp_path, database_url):
     for path in found:
         target = links.read(path.split("?t=")[1])
         assert target is not None and target.path == path.split("?")[0]
+
+
+def test_seed_demo_returns_a_result_signed_with_the_demo_pki(cli, settings_empty, tmp_path):
+    assert cli("seed-demo").returncode == 0
+    root = tmp_path / "cli-data" / "demo-pki" / "root.pem"
+    with db.connection_context():
+        signature = DocumentSignature.select().join(Attachment).where(
+            Attachment.purpose == "result").get()
+        assert signature.registered_signer.unit.ref == "2025:02CI"
+        assert signature.signer_name == "Lê Minh Châu (demo)"
+        assert Procedure.get(Procedure.code == "2.002322").requires_signature
+    # A demo user signs a PDF; the demo PKI's root verifies it and its certificate names the
+    # demo enterprise's tax code.
+    plain = tmp_path / "don.pdf"
+    plain.write_bytes(make_pdf("Đơn đề nghị (demo)"))
+    signed = tmp_path / "don-da-ky.pdf"
+    result = cli("sign-demo-pdf", str(plain), str(signed), "--as", "doanhnghiep@example.vn")
+    assert result.returncode == 0, result.stderr
+    verdict = verify(signed.read_bytes(), Trust.load(root))
+    assert verdict.ok and verdict.tax_code == DEMO_ENTERPRISE[0]
+    result = cli("sign-demo-pdf", str(plain), str(signed), "--as", "canbo.02ci")
+    assert result.returncode == 1 and "no demo certificate" in result.stderr
+    result = cli("sign-demo-pdf", str(root), str(signed), "--as", "lanhdao.02ci")
+    assert result.returncode == 1 and "could not be signed" in result.stderr
 
 
 def test_create_user(cli, units):
