@@ -595,6 +595,19 @@ def test_admin_edits_a_procedure_name(client, admin):
     assert "1.005458" in client.get("/procedures", params={"q": "da sua"}).text
 
 
+def test_admin_requires_signed_documents_for_a_procedure(client, admin):
+    values = form_of(client.get("/admin/procedures/1.005458").text, "/admin/procedures/1.005458")
+    assert "requires_signature" not in values  # an unticked box sends nothing
+    r = client.post("/admin/procedures/1.005458", data={**values, "requires_signature": "1"},
+                    follow_redirects=False)
+    assert r.status_code == 303 and get_proc("1.005458").requires_signature
+    again = form_of(client.get("/admin/procedures/1.005458").text, "/admin/procedures/1.005458")
+    assert again["requires_signature"] == "1"
+    again.pop("requires_signature")
+    client.post("/admin/procedures/1.005458", data=again, follow_redirects=False)
+    assert not get_proc("1.005458").requires_signature
+
+
 def test_bad_procedure_edit_keeps_the_input(client, admin):
     values = form_of(client.get("/admin/procedures/1.005458").text, "/admin/procedures/1.005458")
     typed = {**values, "name": "Tên mới chưa lưu", "online_level": "2", "not_online_reason": ""}

@@ -273,6 +273,8 @@ PROCEDURE_FIELDS = [
     Field("not_online_reason", required=False, max_length=2000, multiline=True),
     Field("offline_instructions", required=False, max_length=2000, multiline=True),
 ]
+# Whether the enterprise's documents must be PDFs signed with its certificate (issue 14).
+SIGNATURE_FIELD = Field("requires_signature", kind="bool", required=False)
 TIME_FIELDS = [
     f
     for channel in CHANNELS
@@ -383,6 +385,8 @@ def save_procedure(
     """Create (no `original_code`) or update a procedure from a form, as `ctx.user`; raises
     ValidationError (also when a new procedure takes an existing code) or NotFound."""
     cleaned = clean_procedure(data)
+    # Kept out of PROCEDURE_FIELDS (the catalogue files' columns): set on this form only.
+    cleaned["requires_signature"] = validate(data, [SIGNATURE_FIELD])["requires_signature"]
     if (
         original_code is None
         and Procedure.select().where(Procedure.code == cleaned["code"]).exists()
@@ -417,6 +421,8 @@ def write_procedure(
         )
     )
     values["updated_at"] = utcnow()
+    if "requires_signature" in cleaned:
+        values["requires_signature"] = bool(cleaned["requires_signature"])
     if demo_fields is not None:
         values["demo_fields"] = demo_fields
     if existing is None:
@@ -495,6 +501,7 @@ def form_values(proc: Procedure) -> dict[str, Any]:
         values[f"time_{t.channel}"] = "" if t.amount is None else str(t.amount)
         values[f"time_{t.channel}_unit"] = t.unit
     values["documents"] = format_documents(document_dicts(list(proc.documents)))
+    values["requires_signature"] = "1" if proc.requires_signature else ""
     return values
 
 

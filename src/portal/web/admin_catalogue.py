@@ -21,7 +21,9 @@ from portal.web.requests import ctx_of
 from portal.web.security import guard, read_form
 from portal.web.urls import url
 
-FIELD_NAMES = [f.name for f in (*PROCEDURE_FIELDS, *TIME_FIELDS, *DOCUMENT_FIELDS)]
+FIELD_NAMES = [f.name for f in (*PROCEDURE_FIELDS, *TIME_FIELDS, *DOCUMENT_FIELDS)] + [
+    "requires_signature"
+]
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
 
 
