@@ -172,3 +172,22 @@ def test_verify_is_throttled_per_address(app, returned):
         statuses = [stranger.get("/verify", params={"code": code, "fingerprint": "0" * 64})
                     .status_code for _ in range(21)]
     assert statuses[:20] == [422] * 20 and statuses[20] == 429
+
+
+def test_a_result_without_a_verified_signature_is_not_returned(sessions, signed_result):
+    """A result attached before signatures were checked (its signature row missing) is
+    neither offered for return nor returned."""
+    from portal.db import db
+    from portal.models import Attachment, DocumentSignature
+    from portal.services.workflow import UNSIGNED_RESULT
+
+    did = approved(sessions)
+    assert upload(sessions["officer"], did, signed_result).status_code == 303
+    acted(sessions["officer"], did, "issue_result")
+    with db.connection_context():
+        result = Attachment.get(Attachment.dossier == did, Attachment.purpose == "result")
+        DocumentSignature.delete().where(DocumentSignature.attachment == result.id).execute()
+    page = sessions["officer"].get(f"/dossiers/{did}").text
+    assert f'action="/dossiers/{did}/actions/return_result"' not in page
+    r = sessions["officer"].post(f"/dossiers/{did}/actions/return_result")
+    assert r.status_code == 409 and tr(UNSIGNED_RESULT) in text_of(r)

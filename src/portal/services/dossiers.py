@@ -138,6 +138,7 @@ class DossierView:
     attachments: list[Attachment]
     data: dict[str, Any]
     actor: str | None
+    signed_results: frozenset[int] = frozenset()  # result files a registered signer signed
 
     @property
     def is_owner(self) -> bool:
@@ -179,7 +180,7 @@ class DossierView:
     @property
     def actions(self) -> list[Transition]:
         """The actions the user can take on it now (the buttons its page shows)."""
-        has_result = any(a.purpose == "result" for a in self.attachments)
+        has_result = bool(self.signed_results)  # as processing's facts count it
         facts = Facts(
             self.dossier.status, self.dossier.approval, has_result, self.procedure.online_level
         )
@@ -237,7 +238,9 @@ def load(dossier_id: int, user: User | None) -> DossierView:
         attachments,
         json.loads(dossier.form_data),
         actor_kind(user, dossier),
+        signed_documents.signed_results(dossier.id),
     )
+
 
 
 @reading

@@ -11,7 +11,6 @@ from portal import storage
 from portal.db import db, is_postgres, transactional
 from portal.models import (
     Attachment,
-    DocumentSignature,
     Dossier,
     DossierEvent,
     Procedure,
@@ -60,16 +59,7 @@ OVERDUE = N_(
 def _facts(dossier: Dossier) -> Facts:
     # A result counts once it carries the verified signature of a registered signer (a file
     # attached before signatures were checked does not).
-    has_result = (
-        Attachment.select()
-        .join(DocumentSignature)
-        .where(
-            Attachment.dossier == dossier,
-            Attachment.purpose == "result",
-            DocumentSignature.registered_signer.is_null(False),
-        )
-        .exists()
-    )
+    has_result = bool(signed_documents.signed_results(dossier.id))
     proc = Procedure.get_by_id(dossier.procedure_id)
     return Facts(dossier.status, dossier.approval, has_result, proc.online_level)
 

@@ -58,6 +58,21 @@ def check(ctx: Ctx, stored: storage.StoredFile, tax_code: str, field: str) -> Ve
     return verdict
 
 
+def signed_results(dossier_id: int) -> frozenset[int]:
+    """The dossier's result files that carry a registered signer's verified signature (the
+    only results that count: `processing` and the dossier's page ask here)."""
+    query = (
+        DocumentSignature.select(DocumentSignature.attachment)
+        .join(Attachment)
+        .where(
+            Attachment.dossier == dossier_id,
+            Attachment.purpose == "result",
+            DocumentSignature.registered_signer.is_null(False),
+        )
+    )
+    return frozenset(s.attachment_id for s in query)
+
+
 def record(
     attachment: Attachment, verdict: Verdict, signer: RegisteredSigner | None = None
 ) -> DocumentSignature:
