@@ -56,6 +56,7 @@ login_submit                 public      422  422  422  422  422  422  422  422 
 logout                       public      303  303  303  303  303  303  303  303  303  303
 dossier_lookup               public      200  200  200  200  200  200  200  200  200  200
 result_verify                public      200  200  200  200  200  200  200  200  200  200
+result_verify_file           public      422  422  422  422  422  422  422  422  422  422
 register_form                public      200  200  200  200  200  200  200  200  200  200
 register_submit              public      422  422  422  422  422  422  422  422  422  422
 register_confirm_form        public      410  410  410  410  410  410  410  410  410  410

@@ -16,7 +16,7 @@ from portal.services.result_check import NOT_ISSUED, VerifyLinks
 from tests import dossier_web_fixtures as fx
 from tests.access_world import attach, start_draft, submit
 from tests.dossier_web_fixtures import Session, document_ids, pdf_bytes, text_of, tr
-from tests.helpers import HX
+from tests.helpers import HX, csrf_from
 from tests.pki import change_after_signing, make_pdf, sign_pdf
 
 forms, people, sessions = fx.forms, fx.people, fx.sessions
@@ -191,3 +191,28 @@ def test_a_result_without_a_verified_signature_is_not_returned(sessions, signed_
     assert f'action="/dossiers/{did}/actions/return_result"' not in page
     r = sessions["officer"].post(f"/dossiers/{did}/actions/return_result")
     assert r.status_code == 409 and tr(UNSIGNED_RESULT) in text_of(r)
+
+
+def test_a_stranger_verifies_by_choosing_the_file(app, returned, signed_result, settings):
+    did, code = returned
+    with TestClient(app) as stranger:
+        token = csrf_from(stranger.get("/verify").text)
+
+        def check(data: bytes | None, code: str = code):
+            files = {"file": ("ket-qua.pdf", data, "application/pdf")} if data else None
+            return stranger.post("/verify", data={"code": code, "csrf_token": token},
+                                 files=files)
+
+        before = sorted(p.name for p in settings.uploads.rglob("*")) if (
+            settings.uploads.exists()) else []
+        r = check(signed_result)
+        assert r.status_code == 200
+        assert tr("This document is the result the portal issued, unchanged since it was "
+                  "signed.") in text_of(r)
+        after = sorted(p.name for p in settings.uploads.rglob("*"))
+        assert after == before  # the visitor's file is not kept
+        r = check(signed_result + b"\n%changed")
+        assert r.status_code == 422 and tr(NOT_ISSUED) in text_of(r)
+        r = check(None)
+        assert r.status_code == 422 and 'id="f-file-error"' in r.text
+        assert f'value="{code}"' in r.text

@@ -56,6 +56,7 @@ TABLE = [
     ("/account/sessions/end", account.account_sessions_end, POST),
     ("/lookup", lookup.dossier_lookup, GET),
     ("/verify", verify.result_verify, GET),
+    ("/verify", verify.result_verify_file, POST),
     ("/procedures", catalogue.procedure_list, GET),
     ("/procedures/{code}", catalogue.procedure_detail, GET),
     ("/procedures/{code}/forms/{form_id}/{sha}", admin_forms.procedure_form_download, GET),
@@ -161,6 +162,7 @@ def routes(assets: StaticAssets, max_upload_bytes: int) -> list[BaseRoute]:
         admin_catalogue.admin_catalogue_import: 6 * 1024 * 1024,
         admin_forms.admin_procedure_form_add: file_limit,
         account.account_certificate: file_limit,
+        verify.result_verify_file: file_limit,
     }
     out: list[BaseRoute] = [
         Route(
