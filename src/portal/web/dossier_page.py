@@ -42,6 +42,7 @@ async def detail_page(
             "values": values or {},
             "user_id": request.state.user.id,
             "failed": failed,
+            "pay_choices": request.app.state.payments.choices,
         },
         status_code=status_code,
     )
