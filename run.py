@@ -283,14 +283,92 @@ def cmd_serve(args: argparse.Namespace) -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl+C kills it
         if worker is not None:
             stop_worker(worker)
+        for child in getattr(args, "children", ()):  # demo: the sandbox payment gateway
+            stop_child(child)
     if stopped_by is not None:  # end as the signal would have ended the process
         signal.signal(stopped_by, signal.SIG_DFL)
         signal.raise_signal(stopped_by)
 
 
+SANDBOX_SECRETS = "sandbox_gateway_secrets"  # in the data directory: the demo's own
+
+
+def demo_gateways(host: str, port: int, sandbox_port: int) -> dict[str, str]:
+    """The settings that point the demo portal at its sandbox gateway, for both protocols, with
+    secrets generated once for this data directory (never constants). A deployment that sets
+    PORTAL_PAYMENT_GATEWAYS keeps its own."""
+    import secrets
+
+    from portal.config import ROOT as PORTAL_ROOT
+
+    data_dir = Path(os.environ.get("PORTAL_DATA_DIR") or PORTAL_ROOT / "data")
+    path = data_dir / SANDBOX_SECRETS
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(f"{secrets.token_hex(32)}\n{secrets.token_hex(32)}\n")
+    vnpay_secret, national_secret = path.read_text().split()[:2]
+    sandbox = f"http://{host}:{sandbox_port}"
+    return {
+        "PORTAL_BASE_URL": os.environ.get("PORTAL_BASE_URL") or f"http://{host}:{port}",
+        "PORTAL_PAYMENT_GATEWAYS": "vnpay,national",
+        "PORTAL_VNPAY_URL": f"{sandbox}/vnpay/paymentv2/vpcpay.html",
+        "PORTAL_VNPAY_TMN_CODE": "DEMO0001",
+        "PORTAL_VNPAY_SECRET": vnpay_secret,
+        "PORTAL_NATIONAL_PAY_URL": f"{sandbox}/national",
+        "PORTAL_NATIONAL_PAY_MERCHANT": "HQ-DEMO",
+        "PORTAL_NATIONAL_PAY_SECRET": national_secret,
+    }
+
+
+def start_sandbox(host: str, port: int) -> subprocess.Popen:
+    """The sandbox payment gateway as a child process in its own process group (as the
+    worker: `serve` stops it once)."""
+    command = [sys.executable, str(ROOT / "run.py"), "sandbox-gateway", "--host", host]
+    return subprocess.Popen([*command, "--port", str(port)], process_group=0)
+
+
 def cmd_demo(args: argparse.Namespace) -> None:
     args.with_worker, args.no_demo = True, False
+    sandbox = None
+    if not os.environ.get("PORTAL_PAYMENT_GATEWAYS"):  # a new user can pay in the demo
+        host = args.host or os.environ.get("PORTAL_HOST") or "127.0.0.1"
+        port = args.port or int(os.environ.get("PORTAL_PORT") or 8000)
+        sandbox_port = args.sandbox_port or port + 1
+        os.environ.update(demo_gateways(host, port, sandbox_port))
+        sandbox = start_sandbox(host, sandbox_port)
+        print(f"The sandbox payment gateway runs at http://{host}:{sandbox_port}", flush=True)
+    args.children = [sandbox] if sandbox is not None else []
     cmd_serve(args)
+
+
+def stop_child(child: subprocess.Popen, timeout: float = 10) -> None:
+    """SIGTERM, then SIGKILL after `timeout`."""
+    if child.poll() is not None:
+        return
+    child.terminate()
+    try:
+        child.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
+
+
+def cmd_sandbox_gateway(args: argparse.Namespace) -> None:
+    """Run the sandbox payment gateway (both protocols) with the portal's merchant settings."""
+    import uvicorn
+
+    from portal.sandbox_gateway import SandboxConfig, create_sandbox
+
+    config = SandboxConfig.from_env()
+    if not (config.vnpay_secret or config.national_secret):
+        sys.exit(
+            "Set PORTAL_VNPAY_TMN_CODE and PORTAL_VNPAY_SECRET, or PORTAL_NATIONAL_PAY_MERCHANT "
+            "and PORTAL_NATIONAL_PAY_SECRET, as the portal has them."
+        )
+    print(f"The sandbox payment gateway runs at http://{args.host}:{args.port}", flush=True)
+    uvicorn.run(create_sandbox(config), host=args.host, port=args.port, log_level="warning")
 
 
 def cmd_worker(args: argparse.Namespace) -> None:
@@ -493,6 +571,9 @@ def parser() -> argparse.ArgumentParser:
         help="install the requirements and run the portal with demo data and its background worker",
     )
     serve_options(s)
+    s.add_argument(
+        "--sandbox-port", type=int, help="port of the sandbox payment gateway (default port + 1)"
+    )
     s.set_defaults(func=cmd_demo)
     s = sub.add_parser("serve", help="run the web server (migrates the schema first)")
     serve_options(s)
@@ -501,6 +582,14 @@ def parser() -> argparse.ArgumentParser:
         "--no-demo", action="store_true", help="do not seed demo data on first start (production)"
     )
     s.set_defaults(func=cmd_serve)
+    s = sub.add_parser(
+        "sandbox-gateway",
+        help="run the sandbox payment gateway (national platform and VNPay protocols) for "
+        "development and tests",
+    )
+    s.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    s.add_argument("--port", type=int, default=8001, help="port (default 8001)")
+    s.set_defaults(func=cmd_sandbox_gateway)
     s = sub.add_parser("worker", help="run the background worker (huey consumer)")
     s.add_argument("--workers", type=int, default=2, help="worker threads (default 2)")
     s.set_defaults(func=cmd_worker)

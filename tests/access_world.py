@@ -23,7 +23,15 @@ from portal.app import create_app
 from portal.config import Settings
 from portal.db import configure, db
 from portal.migrations import migrate
-from portal.models import Attachment, Enterprise, Holiday, RequiredDocument, Slip
+from portal.models import (
+    Attachment,
+    Dossier,
+    Enterprise,
+    Holiday,
+    Payment,
+    RequiredDocument,
+    Slip,
+)
 from portal.queue import huey
 from portal.services import accounts, procedure_forms, signers
 from portal.services.access import Ctx
@@ -32,6 +40,7 @@ from portal.services.units import load_units
 from tests.conftest import PASSWORD, fresh_database
 from tests.dossier_web_fixtures import ANSWERS, PROCEDURE, Session, code_of, document_ids, pdf_bytes
 from tests.helpers import csrf_from
+from tests.payment_fixtures import gateway_settings
 from tests.pki import self_signed_pem
 
 TAX_A, TAX_B = "0100112437", "0100109106"
@@ -88,6 +97,8 @@ class World:
     spare_form: int = 0  # another one, for the admin to remove
     signer: int = 0  # a certificate registered to sign 02CI's results
     spare_signer: int = 0  # another one, for the admin to remove
+    paid_dossier: int = 0  # another dossier of A at 02CI, its fees paid at the counter
+    payment: int = 0  # that payment (with its receipt)
     secrets: list[str] = field(default_factory=list)  # texts only the dossier's viewers see
 
 
@@ -219,6 +230,23 @@ def _build(world: World) -> None:
     world.plain, world.secret = files["chung-tu-thuong.pdf"], files["mat-hop-dong.pdf"]
     world.draft_file = files["ban-nhap.pdf"]
     world.secrets = [world.code, "mat-hop-dong.pdf", "chung-tu-thuong.pdf", "ban-nhap.pdf"]
+    _paid(world, first, second)
+
+
+def _paid(world: World, first: int, second: int) -> None:
+    """A second dossier, received, asked for the procedure's fee and paid at the counter."""
+    owner, officer = world.sessions["owner"], world.sessions["officer"]
+    did = world.paid_dossier = start_draft(owner)
+    attach(owner, did, first, "to-khai.pdf", pdf_bytes("declaration"))
+    attach(owner, did, second, "chung-tu-2.pdf", pdf_bytes("proof"))
+    submit(owner, did)
+    _ok(officer.post(f"/dossiers/{did}/actions/receive"))
+    fee = {"label-0": "Lệ phí làm thủ tục hải quan", "amount-0": "20000"}
+    _ok(officer.post(f"/dossiers/{did}/payment/request", fee))
+    _ok(officer.post(f"/dossiers/{did}/payment/counter", {"note": ""}))
+    with db.connection_context():
+        world.payment = Payment.get(Payment.dossier == did).id
+        world.secrets.append(Dossier.get_by_id(did).code)
 
 
 @contextmanager
@@ -229,7 +257,9 @@ def access_world(folder: Path) -> Iterator[World]:
     clients: list[TestClient] = []
     try:
         with fresh_database(folder) as url:
-            settings = Settings.for_data_dir(folder / "data", database_url=url)
+            settings = Settings.for_data_dir(
+                folder / "data", database_url=url, payment_gateways=gateway_settings()
+            )
             configure(settings)
             migrate()
             load_units(SEED_DIR / "customs_departments.csv", "2016")

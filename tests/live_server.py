@@ -1,4 +1,5 @@
-"""A real portal server (uvicorn in a subprocess) on a free loopback port, for browser tests."""
+"""A real portal server (uvicorn in a subprocess) on a free loopback port, for browser tests, and
+the sandbox payment gateway as `run.py sandbox-gateway` runs it."""
 
 from __future__ import annotations
 
@@ -26,18 +27,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class LiveServer:
-    def __init__(self, settings: Settings, env: dict[str, str] | None = None) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "PORTAL_DATA_DIR": str(settings.data_dir),
-               "DATABASE_URL": settings.database_url, "PORTAL_SECRET_KEY": settings.secret_key,
-               "PORTAL_TRUST_ANCHORS": str(settings.trust_anchors or ""),
-               **(env or {})}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "portal.asgi:app", "--host", "127.0.0.1",
-             "--port", str(self.port), "--log-level", "warning", "--app-dir", str(ROOT / "src")],
-            cwd=ROOT, env=env)
+class Process:
+    """A server in a subprocess on a free loopback port, up once its /healthz answers."""
+
+    name = "server"
+
+    def _start(self, command: list[str], env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen(command, cwd=ROOT, env=env)
         deadline = time.monotonic() + 20
         while True:
             try:
@@ -47,7 +43,7 @@ class LiveServer:
             except OSError:
                 if self.proc.poll() is not None or time.monotonic() > deadline:
                     self.stop()
-                    raise RuntimeError("the portal server did not start") from None
+                    raise RuntimeError(f"the {self.name} did not start") from None
                 time.sleep(0.1)
 
     def stop(self) -> None:
@@ -57,3 +53,31 @@ class LiveServer:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+
+
+class LiveServer(Process):
+    name = "portal server"
+
+    def __init__(self, settings: Settings, env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "PORTAL_DATA_DIR": str(settings.data_dir),
+               "DATABASE_URL": settings.database_url, "PORTAL_SECRET_KEY": settings.secret_key,
+               "PORTAL_BASE_URL": self.url,
+               "PORTAL_TRUST_ANCHORS": str(settings.trust_anchors or ""), **(env or {})}
+        self._start(
+            [sys.executable, "-m", "uvicorn", "portal.asgi:app", "--host", "127.0.0.1",
+             "--port", str(self.port), "--log-level", "warning", "--app-dir", str(ROOT / "src")],
+            env)
+
+
+class SandboxGateway(Process):
+    """The sandbox payment gateway, started as `run.py sandbox-gateway` starts it."""
+
+    name = "sandbox gateway"
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._start([sys.executable, str(ROOT / "run.py"), "sandbox-gateway", "--port",
+                     str(self.port)], {**os.environ, **env})

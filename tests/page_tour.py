@@ -17,8 +17,8 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Response
 
 from portal.db import db
-from portal.models import Dossier, Enterprise, Slip, User
-from portal.services import dossiers, processing
+from portal.models import Dossier, Enterprise, Payment, Slip, User
+from portal.services import dossiers, payments, processing
 from portal.services.calendar import load_holidays
 from portal.web import routes
 from tests.conftest import PASSWORD
@@ -162,6 +162,18 @@ PAGES += [
     PageSpec("new dossier, not online", "enterprise", f"/dossiers/new?procedure={NOT_ONLINE}",
              409),
 ]
+# Fees and payments: a dossier asked to pay (the owner's and the officer's view), the officer's
+# request sent with other amounts and no reason, a payment's receipt, the staff's list.
+PAGES += [
+    PageSpec("tracking, payment asked", "enterprise", "/dossiers/{payment}"),
+    PageSpec("officer, payment asked", "officer", "/dossiers/{payment}"),
+    _errors("officer, payment request errors", "officer", "/dossiers/{processing}",
+            "form[action$='/payment/request'] button[type=submit]",
+            ("#f-request_payment-amount-0", "99000")),
+    PageSpec("receipt of a payment", "enterprise",
+             "/dossiers/{paid}/payments/{paid_payment}/receipt"),
+    PageSpec("payments to check", "officer", "/officer/payments"),
+]
 
 
 # --- data ----------------------------------------------------------------------------------
@@ -180,6 +192,13 @@ def build_dossiers(people, settings) -> dict[str, int]:
             processing.act(ctx, did, action, note)
         return did
 
+    def asked() -> int:
+        did = filed((officer, "receive", ""))
+        view = dossiers.load(did, officer.user)
+        rows = [(i.label, str(i.amount)) for i in payments.proposed(view)]
+        payments.request_payment(officer, did, rows, "")
+        return did
+
     ids = {
         "draft": complete_draft(owner),
         "typo": complete_draft(owner),  # its form is sent with a mistake
@@ -196,10 +215,14 @@ def build_dossiers(people, settings) -> dict[str, int]:
             (officer, "submit_for_approval", ""),
         ),
         "officer": people.officer.id,
+        "payment": asked(),
+        "paid": asked(),
     }
+    payments.record_counter_payment(officer, ids["paid"], "")
     with db.connection_context():
         ids["slip"] = Slip.get(Slip.dossier == ids["supplement"], Slip.kind == "supplement").id
         ids["processing_code"] = Dossier.get_by_id(ids["processing"]).code  # for the lookup
+        ids["paid_payment"] = Payment.get(Payment.dossier == ids["paid"]).id
         # an account waiting for the customs check, for the officers' queue
         enterprise, _ = Enterprise.get_or_create(
             tax_code="0100109106", defaults={"name": "Công ty Chờ Duyệt", "email": "c@example.vn"}

@@ -254,7 +254,7 @@ def make_pdf(text: str = "Quyết định cấp phép") -> bytes:
     """A one-page PDF written with fpdf2."""
     from fpdf import FPDF
 
-    from portal.services.slip_pdf import FONTS
+    from portal.services.pdf_document import FONTS
 
     pdf = FPDF()
     pdf.add_font("DejaVu", fname=str(FONTS / "DejaVuSerif.ttf"))

@@ -145,6 +145,14 @@ dossier_result_upload        staff       401  403  403  403  409  409  404  404 
 officer_inbox                unit_staff  L    403  403  403  200  200  200  200  403  403
 officer_counter              counter_intake L 403 403  403  200  200  200  200  403  403
 officer_counter_submit       counter_intake 401 403 403 403 422 422  422  422  403  403
+dossier_payment_request      unit_staff  401  403  403  403  422  422  404  404  403  403
+dossier_payment_counter      unit_staff  401  403  403  403  409  409  404  404  403  403
+payment_pay:paid             enterprise  401  409  409  404  403  403  403  403  403  403
+payment_receipt:paid         signed_in   L    200  200  404  200  200  404  404  404  200
+payment_receipt_pdf:paid     signed_in   L    200  200  404  200  200  404  404  404  200
+payment_return               signed_in   L    404  404  404  404  404  404  404  404  404
+payment_notify               gateway     200  200  200  200  200  200  200  200  200  200
+payments_unmatched           staff       L    403  403  403  200  200  200  200  200  200
 dossier_counter_files        counter_intake 401 403 403 403 409 409  404  404  403  403
 enterprise_queue             enterprise_checks L 403 403 403  200  200  200  200  200  403
 enterprise_activate          enterprise_checks 401 403 403 403 404  404  404  404  404  403
@@ -187,12 +195,14 @@ PARAMS = {
     "form_id": "procedure_form",
     "signer_id": "signer",
     "sha": "form_sha",
+    "payment_id": "payment",
 }
 CASES = {
     "draft": {"dossier_id": "draft"},
     "confidential": {"attachment_id": "secret"},
     "other_dossier": {"attachment_id": "draft_file"},  # a file of the draft through the dossier
     "owners_link": {},  # with the signed token of the owner's e-mail link (?t=)
+    "paid": {"dossier_id": "paid_dossier"},  # its payment, paid at the counter
 }
 OVERRIDES = {
     "dossier_file:draft": {"dossier_id": "draft", "attachment_id": "draft_file"},
@@ -210,6 +220,7 @@ FORMS = {
     "dossier_assign": {"to_user": "999999"},
     "enterprise_reject": {"reason": ""},
     "dossier_apology_issue": {"reason": "", "new_date": ""},
+    "payment_pay": {"gateway": "vnpay"},
 }
 
 
@@ -240,6 +251,8 @@ def path_for(world: World, route: Route, key: str) -> str:
             values[name] = str(world.users["spare"].id)
         elif name == "action":
             values[name] = "request_supplement"
+        elif name == "gateway":
+            values[name] = "vnpay"
         elif name == "year":
             values[name] = "2040"  # a year with no holiday: the admin's confirmation is refused
         else:
@@ -333,7 +346,7 @@ def problems_of(world: World, actor: str, key: str, expected: str, r, path: str)
         problems.append(f"{actor}: the dossier's code is {'missing' if shows else 'shown'}")
     if got == "200" and name == "dossier_detail" and 'class="app-timeline"' not in body:
         problems.append(f"{actor}: the dossier page shows no history")
-    if got == "200" and name in ("dossier_file", "dossier_slip_pdf"):
+    if got == "200" and name in ("dossier_file", "dossier_slip_pdf", "payment_receipt_pdf"):
         disposition = r.headers.get("content-disposition", "")
         if not disposition.startswith("attachment") or not r.content.startswith(b"%PDF-"):
             problems.append(f"{actor}: not a PDF download ({disposition})")

@@ -215,3 +215,9 @@ def test_help_of_each_subcommand(command, capsys):
         run.parser().parse_args([command, "--help"])
     assert exc.value.code == 0
     assert f"usage: run.py {command}" in capsys.readouterr().out
+
+
+def test_the_sandbox_gateway_needs_the_merchants_secrets(cli):
+    result = cli("sandbox-gateway", "--port", "1")
+    assert result.returncode == 1
+    assert "PORTAL_VNPAY_SECRET" in result.stderr

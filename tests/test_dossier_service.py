@@ -21,7 +21,7 @@ from portal.models import (
     Slip,
     utcnow,
 )
-from portal.services import dossiers, history, processing, signatures
+from portal.services import dossiers, history, payments, processing, signatures
 from portal.services.deadlines import Calendar, to_local, to_utc
 from portal.services.errors import DomainError, NotFound, ValidationError
 from tests.dossier_fixtures import *  # noqa: F403
@@ -362,11 +362,13 @@ def test_forward_to_another_unit_hands_the_dossier_over(people, ctx_of, make_use
     moved = processing.act(officer, dossier_id, "forward", "Sang 01AB", to_unit="01AB")
     assert moved.unit_id == people.far_officer.unit_id and moved.assigned_to_id is None
     assert moved.status == 4
+    fee = [("Lệ phí làm thủ tục hải quan", "20000")]
     with pytest.raises(NotFound):
-        processing.act(officer, dossier_id, "request_payment", "Nộp phí")
+        payments.request_payment(officer, dossier_id, fee, "Nộp phí")
     far = ctx_of(people.far_officer)
     assert processing.assign(far, dossier_id, None).assigned_to_id == people.far_officer.id
-    assert processing.act(far, dossier_id, "request_payment", "Nộp phí").status == 6
+    assert payments.request_payment(far, dossier_id, fee, "Nộp phí").total == 20000
+    assert dossier(dossier_id).status == 6
     forward = [e for e in events(dossier_id) if e.action == "forward"][0]
     assert (forward.actor_unit, forward.note) == (UNIT_REF, "Sang 01AB")
 
@@ -396,12 +398,17 @@ def test_illegal_transitions_are_409_and_write_nothing(people, ctx_of):
     owner, officer = ctx_of(people.owner), ctx_of(people.officer)
     dossier_id = complete_draft(owner)
     dossiers.submit(owner, dossier_id, "i")
-    for action in ("return_result", "issue_result", "start_processing", "confirm_payment",
-                   "approve"):
+    for action in ("return_result", "issue_result", "start_processing", "approve"):
         ctx = ctx_of(people.leader) if action == "approve" else officer
         with pytest.raises(DomainError) as caught:
             processing.act(ctx, dossier_id, action)
         assert caught.value.kind == "conflict", action
+    with pytest.raises(DomainError) as caught:  # a payment recorded at the counter
+        payments.record_counter_payment(officer, dossier_id, "")
+    assert caught.value.kind == "conflict"
+    with pytest.raises(DomainError) as caught:  # the payment rows go through payments only
+        processing.act(officer, dossier_id, "request_payment", "Nộp phí")
+    assert caught.value.kind == "unknown"
     with pytest.raises(DomainError) as caught:
         processing.act(officer, dossier_id, "launch")
     assert caught.value.kind == "unknown"

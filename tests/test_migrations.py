@@ -30,8 +30,7 @@ def tables() -> set[str]:
 
 def test_every_version_up_to_latest_has_a_step():
     assert LATEST >= 1
-    # 16 is another branch's step (payments), merged separately; then this is range(2, 18).
-    assert set(STEPS) == set(range(2, LATEST + 1)) - {16}
+    assert set(STEPS) == set(range(2, LATEST + 1))
 
 
 def test_migrate_creates_the_schema_on_an_empty_database(empty):
@@ -153,4 +152,28 @@ def test_the_counter_step_adds_channels_and_applicant_kinds(settings):
         old = Enterprise.get(Enterprise.tax_code == "0100112437")
         assert (old.kind, old.address) == ("enterprise", "")
         assert Dossier._meta.fields["channel"].default == "online"
+        assert current_version() == LATEST
+
+
+def test_the_payments_step_adds_fees_and_payments(settings, catalogue):
+    """The database before online payment had no fees as data and no payments: the step makes
+    the tables and gives the procedures whose fees are still the seed's demo text the demo
+    catalogue's fees (the seed's example procedures, the declaration fee of the others)."""
+    from portal.migrations import STEPS, _v16_payments, current_version, migrate
+    from portal.models import Fee, Payment, PaymentNotice, PaymentOrder, Procedure, SchemaVersion
+
+    version = next(v for v, step in STEPS.items() if step is _v16_payments)
+    with db.connection_context():
+        db.drop_tables([PaymentNotice, PaymentOrder, Payment, Fee])
+        Procedure.update(fee_text="Không thu phí, lệ phí.").where(
+            Procedure.code == "1.005458").execute()
+        SchemaVersion.update(version=version - 1).execute()
+    assert migrate() == (version - 1, LATEST)
+    with db.connection_context():
+        assert {"payment", "payment_order", "payment_notice", "procedure_fee"} <= set(
+            db.get_tables())
+        proc = Procedure.get(Procedure.code == "1.005458")
+        assert [(f.kind, f.amount) for f in Fee.select().where(Fee.procedure == proc)] == [
+            ("fixed", 20000)]
+        assert proc.fee_text.startswith("Lệ phí làm thủ tục hải quan")
         assert current_version() == LATEST

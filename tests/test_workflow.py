@@ -88,7 +88,9 @@ def test_unknown_action_is_422():
 
 def test_role_lists():
     assert set(workflow.OWNER_ACTIONS) == {"submit", "withdraw", "supplement"}
-    assert set(workflow.STAFF_ACTIONS) == set(EXPECTED) - {"submit", "withdraw", "supplement"}
+    assert set(workflow.STAFF_ACTIONS) == set(EXPECTED) - {
+        "submit", "withdraw", "supplement", "payment_received"}
+    assert set(workflow.SYSTEM_ACTIONS) == {"payment_received"}
     final = set(workflow.FINAL)
     assert final == {REFUSED, WITHDRAWN, STOPPED, RETURNED}
     destructive = {a for a, t in workflow.TRANSITIONS.items() if t.destructive}

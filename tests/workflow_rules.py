@@ -8,7 +8,7 @@ import itertools
 STATUSES = range(11)
 (DRAFT, NEW, RECEIVED, REFUSED, PROCESSING, SUPPLEMENT, PAYMENT, WITHDRAWN, STOPPED, PROCESSED,
  RETURNED) = STATUSES
-ACTORS = ("owner", "officer", "leader", None)
+ACTORS = ("owner", "officer", "leader", "system", None)  # system: what a gateway confirmed
 STAFF = {"officer", "leader"}
 
 # action: (statuses it starts from, status it leads to (None: back to before the supplement
@@ -23,8 +23,10 @@ EXPECTED = {
     "request_supplement": ({NEW, RECEIVED, PROCESSING}, SUPPLEMENT, STAFF, True),
     "record_supplement": ({SUPPLEMENT}, None, STAFF, False),  # brought to the counter
     "start_processing": ({RECEIVED}, PROCESSING, STAFF, False),
-    "request_payment": ({RECEIVED, PROCESSING}, PAYMENT, STAFF, True),
-    "confirm_payment": ({PAYMENT}, PROCESSING, STAFF, False),
+    # with its items: the reason is asked only when they differ from the procedure's fees
+    "request_payment": ({RECEIVED, PROCESSING}, PAYMENT, STAFF, False),
+    "confirm_payment": ({PAYMENT}, PROCESSING, STAFF, False),  # paid at the counter
+    "payment_received": ({PAYMENT}, PROCESSING, {"system"}, False),  # confirmed by a gateway
     "forward": ({RECEIVED, PROCESSING}, PROCESSING, STAFF, True),
     "stop_processing": ({RECEIVED, PROCESSING, SUPPLEMENT, PAYMENT}, STOPPED, STAFF, True),
     "submit_for_approval": ({PROCESSING}, PROCESSING, {"officer"}, False),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
 
 import anyio.to_thread
 from starlette.applications import Starlette
@@ -18,6 +19,7 @@ from portal import i18n, jobs, queue  # noqa: F401  (jobs: registers the tasks)
 from portal.config import ROOT, Settings
 from portal.db import configure
 from portal.migrations import check_schema
+from portal.services import payments
 from portal.web.conditional import ConditionalMiddleware
 from portal.web.errors import HANDLERS
 from portal.web.rendering import make_templates
@@ -64,6 +66,16 @@ def _lifespan(threads: int):
     return lifespan
 
 
+def gateway_origins(settings: Settings) -> list[str]:
+    """The origins of the payment gateways configured: the pages' forms may lead there (the
+    payer is sent to the gateway by the answer to the "Pay online" form)."""
+    origins = []
+    for _name, address, _code, _secret in settings.payment_gateways:
+        parts = urlsplit(address)
+        origins.append(f"{parts.scheme}://{parts.netloc}")
+    return list(dict.fromkeys(origins))
+
+
 def create_app(settings: Settings) -> Starlette:
     """Build the portal for `settings`; raises SchemaError if the database is not migrated."""
     logging.basicConfig(level=logging.DEBUG if settings.debug else logging.INFO)
@@ -78,7 +90,11 @@ def create_app(settings: Settings) -> Starlette:
         exception_handlers=HANDLERS,  # type: ignore[arg-type]
         middleware=[
             Middleware(GZipMiddleware, minimum_size=512, compresslevel=6),
-            Middleware(SecurityMiddleware, hsts=settings.secure_cookies),
+            Middleware(
+                SecurityMiddleware,
+                hsts=settings.secure_cookies,
+                form_targets=gateway_origins(settings),
+            ),
             Middleware(
                 SessionMiddleware,
                 secret_key=settings.secret_key,
@@ -94,5 +110,6 @@ def create_app(settings: Settings) -> Starlette:
     app.state.settings = settings
     app.state.assets = assets
     app.state.urls = Urls(app.routes)
+    app.state.payments = payments.Setup.of(settings)
     app.state.templates = make_templates(settings, assets.url, urls=app.state.urls)
     return app

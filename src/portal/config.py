@@ -93,6 +93,41 @@ def _office_hours(value: str) -> str:
     return value
 
 
+PAYMENT_GATEWAYS = ("national", "vnpay")
+MIN_GATEWAY_SECRET = 16
+# Per gateway: (address variable, merchant code variable, secret variable).
+GATEWAY_VARIABLES = {
+    "vnpay": ("PORTAL_VNPAY_URL", "PORTAL_VNPAY_TMN_CODE", "PORTAL_VNPAY_SECRET"),
+    "national": (
+        "PORTAL_NATIONAL_PAY_URL",
+        "PORTAL_NATIONAL_PAY_MERCHANT",
+        "PORTAL_NATIONAL_PAY_SECRET",
+    ),
+}
+
+
+def _gateways(env: Mapping[str, str]) -> tuple[tuple[str, str, str, str], ...]:
+    """The payment gateways PORTAL_PAYMENT_GATEWAYS names, each as (name, address, merchant
+    code, secret); raises ConfigError naming what is missing. A secret is never defaulted."""
+    names = [n.strip() for n in env.get("PORTAL_PAYMENT_GATEWAYS", "").split(",") if n.strip()]
+    out = []
+    for name in dict.fromkeys(names):
+        if name not in PAYMENT_GATEWAYS:
+            raise ConfigError(
+                f"PORTAL_PAYMENT_GATEWAYS: {name!r} is not one of {', '.join(PAYMENT_GATEWAYS)}"
+            )
+        url_var, code_var, secret_var = GATEWAY_VARIABLES[name]
+        url, code, secret = (env.get(v, "").strip() for v in GATEWAY_VARIABLES[name])
+        if not url.startswith(("https://", "http://")):
+            raise ConfigError(f"{url_var} must be the gateway's http(s) address")
+        if not code:
+            raise ConfigError(f"{code_var} must be set for the {name} gateway")
+        if len(secret) < MIN_GATEWAY_SECRET:
+            raise ConfigError(f"{secret_var} must hold at least {MIN_GATEWAY_SECRET} characters")
+        out.append((name, url, code, secret))
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class Settings:
     secret_key: str
@@ -124,6 +159,11 @@ class Settings:
     slip_place: str = ""  # where slips say they are written ("Hà Nội"); dots when empty
     # The root certificates signatures must chain to: a PEM bundle or a folder (README).
     trust_anchors: Path | None = None
+    # Online payment: (name, address, merchant code, secret) of each gateway offered, in order
+    # (services/payments.py); empty: fees are paid at the counter only.
+    payment_gateways: tuple[tuple[str, str, str, str], ...] = ()
+    vnpay_api_url: str = ""  # VNPay's query API ("": beside the payment page)
+    payment_check_minutes: int = 15  # a payment still pending this long is asked about
     debug: bool = False
 
     @property
@@ -190,5 +230,8 @@ class Settings:
             web_threads=_int(env, "PORTAL_WEB_THREADS", 16, 1),
             slip_place=env.get("PORTAL_SLIP_PLACE", "").strip()[:100],
             trust_anchors=Path(anchors) if anchors else None,
+            payment_gateways=_gateways(env),
+            vnpay_api_url=env.get("PORTAL_VNPAY_API_URL", "").strip(),
+            payment_check_minutes=_int(env, "PORTAL_PAYMENT_CHECK_MINUTES", 15, 1),
             debug=env.get("PORTAL_DEBUG") == "1",
         )

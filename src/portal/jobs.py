@@ -19,6 +19,8 @@ from portal.queue import huey
 from portal.services import (
     accounts,
     notify,
+    payment_notices,
+    payments,
     procedure_forms,
     processing,
     scanning,
@@ -125,6 +127,13 @@ def clean_expired_uploads() -> int:
 def purge_old_sessions() -> int:
     """Hourly: delete session rows that ended or started more than 30 days ago."""
     return accounts.purge_sessions(dt.timedelta(days=30))
+
+
+@huey.periodic_task(crontab(minute="*/5"))
+def reconcile_payments() -> dict[str, int]:
+    """Every 5 minutes: ask the payment gateways about the payments left pending (longer than
+    PORTAL_PAYMENT_CHECK_MINUTES) and settle what they answer."""
+    return payment_notices.reconcile(payments.Setup.of(settings()))
 
 
 @huey.periodic_task(crontab(minute="*/10"))

@@ -353,6 +353,32 @@ def _v17_signatures() -> None:
     cache of fetched CRL and OCSP answers."""
     _add_columns({"procedure": {"requires_signature": BooleanField(default=False)}})
     db.create_tables([models.RegisteredSigner, models.DocumentSignature, models.RevocationInfo])
+def _v16_payments() -> None:
+    """Fees as data and online payment: each procedure's fees (`procedure_fee`), the payments
+    asked of applicants with their receipts, the orders at the gateways and the gateways'
+    notices. The procedures whose fees are still the seed's demo text get the demo catalogue's
+    fees (services/demo_catalogue.py), and the catalogue's revision moves on."""
+    from portal.services.demo_catalogue import read_catalogue
+    from portal.services.fees import write_fees
+    from portal.services.seed import SEED_DIR
+
+    db.create_tables([models.Fee, models.Payment, models.PaymentOrder, models.PaymentNotice])
+    Procedure = models.Procedure
+    # the columns every schema has (a later step may add others)
+    columns = (Procedure.id, Procedure.code, Procedure.demo_fields)
+    demo = [p for p in Procedure.select(*columns) if "fee_text" in p.demo]
+    if not demo or models.Fee.select().exists():
+        return
+    rows = read_catalogue(SEED_DIR / "customs_procedures.csv")
+    seeded = {values["code"]: values for values, _ in rows}
+    for proc in demo:
+        values = seeded.get(proc.code)
+        if values is None:
+            continue
+        write_fees(proc, values["fees"])
+        Procedure.update(fee_text=values["fee_text"], updated_at=models.utcnow()).where(
+            Procedure.id == proc.id
+        ).execute()
 
 
 # version -> step that upgrades a database from version-1 to version.
@@ -371,6 +397,7 @@ STEPS: dict[int, Callable[[], None]] = {
     13: _v13_counter_intake,
     14: _v14_procedure_forms,
     15: _v15_unit_structures,
+    16: _v16_payments,
     17: _v17_signatures,
 }
 LATEST = 17

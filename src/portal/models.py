@@ -616,6 +616,116 @@ class RevocationInfo(BaseModel):
         table_name = "revocation_info"
 
 
+
+FEE_KINDS = ("fixed", "per_item", "computed")
+
+
+class Fee(BaseModel):
+    """One fee or charge of a procedure (services/fees.py): a fixed amount; an amount per item,
+    the number of items being a form answer (`field`); or a share of a form answer in basis
+    points (`rate_bp`, 1/10,000), kept between `min_amount` and `max_amount`. Amounts in VND."""
+
+    procedure = ForeignKeyField(Procedure, backref="fees", on_delete="CASCADE")
+    position = IntegerField(default=0)
+    label = CharField(max_length=255)
+    kind = CharField(max_length=16, default="fixed")  # FEE_KINDS
+    amount = BigIntegerField(default=0)  # fixed: the amount; per_item: the amount of one item
+    field = CharField(max_length=64, default="")  # the form answer counted or taken a share of
+    rate_bp = IntegerField(default=0)  # computed: basis points of the answer (10 = 0.1 %)
+    min_amount = BigIntegerField(null=True)
+    max_amount = BigIntegerField(null=True)
+
+    class Meta:
+        table_name = "procedure_fee"
+
+
+# A payment the handling unit asks of the applicant: requested, then paid (online or at the
+# counter) or cancelled (the dossier left the payment step without it).
+PAYMENT_STATUSES = ("requested", "paid", "cancelled")
+# One attempt to pay online at a gateway: pending until the gateway's notification (or the
+# reconciliation's query) settles it as paid or failed; expired when the gateway never saw it
+# paid in time.
+ORDER_STATUSES = ("pending", "paid", "failed", "expired")
+
+
+class Payment(BaseModel):
+    """The fees a dossier's unit asks the applicant to pay: the items and their total (VND, a
+    whole number), who asked and why the amounts differ from the procedure's (if they do);
+    once paid, the electronic receipt's number, the channel and the gateway's transaction."""
+
+    dossier = ForeignKeyField(Dossier, backref="payments", on_delete="RESTRICT")
+    items = TextField(default="[]")  # JSON: [{"label", "quantity", "unit_amount", "amount"}]
+    total = BigIntegerField()
+    currency = CharField(max_length=3, default="VND")
+    reason = TextField(default="")  # why the items differ from the procedure's fees
+    requested_by = ForeignKeyField(User, null=True, on_delete="RESTRICT")
+    requested_at = DateTimeField(default=utcnow)
+    status = CharField(max_length=16, default="requested", index=True)  # PAYMENT_STATUSES
+    channel = CharField(max_length=8, default="")  # online | counter, once paid
+    gateway = CharField(max_length=16, default="")  # the gateway that took it online
+    transaction_id = CharField(max_length=64, default="")
+    paid_at = DateTimeField(null=True, index=True)
+    number = CharField(max_length=48, null=True, unique=True)  # the electronic receipt's
+    unit = ForeignKeyField(Unit, null=True, on_delete="RESTRICT")  # the receipt's issuer
+    recorded_by = CharField(max_length=255, default="")  # the officer of a counter payment
+
+    class Meta:
+        table_name = "payment"
+
+    @property
+    def is_paid(self) -> bool:
+        return self.status == "paid"
+
+    @property
+    def payable(self) -> bool:
+        """The applicant may still pay it."""
+        return self.status == "requested"
+
+
+class PaymentOrder(BaseModel):
+    """One attempt to pay a Payment at a gateway, known to the gateway by `ref` (unique)."""
+
+    payment = ForeignKeyField(Payment, backref="orders", on_delete="RESTRICT")
+    ref = CharField(max_length=40, unique=True)
+    gateway = CharField(max_length=16)
+    amount = BigIntegerField()
+    currency = CharField(max_length=3, default="VND")
+    status = CharField(max_length=16, default="pending", index=True)  # ORDER_STATUSES
+    created_at = DateTimeField(default=utcnow, index=True)
+    settled_at = DateTimeField(null=True)
+    transaction_id = CharField(max_length=64, default="")
+    result_code = CharField(max_length=16, default="")  # the gateway's, when it failed
+    checked_at = DateTimeField(null=True)  # last asked by the reconciliation
+
+    class Meta:
+        table_name = "payment_order"
+
+    @property
+    def pending(self) -> bool:
+        return self.status == "pending"
+
+
+class PaymentNotice(BaseModel):
+    """Every message a gateway sent about a payment (a notification, the answer to a
+    reconciliation's query), as received, and what the portal made of it: the log that makes
+    confirmations idempotent and lists for staff what the gateway reports but the portal
+    cannot match (an unknown order, a wrong amount or currency, a bad signature)."""
+
+    gateway = CharField(max_length=16)
+    source = CharField(max_length=8)  # notify | query
+    ref = CharField(max_length=64, default="", index=True)
+    order = ForeignKeyField(PaymentOrder, null=True, on_delete="RESTRICT")
+    amount = BigIntegerField(null=True)
+    currency = CharField(max_length=3, default="")
+    transaction_id = CharField(max_length=64, default="")
+    paid = BooleanField(default=False)  # the gateway says it was paid
+    outcome = CharField(max_length=16)  # confirmed duplicate failed, or payment_notices.LISTED
+    raw = TextField(default="")  # the message's fields, JSON
+    received_at = DateTimeField(default=utcnow, index=True)
+
+    class Meta:
+        table_name = "payment_notice"
+
 ALL_MODELS = [
     SchemaVersion,
     UnitStructure,
@@ -644,4 +754,8 @@ ALL_MODELS = [
     RegisteredSigner,
     DocumentSignature,
     RevocationInfo,
+    Fee,
+    Payment,
+    PaymentOrder,
+    PaymentNotice,
 ]

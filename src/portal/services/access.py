@@ -15,6 +15,8 @@ from portal.services.status import DRAFT, RESULT_ISSUED
 # of the handling unit. Admins and auditors never change a dossier.
 OWNER, OFFICER, LEADER = "owner", "officer", "leader"
 UNIT_STAFF = frozenset({OFFICER, LEADER})
+# The portal itself, acting on what a payment gateway confirmed (never a signed-in user).
+SYSTEM = "system"
 
 
 @dataclass(frozen=True)

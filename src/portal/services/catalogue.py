@@ -15,13 +15,14 @@ from portal.models import (
     TIME_UNITS,
     Attachment,
     Dossier,
+    Fee,
     FormField,
     Procedure,
     ProcessingTime,
     RequiredDocument,
     utcnow,
 )
-from portal.services import catalogue_cache, history
+from portal.services import catalogue_cache, fees, history
 from portal.services.access import Ctx
 from portal.services.errors import N_, Message, NotFound, ValidationError
 from portal.services.paging import Page, paginate
@@ -211,16 +212,23 @@ def facets() -> dict[str, list[str]]:
 
 @catalogue_cache.cached()
 def get_procedure(code: str) -> Procedure:
-    """The procedure with its documents and processing times; raises NotFound."""
+    """The procedure with its documents, processing times and fees; raises NotFound."""
     query = Procedure.select().where(Procedure.code == code)
     found = prefetch(
         query,
         RequiredDocument.select().order_by(RequiredDocument.position),
         ProcessingTime.select(),
+        Fee.select().order_by(Fee.position, Fee.id),
     )
     if not found:
         raise NotFound(code)
     return found[0]
+
+
+@catalogue_cache.cached()
+def procedure_fees(procedure_id: int) -> list[Fee]:
+    """The procedure's fees, in order (what a dossier of it will be asked to pay)."""
+    return fees.fees_of(procedure_id)
 
 
 @catalogue_cache.cached()
@@ -284,6 +292,7 @@ TIME_FIELDS = [
     )
 ]
 DOCUMENT_FIELDS = [Field("documents", required=False, max_length=10000, multiline=True)]
+FEE_FIELDS = [Field("fees", required=False, max_length=10000, multiline=True)]
 
 
 def parse_documents(text: str) -> tuple[list[dict[str, Any]], Message | None]:
@@ -360,6 +369,16 @@ def clean_procedure(data: dict[str, Any]) -> dict[str, Any]:
     docs, problem = parse_documents(cleaned.get("documents") or "")
     if problem:
         errors["documents"] = problem
+    fee_rows: list[dict[str, Any]] | None = None
+    if "fees" in data:  # a file without the column leaves the fees as they are
+        try:
+            text = validate(data, FEE_FIELDS).get("fees") or ""
+        except ValidationError as exc:
+            errors.update(exc.errors)
+        else:
+            fee_rows, problem = fees.parse_fees(text)
+            if problem:
+                errors["fees"] = problem
     level, reason = (
         str(data.get("online_level", "")).strip(),
         str(data.get("not_online_reason", "")),
@@ -369,6 +388,8 @@ def clean_procedure(data: dict[str, Any]) -> dict[str, Any]:
     if errors:
         raise ValidationError(errors)
     cleaned["documents"] = docs
+    if fee_rows is not None:
+        cleaned["fees"] = fee_rows
     return cleaned
 
 
@@ -433,6 +454,8 @@ def write_procedure(
         ProcessingTime.delete().where(ProcessingTime.procedure == proc).execute()
     confidential = _write_documents(proc, cleaned["documents"])
     confidential_files(confidential, actor)
+    if "fees" in cleaned:
+        fees.write_fees(proc, cleaned["fees"])
     for channel in CHANNELS:
         amount = cleaned.get(f"time_{channel}")
         unit = cleaned.get(f"time_{channel}_unit") or ""
@@ -502,6 +525,7 @@ def form_values(proc: Procedure) -> dict[str, Any]:
         values[f"time_{t.channel}_unit"] = t.unit
     values["documents"] = format_documents(document_dicts(list(proc.documents)))
     values["requires_signature"] = "1" if proc.requires_signature else ""
+    values["fees"] = fees.format_fees(fees.fee_dicts(list(proc.fees)))
     return values
 
 

@@ -10,7 +10,8 @@ from typing import Any
 from peewee import prefetch
 
 from portal.db import reading, transactional
-from portal.models import CHANNELS, Procedure, ProcessingTime, RequiredDocument
+from portal.models import CHANNELS, Fee, Procedure, ProcessingTime, RequiredDocument
+from portal.services import fees
 from portal.services.access import Ctx
 from portal.services.catalogue import (
     PROCEDURE_FIELDS,
@@ -26,7 +27,7 @@ from portal.services.errors import N_, DomainError, Message, ValidationError
 COLUMNS = (
     [f.name for f in PROCEDURE_FIELDS]
     + [f.name for f in TIME_FIELDS]
-    + ["documents", "demo_fields"]
+    + ["documents", "fees", "demo_fields"]
 )
 FORMATS = ("csv", "json")
 MAX_RECORDS = 5000
@@ -49,6 +50,7 @@ def _record(proc: Procedure) -> dict[str, Any]:
         rec[f"time_{channel}"] = t.amount if t else None
         rec[f"time_{channel}_unit"] = t.unit if t else ""
     rec["documents"] = document_dicts(list(proc.documents))
+    rec["fees"] = fees.fee_dicts(list(proc.fees))
     rec["demo_fields"] = proc.demo_fields
     return rec
 
@@ -60,6 +62,7 @@ def export_records() -> list[dict[str, Any]]:
         Procedure.select().order_by(Procedure.code),
         RequiredDocument.select(),
         ProcessingTime.select(),
+        Fee.select(),
     )
     return [_record(p) for p in procs]
 
@@ -82,6 +85,7 @@ def export_catalogue(fmt: str) -> str:
     for rec in records:
         flat = dict(rec)
         flat["documents"] = format_documents(rec["documents"])
+        flat["fees"] = fees.format_fees(rec["fees"])
         writer.writerow({k: csv_safe("" if v is None else str(v)) for k, v in flat.items()})
     return out.getvalue()
 
@@ -134,6 +138,9 @@ def _json_records(text: str) -> list[dict[str, Any]]:
                     for d in docs
                 ]
             )
+        rows = rec.get("fees")
+        if isinstance(rows, list) and all(isinstance(f, dict) for f in rows):
+            flat["fees"] = fees.format_fees([fees.fee_row(f) for f in rows])
         records.append({k: v if isinstance(v, str) else str(v) for k, v in flat.items()})
     return records
 

@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from portal.services import fees
 from portal.services.text import clean
 
 CHANNEL_NAMES = {"Trực tuyến": "online", "Trực tiếp": "in_person", "Dịch vụ bưu chính": "post"}
@@ -21,6 +22,46 @@ LEGAL_BASIS = (
 )
 NO_FEE = "Không thu phí, lệ phí."
 DECLARATION_FEE = "Lệ phí làm thủ tục hải quan: 20.000 đồng/tờ khai (Thông tư số 14/2021/TT-BTC)."
+DECLARATION_FEE_ROW = {"label": "Lệ phí làm thủ tục hải quan", "kind": "fixed", "amount": 20000}
+# Fees of the seed's example procedures, as data (services/fees.py): demo data like the rest,
+# so that the demo shows each kind of fee and has something to pay online. The national
+# catalogue's extract says nothing of fees; the amounts are the portal's own.
+DEMO_FEES: dict[str, tuple[str, list[dict[str, Any]]]] = {
+    "1.005458": (
+        "Lệ phí làm thủ tục hải quan: 20.000 đồng/tờ khai.",
+        [DECLARATION_FEE_ROW],
+    ),
+    "2.002184": (
+        "Lệ phí làm thủ tục hải quan: 20.000 đồng/tờ khai; phí thẩm định hồ sơ khai bổ sung: "
+        "0,1% số tiền thuế chênh lệch, tối thiểu 10.000 đồng, tối đa 1.000.000 đồng.",
+        [
+            DECLARATION_FEE_ROW,
+            {
+                "label": "Phí thẩm định hồ sơ khai bổ sung",
+                "kind": "computed",
+                "rate_bp": 10,
+                "field": "tax_difference",
+                "min_amount": 10000,
+                "max_amount": 1000000,
+            },
+        ],
+    ),
+    "2.002322": (
+        "Lệ phí cấp sổ tạm quản (sổ ATA): 200.000 đồng/sổ.",
+        [
+            {
+                "label": "Lệ phí cấp sổ tạm quản",
+                "kind": "per_item",
+                "amount": 200000,
+                "field": "carnets",
+            }
+        ],
+    ),
+    "3.000142": (
+        "Lệ phí hàng hóa quá cảnh: 200.000 đồng/tờ khai.",
+        [{"label": "Lệ phí hàng hóa quá cảnh", "kind": "fixed", "amount": 200000}],
+    ),
+}
 
 # Why the seed's own examples are not online, and how to do them at the counter (demo data:
 # the national catalogue's extract says neither). The border residents' procedures are done
@@ -227,9 +268,7 @@ def _steps(code: str, online: bool) -> str:
     )
 
 
-def _level(
-    code: str, lower: str, times: dict[str, tuple[int | None, str]]
-) -> tuple[int, str, str]:
+def _level(code: str, lower: str, times: dict[str, tuple[int | None, str]]) -> tuple[int, str, str]:
     """The online level of a procedure (by its lower-case name and its channels), and for one
     that is not online why not and how to do it at the counter."""
     if "cư dân biên giới" in lower and "mua gom" in lower:
@@ -268,6 +307,10 @@ def procedure_from_row(row: dict[str, str]) -> tuple[dict[str, Any], str]:
         implementing_level = "Cấp bộ/ngành" if agency.startswith(("Cục", "Bộ")) else "Cấp tỉnh"
         demo.append("implementing_level")
     fee = DECLARATION_FEE if lower.startswith("thủ tục hải quan") else NO_FEE
+    fee_rows = [DECLARATION_FEE_ROW] if fee == DECLARATION_FEE else []
+    fee_text = fee
+    if code in DEMO_FEES:
+        fee_text, fee_rows = DEMO_FEES[code]
     values: dict[str, Any] = {
         "code": code,
         "name": name,
@@ -279,14 +322,15 @@ def procedure_from_row(row: dict[str, str]) -> tuple[dict[str, Any], str]:
         "decision_no": row.get("so_quyet_dinh", "").strip(),
         "national_url": row.get("url", "").strip(),
         "steps": _steps(code, level >= 3),
-        "fee_text": fee,
+        "fee_text": fee_text,
         "fee_amount": 20000 if fee == DECLARATION_FEE else None,
+        "fees": [fees.fee_row(row) for row in fee_rows],
         "legal_basis": LEGAL_BASIS,
         "not_online_reason": not_online_reason,
         "offline_instructions": offline,
         "documents": _documents(name),
     }
-    demo += ["steps", "documents", "fee_text", "legal_basis"]
+    demo += ["steps", "documents", "fee_text", "legal_basis"]  # fee_text: the fees too
     for channel in ("online", "in_person", "post"):
         amount, unit = times.get(channel, (None, ""))
         values[f"time_{channel}"] = amount

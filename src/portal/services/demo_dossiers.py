@@ -9,7 +9,7 @@ from dataclasses import replace
 from portal.config import Settings
 from portal.db import reading
 from portal.models import Dossier, RegisteredSigner, RequiredDocument, User
-from portal.services import demo_pki, dossiers, processing, signers
+from portal.services import demo_pki, dossiers, payments, processing, signers
 from portal.services.access import Ctx
 from portal.services.download_links import DownloadLinks
 
@@ -41,7 +41,7 @@ def result_pdf(code: str = "") -> bytes:
     """A one-page result document (unsigned) for the demo."""
     from fpdf import FPDF
 
-    from portal.services.slip_pdf import FONTS
+    from portal.services.pdf_document import FONTS
 
     pdf = FPDF()
     pdf.add_font("DejaVu", "", str(FONTS / "DejaVuSerif.ttf"))
@@ -102,8 +102,8 @@ def _filed(ctx: Ctx) -> int:
 
 
 def seed_dossiers(settings: Settings) -> int:
-    """Three demo dossiers at the 2025 office 02CI (waiting, being processed, returned);
-    none if any exist.
+    """Four demo dossiers at the 2025 office 02CI (waiting, being processed, returned, and
+    one whose fees the enterprise is asked to pay online); none if any exist.
     Their e-mails carry signed links to the receipt, slips and result, as the web's do."""
     users = _users()
     if users is None or _has_dossiers():
@@ -132,4 +132,9 @@ def seed_dossiers(settings: Settings) -> int:
     processing.upload_result(officer, third, "ket-qua-demo.pdf", [signed])
     processing.act(officer, third, "issue_result")
     processing.act(officer, third, "return_result", "Kết quả đã trả trực tuyến (demo).")
-    return 3
+    fourth = _filed(owner)
+    processing.act(officer, fourth, "receive")
+    fees_due = payments.proposed(dossiers.load(fourth, officer.user))
+    rows = [(i.label, str(i.amount)) for i in fees_due]
+    payments.request_payment(officer, fourth, rows, "Đề nghị nộp lệ phí trực tuyến (demo).")
+    return 4

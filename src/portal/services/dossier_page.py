@@ -11,7 +11,7 @@ import segno
 
 from portal.db import reading
 from portal.models import Attachment, DocumentSignature, Slip
-from portal.services import history, inbox
+from portal.services import history, inbox, payments
 from portal.services.dossiers import DossierView
 
 
@@ -51,13 +51,16 @@ def receipt_extras(dossier_id: int, track_url: str) -> tuple[str, list[Slip]]:
 
 @reading
 def page_extras(view: DossierView) -> dict[str, Any]:
-    """The timeline (the applicant's view of it for the owner), the slips and, for the unit's
-    staff, the officers and units it can be forwarded to."""
+    """The timeline (the applicant's view of it for the owner), the slips, the payments and,
+    for the unit's staff, the officers and units it can be forwarded to and the items a
+    payment request would ask (the procedure's fees for the dossier's answers)."""
     did, unit_id = view.dossier.id, view.dossier.unit_id
     return {
         "timeline": history.timeline(did, for_applicant=view.is_owner),
         "slips": _slips(did),
         "signatures": _signatures(did),
+        "payments": payments.payments_of(did),
         "officers": inbox.unit_officers(unit_id) if view.is_staff else [],
         "units": inbox.forward_units(unit_id) if view.is_staff else [],
+        "proposed": payments.proposed(view) if view.is_staff else [],
     }

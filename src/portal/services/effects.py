@@ -11,7 +11,14 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from portal.models import Attachment, Dossier, DossierEvent, Procedure, ProcessingTime
+from portal.models import (
+    Attachment,
+    Dossier,
+    DossierEvent,
+    Payment,
+    Procedure,
+    ProcessingTime,
+)
 from portal.services import inbox
 from portal.services.access import Ctx
 from portal.services.calendar import load_calendar
@@ -71,6 +78,10 @@ def receive(step: Step) -> Changes:
 
 
 def finish(step: Step) -> Changes:
+    """The dossier ends; a payment still asked of the applicant is no longer owed."""
+    Payment.update(status="cancelled").where(
+        Payment.dossier == step.dossier.id, Payment.status == "requested"
+    ).execute()
     return {"finished_at": step.now}
 
 

@@ -39,6 +39,7 @@ KINDS = (
     "unknown",  # no such action
     "forbidden",  # not by this user (recorded as a permission denial)
     "conflict",  # not in the object's current state
+    "unavailable",  # a service the portal depends on (a payment gateway) does not answer
 )
 
 

@@ -7,6 +7,9 @@ from portal.models import ROLES, UNIT_STAFF_ROLES, User
 # rule -> roles admitted; None admits everybody, including anonymous visitors.
 RULES: dict[str, frozenset[str] | None] = {
     "public": None,
+    # a payment gateway's server-to-server notification: anybody may send one, without a
+    # session or a CSRF token; its signature is what is checked (services/payment_notices.py)
+    "gateway": None,
     "signed_in": frozenset(ROLES),
     "enterprise": frozenset({"enterprise"}),
     "unit_staff": frozenset(UNIT_STAFF_ROLES),

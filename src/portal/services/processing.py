@@ -27,6 +27,7 @@ from portal.services import (
     slips,
 )
 from portal.services.access import (
+    SYSTEM,
     Ctx,
     actor_kind,
     can_open_confidential,
@@ -122,6 +123,38 @@ def act(
         public=not transition.internal,
     )
     _announce(ctx, dossier, transition, event, before)
+    return dossier
+
+
+@transactional
+def act_as_system(dossier_id: int, action: str, note: str, path: str) -> Dossier | None:
+    """Apply `action` as the portal itself, on what a payment gateway confirmed: lock, check
+    (a row the system may take, on `path`), change the status, record the event as the
+    system's and tell the applicant and the unit. The system's rows have no effect of their
+    own. Returns the dossier, or None when the state machine refuses it now (the dossier has
+    moved on meanwhile)."""
+    dossier = _locked(dossier_id)
+    if dossier is None:
+        return None
+    try:
+        transition = check(action, SYSTEM, _facts(dossier), path)
+    except DomainError:
+        return None
+    before, after = dossier.status, transition.target
+    Dossier.update(status=after, updated_at=utcnow()).where(Dossier.id == dossier.id).execute()
+    dossier = Dossier.get_by_id(dossier.id)
+    event = history.record(
+        history.SYSTEM,
+        action,
+        dossier=dossier,
+        status_before=before,
+        status_after=after,
+        note=note[:MAX_NOTE],
+        public=not transition.internal,
+    )
+    notify.status_changed(dossier, event)
+    if transition.tell_unit:
+        notify.tell_unit(dossier, transition.tell_unit)
     return dossier
 
 

@@ -10,6 +10,7 @@ from portal.db import transactional
 from portal.models import (
     CHANNELS,
     Enterprise,
+    Fee,
     FormField,
     Procedure,
     ProcessingTime,
@@ -72,6 +73,13 @@ def seed_catalogue(path: Path | None = None) -> int:
             for position, doc in enumerate(values["documents"])
         ]
     ).execute()
+    fee_rows = [
+        {"procedure": ids[values["code"]], "position": position, **fee}
+        for values, _ in rows
+        for position, fee in enumerate(values["fees"])
+    ]
+    if fee_rows:
+        Fee.insert_many(fee_rows).execute()
     ProcessingTime.insert_many(
         [
             {

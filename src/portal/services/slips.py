@@ -57,10 +57,12 @@ def time_phrase(moment: dt.datetime | None) -> str:
     return f"{local.hour:02d} giờ {local.minute:02d} phút, {format_long_date(local.date(), 'vi')}"
 
 
-def _next_number(unit: Unit, kind: str, when: dt.datetime) -> str:
-    """The unit's next number for `kind` in the year of `when`. The upsert takes the sequence
-    row's lock (PostgreSQL) or runs in the write transaction (SQLite, BEGIN IMMEDIATE), so two
-    issues at once get consecutive numbers; call it inside the issuing transaction."""
+def next_number(unit: Unit, kind: str, when: dt.datetime, code: str = "") -> str:
+    """The unit's next number for `kind` in the year of `when`, `{n}/{year}/{code}-{unit}`
+    (`code`: the slip form's, else given; the electronic receipts of payments are numbered
+    the same way). The upsert takes the sequence row's lock (PostgreSQL) or runs in the write
+    transaction (SQLite, BEGIN IMMEDIATE), so two issues at once get consecutive numbers; call
+    it inside the issuing transaction."""
     year = to_local(when).year
     (
         SlipSequence.insert(unit=unit, kind=kind, year=year, last=1)
@@ -77,7 +79,7 @@ def _next_number(unit: Unit, kind: str, when: dt.datetime) -> str:
         )
         .scalar()
     )
-    return f"{last}/{year}/{FORMS[kind].code}-{unit.code}"
+    return f"{last}/{year}/{code or FORMS[kind].code}-{unit.code}"
 
 
 def issue(
@@ -102,7 +104,7 @@ def issue(
         issued_by=signer.full_name,
         signer_title=SIGNER_TITLES.get(signer.role, ""),
         unit=unit,
-        number=_next_number(unit, kind, now),
+        number=next_number(unit, kind, now),
     )
 
 

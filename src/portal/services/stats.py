@@ -20,7 +20,7 @@ from peewee import JOIN, Case, fn
 
 from portal.db import reading
 from portal.models import Dossier, DossierEvent, Unit, utcnow
-from portal.services import units
+from portal.services import payments, units
 from portal.services.catalogue import level_summary
 from portal.services.catalogue_files import csv_safe
 from portal.services.deadlines import to_local, to_utc
@@ -220,6 +220,8 @@ class Figures:
     departments: int = 0
     departments_total: int = 0
     counter: int = 0  # of the received, those received on paper at the counter
+    payments: int = 0  # fees paid in the period (online or at the counter)
+    paid_online: int = 0  # of them, paid online through a gateway
 
     @property
     def online(self) -> int:
@@ -233,6 +235,10 @@ class Figures:
     @property
     def counter_share(self) -> Decimal | None:
         return percent(self.counter, self.received)
+
+    @property
+    def online_payment_rate(self) -> Decimal | None:
+        return percent(self.paid_online, self.payments)
 
     @property
     def on_time_rate(self) -> Decimal | None:
@@ -358,10 +364,13 @@ def build_report(query: StatsQuery, now: dt.datetime | None = None) -> Report:
     else:
         counted = {query.unit.id}
     departments = {tops.get(r.unit_id) for r in received_units.distinct()} & counted
+    paid, paid_online = payments.paid_counts(*query.bounds(), unit_ids)
     figures = Figures(
         **{name: int(row[name] or 0) for name in [*names, "enterprises"]},
         departments=len(departments),
         departments_total=len(counted),
+        payments=paid,
+        paid_online=paid_online,
     )
     return Report(query, figures, catalogue_levels(), unit_table(query, sql, unit_ids))
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from portal.models import RESULT_ONLINE_FROM_LEVEL
 from portal.services import effects
-from portal.services.access import LEADER, OFFICER, OWNER
+from portal.services.access import LEADER, OFFICER, OWNER, SYSTEM
 from portal.services.errors import N_, DomainError
 from portal.services.status import (
     CLOCK_RUNS,
@@ -32,13 +32,17 @@ from portal.services.status import (
     Status,
 )
 
-__all__ = ["CLOCK_RUNS", "FINAL", "STATUS_LABELS", "Status", "LEADER", "OFFICER", "OWNER"]
+__all__ = [
+    "CLOCK_RUNS", "FINAL", "STATUS_LABELS", "Status", "LEADER", "OFFICER", "OWNER", "SYSTEM"
+]
 
 STAFF = {OFFICER, LEADER}
 # Who may apply a row: its own service (the submission checks the form and gives the code;
 # the counter, services/counter.py, records a paper dossier or supplement with its scanned
-# files), or `processing.act`, the generic action path of a submitted dossier.
-SUBMISSION, COUNTER, ACT = "submission", "counter", "act"
+# files), the payments (services/payments.py: a payment request carries its items, a payment
+# is confirmed by the gateway's notification or recorded at the counter with its receipt), or
+# `processing.act`, the generic action path of a submitted dossier.
+SUBMISSION, COUNTER, PAYMENTS, ACT = "submission", "counter", "payments", "act"
 
 
 @dataclass(frozen=True)
@@ -167,9 +171,25 @@ TRANSITIONS: dict[str, Transition] = {
             PAYMENT,
             STAFF,
             N_("Request payment"),
-            note=True,
+            path=PAYMENTS,
         ),
-        _t("confirm_payment", {PAYMENT}, PROCESSING, STAFF, N_("Confirm payment")),
+        _t(
+            "confirm_payment",
+            {PAYMENT},
+            PROCESSING,
+            STAFF,
+            N_("Record a payment made at the counter"),
+            path=PAYMENTS,
+        ),
+        _t(
+            "payment_received",
+            {PAYMENT},
+            PROCESSING,
+            {SYSTEM},
+            N_("Fees paid online"),
+            tell_unit=N_("Dossier %(code)s: the fees are paid."),
+            path=PAYMENTS,
+        ),
         _t(
             "forward",
             {RECEIVED, PROCESSING},
@@ -232,6 +252,7 @@ TRANSITIONS: dict[str, Transition] = {
 }
 OWNER_ACTIONS = tuple(a for a, t in TRANSITIONS.items() if OWNER in t.actors)
 STAFF_ACTIONS = tuple(a for a, t in TRANSITIONS.items() if t.actors & STAFF)
+SYSTEM_ACTIONS = tuple(a for a, t in TRANSITIONS.items() if SYSTEM in t.actors)
 
 
 UNSIGNED_RESULT = N_(
@@ -313,6 +334,7 @@ ACTION_NAMES = {
     **{t.action: t.label for t in TRANSITIONS.values()},
     "submit": N_("Submitted"),
     "receive_at_counter": N_("Received at the counter"),
+    "confirm_payment": N_("Payment recorded by an officer"),
     "record_supplement": N_("Supplement recorded at the counter"),
     "assign": N_("Assigned"),
     "apology": N_("Apology slip issued"),

@@ -12,7 +12,7 @@ from portal.i18n import ngettext_ as ngettext
 from portal.i18n import translate
 from portal.models import CHANNELS, TIME_UNITS
 from portal.services import catalogue, catalogue_files
-from portal.services.catalogue import DOCUMENT_FIELDS, PROCEDURE_FIELDS, TIME_FIELDS
+from portal.services.catalogue import DOCUMENT_FIELDS, FEE_FIELDS, PROCEDURE_FIELDS, TIME_FIELDS
 from portal.services.catalogue_files import CatalogueFileError
 from portal.services.errors import ValidationError
 from portal.web.forms import error_texts, flash, form_dict, kept_values
@@ -21,9 +21,9 @@ from portal.web.requests import ctx_of
 from portal.web.security import guard, read_form
 from portal.web.urls import url
 
-FIELD_NAMES = [f.name for f in (*PROCEDURE_FIELDS, *TIME_FIELDS, *DOCUMENT_FIELDS)] + [
-    "requires_signature"
-]
+FIELD_NAMES = [
+    f.name for f in (*PROCEDURE_FIELDS, *TIME_FIELDS, *DOCUMENT_FIELDS, *FEE_FIELDS)
+] + ["requires_signature"]
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
 
 

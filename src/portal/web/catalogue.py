@@ -35,8 +35,14 @@ async def procedure_list(request: Request) -> Response:
 async def procedure_detail(request: Request) -> Response:
     proc = await run_in_threadpool(catalogue.get_procedure, request.path_params["code"][:16])
     forms = await run_in_threadpool(procedure_forms.forms_of, proc.id)
+    _, fields, _ = await run_in_threadpool(catalogue.procedure_parts, proc.id)
     return render(
         request,
         "catalogue/detail.html",
-        {"proc": proc, "forms": forms, "level_label": catalogue.level_label(proc.online_level)},
+        {
+            "proc": proc,
+            "forms": forms,
+            "level_label": catalogue.level_label(proc.online_level),
+            "field_labels": {f.name: f.label for f in fields},
+        },
     )

@@ -57,6 +57,7 @@ async def detail_page(
             "failed": failed,
             "verify_url": verify_url,
             "verify_qr": verify_qr,
+            "pay_choices": request.app.state.payments.choices,
         },
         status_code=status_code,
     )

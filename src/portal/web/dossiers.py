@@ -13,7 +13,7 @@ from starlette.responses import RedirectResponse, Response
 from portal import storage
 from portal.i18n import gettext_ as _
 from portal.models import Procedure
-from portal.services import catalogue, dossiers
+from portal.services import catalogue, dossiers, fees, payments
 from portal.services.errors import NotFound, ValidationError
 from portal.services.processing import deadline_flag
 from portal.services.text import as_int
@@ -203,16 +203,34 @@ async def dossier_review(request: Request) -> Response:
     if not view.is_draft:
         return RedirectResponse(url(request, "dossier_detail", dossier_id=view.dossier.id), 303)
     problems = dossiers.submission_problems(view)
+    shown = error_texts(ValidationError(problems)) if problems else {}
+    return await _review_page(request, view, shown, secrets.token_urlsafe(24))
+
+
+async def _review_page(
+    request: Request,
+    view: dossiers.DossierView,
+    problems: dict[str, str],
+    submit_key: str,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    """The review before submission, with what the procedure's fees come to (paid once the
+    handling unit asks for them)."""
+    items = await run_in_threadpool(payments.proposed, view)
     return render(
         request,
         "dossiers/review.html",
         {
             "view": view,
-            "problems": error_texts(ValidationError(problems)) if problems else {},
-            "submit_key": secrets.token_urlsafe(24),
-            "errors": {},
+            "problems": problems,
+            "submit_key": submit_key,
+            "errors": errors or {},
             "values": {},
+            "fees_due": items,
+            "fees_total": fees.total(items),
         },
+        status_code=status_code,
     )
 
 
@@ -222,34 +240,13 @@ async def dossier_submit(request: Request) -> Response:
     data = form_dict(await read_form(request), ("submit_key", "confirm"))
     if data["confirm"] != "1":
         view = await run_in_threadpool(dossiers.load, did, request.state.user)
-        return render(
-            request,
-            "dossiers/review.html",
-            {
-                "view": view,
-                "problems": {},
-                "submit_key": data["submit_key"],
-                "errors": {"confirm": _("Confirm that the information is true and complete.")},
-                "values": {},
-            },
-            status_code=422,
-        )
+        errors = {"confirm": _("Confirm that the information is true and complete.")}
+        return await _review_page(request, view, {}, data["submit_key"], errors, 422)
     try:
         dossier = await run_in_threadpool(dossiers.submit, ctx_of(request), did, data["submit_key"])
     except ValidationError as exc:
         view = await run_in_threadpool(dossiers.load, did, request.state.user)
-        return render(
-            request,
-            "dossiers/review.html",
-            {
-                "view": view,
-                "problems": error_texts(exc),
-                "submit_key": data["submit_key"],
-                "errors": {},
-                "values": {},
-            },
-            status_code=422,
-        )
+        return await _review_page(request, view, error_texts(exc), data["submit_key"], None, 422)
     flash(request, _("Dossier %(code)s is submitted.") % {"code": dossier.code})
     return RedirectResponse(url(request, "dossier_receipt", dossier_id=dossier.id), 303)
 

@@ -29,7 +29,9 @@ MESSAGES = {
     500: N_("Something went wrong on our side. Please try again later."),
 }
 # The HTTP answer to each kind of refusal a service raises (services.errors.KINDS).
-DOMAIN_STATUS = {"invalid": 422, "unknown": 422, "forbidden": 403, "conflict": 409}
+DOMAIN_STATUS = {
+    "invalid": 422, "unknown": 422, "forbidden": 403, "conflict": 409, "unavailable": 503
+}
 CSRF_MESSAGE = N_("Your form expired. Please go back, reload the page and submit it again.")
 
 

@@ -13,7 +13,8 @@ from starlette.templating import Jinja2Templates
 
 from portal import i18n
 from portal.config import ROOT, Settings
-from portal.services import accounts, policy, workflow
+from portal.services import accounts, fees, payments, policy, workflow
+from portal.services.gateways import TITLES as GATEWAY_TITLES
 from portal.services.status import END_LABELS, Status
 from portal.web.forms import pop_flash
 from portal.web.security import csrf_token
@@ -80,6 +81,11 @@ def make_templates(
     env.globals["slip_names"] = workflow.SLIP_NAMES
     env.globals["purpose_names"] = workflow.PURPOSE_NAMES
     env.globals["action_names"] = workflow.ACTION_NAMES
+    env.globals["payment_labels"] = payments.PAYMENT_LABELS
+    env.globals["order_labels"] = payments.ORDER_LABELS
+    env.globals["channel_labels"] = payments.CHANNEL_LABELS
+    env.globals["gateway_titles"] = GATEWAY_TITLES
+    env.globals["fee_percent"] = fees.percent_text
     return Jinja2Templates(env=env, context_processors=[_context])
 
 

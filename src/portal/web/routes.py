@@ -25,6 +25,7 @@ from portal.web import (
     lookup,
     notifications,
     pages,
+    payments,
     slips,
     stats,
     uploads,
@@ -130,6 +131,18 @@ TABLE = [
     ("/dossiers/{dossier_id}/assign", dossier_actions.dossier_assign, POST),
     ("/dossiers/{dossier_id}/result", dossier_actions.dossier_result_upload, POST),
     ("/dossiers/{dossier_id}/counter-files", counter.dossier_counter_files, POST),
+    ("/dossiers/{dossier_id}/payment/request", payments.dossier_payment_request, POST),
+    ("/dossiers/{dossier_id}/payment/counter", payments.dossier_payment_counter, POST),
+    ("/dossiers/{dossier_id}/payments/{payment_id}/pay", payments.payment_pay, POST),
+    ("/dossiers/{dossier_id}/payments/{payment_id}/receipt", payments.payment_receipt, GET),
+    (
+        "/dossiers/{dossier_id}/payments/{payment_id}/receipt.pdf",
+        payments.payment_receipt_pdf,
+        GET,
+    ),
+    ("/payments/return/{gateway}", payments.payment_return, GET),
+    ("/payments/notify/{gateway}", payments.payment_notify, [*GET, *POST]),
+    ("/officer/payments", payments.payments_unmatched, GET),
     ("/officer/inbox", inbox.officer_inbox, GET),
     ("/officer/counter", counter.officer_counter, GET),
     ("/officer/counter", counter.officer_counter_submit, POST),
@@ -163,6 +176,7 @@ def routes(assets: StaticAssets, max_upload_bytes: int) -> list[BaseRoute]:
         admin_forms.admin_procedure_form_add: file_limit,
         account.account_certificate: file_limit,
         verify.result_verify_file: file_limit,
+        payments.payment_notify: payments.MAX_NOTICE_BYTES,
     }
     out: list[BaseRoute] = [
         Route(

@@ -190,9 +190,17 @@ class SecurityMiddleware:
     ]
     STATIC_HEADERS = [(b"x-content-type-options", b"nosniff")]
 
-    def __init__(self, app: ASGIApp, hsts: bool = False) -> None:
+    def __init__(
+        self, app: ASGIApp, hsts: bool = False, form_targets: list[str] | None = None
+    ) -> None:
         self.app = app
         self.headers = list(self.HEADERS)
+        if form_targets:  # the payment gateways the "Pay online" form leads to
+            policy = self.HEADERS[0][1].replace(
+                b"form-action 'self'",
+                b" ".join([b"form-action 'self'", *(t.encode("latin-1") for t in form_targets)]),
+            )
+            self.headers[0] = (b"content-security-policy", policy)
         if hsts:
             self.headers.append((b"strict-transport-security", b"max-age=31536000"))
 
