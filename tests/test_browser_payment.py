@@ -16,7 +16,7 @@ from playwright.sync_api import Browser, expect
 from portal.services import dossiers, processing
 from tests import dossier_web_fixtures as fx
 from tests.dossier_fixtures import GOOD_ANSWERS, PDF, PNG, make_ctx
-from tests.dossier_web_fixtures import PROCEDURE, UNIT, document_ids, pdf_bytes, tr
+from tests.dossier_web_fixtures import PROCEDURE, UNIT, document_ids, tr
 from tests.live_server import LiveServer, SandboxGateway
 from tests.payment_fixtures import gateway_env
 from tests.test_browser_dossier import Actor, upload_result
@@ -136,9 +136,10 @@ def life(browser: Browser, portal: LiveServer, people, settings, files: Path, ja
 
 
 @pytest.fixture
-def result_file(tmp_path: Path) -> Path:
+def result_file(tmp_path: Path, signed_result: bytes) -> Path:
+    """The result, signed by the leader registered for 02CI (a result must be signed)."""
     path = tmp_path / "quyet-dinh.pdf"
-    path.write_bytes(pdf_bytes("Quyet dinh"))
+    path.write_bytes(signed_result)
     return path
 
 

@@ -100,6 +100,11 @@ def _report(message: Mapping[str, Any], kind: str, secret: str) -> Report:
     ref = raw.get("order_id", "")
     if raw.get("type", kind) != kind or not valid(raw, kind, secret):
         return Report(ref=ref, valid=False, raw=raw)
+    return _status_report(ref, raw)
+
+
+def _status_report(ref: str, raw: dict[str, str]) -> Report:
+    """What a valid message (a confirm callback or a QUERY's answer) says of order `ref`."""
     status = raw.get("status", "")
     return Report(
         ref=ref,
@@ -185,15 +190,4 @@ class National:
             return Report(ref=ref, valid=True, found=False, code=code, raw=answer)
         if code != PAID or answer.get("order_id") != ref:
             raise GatewayUnavailable(f"QUERY answered {code} for {ref}")
-        status = answer.get("status", "")
-        return Report(
-            ref=ref,
-            valid=True,
-            paid=status == PAID,
-            pending=status == PENDING,
-            amount=whole_vnd(answer.get("amount", "")),
-            currency=answer.get("currency", ""),
-            transaction_id=answer.get("transaction_id", ""),
-            code=status,
-            raw=answer,
-        )
+        return _status_report(ref, answer)
