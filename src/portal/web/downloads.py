@@ -20,6 +20,18 @@ from portal.web.security import guard
 from portal.web.urls import url
 
 
+def private_pdf(body: bytes, name: str) -> Response:
+    """A PDF made for one user (a slip, a receipt), downloaded as `name` and never cached."""
+    return Response(
+        body,
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Cache-Control": "private, no-store",
+        },
+    )
+
+
 def check_link(request: Request, kind: str, did: int, object_id: int) -> None:
     """A link from an e-mail carries a signed token (`?t=`): it opens `kind` `object_id` of
     dossier `did` only for the signed-in user it names, until it expires. Raises NotFound for

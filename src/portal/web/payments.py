@@ -19,6 +19,7 @@ from portal.services.gateways import GATEWAY_NAMES, TITLES
 from portal.services.gateways.base import OTHER
 from portal.services.text import as_int
 from portal.web.dossier_page import page_with_errors
+from portal.web.downloads import private_pdf
 from portal.web.forms import flash, form_dict
 from portal.web.rendering import render
 from portal.web.requests import ctx_of, dossier_id, int_param
@@ -193,14 +194,7 @@ async def payment_receipt_pdf(request: Request) -> Response:
     receipt = await _receipt(request)
     body = await run_in_threadpool(receipt_pdf.render, _sheet(request, receipt))
     name = f"bien-lai-{(receipt.payment.number or str(receipt.payment.id)).replace('/', '-')}.pdf"
-    return Response(
-        body,
-        media_type="application/pdf",
-        headers={
-            "Content-Disposition": f'attachment; filename="{name}"',
-            "Cache-Control": "private, no-store",
-        },
-    )
+    return private_pdf(body, name)
 
 
 @guard("staff")

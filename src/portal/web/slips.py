@@ -13,7 +13,7 @@ from portal.i18n import gettext_ as _
 from portal.services import apologies, slip_pdf, slips
 from portal.services.errors import NotFound, ValidationError
 from portal.services.text import as_int
-from portal.web.downloads import check_link
+from portal.web.downloads import check_link, private_pdf
 from portal.web.forms import error_texts, flash, form_dict, kept_values
 from portal.web.rendering import render
 from portal.web.requests import ctx_of, dossier_id
@@ -64,14 +64,7 @@ async def dossier_slip_pdf(request: Request) -> Response:
     page = await _open(request)
     body = await run_in_threadpool(slip_pdf.render, page.sheet)
     name = f"{page.slip.kind}-{page.view.dossier.code or page.view.dossier.id}.pdf"
-    return Response(
-        body,
-        media_type="application/pdf",
-        headers={
-            "Content-Disposition": f'attachment; filename="{name}"',
-            "Cache-Control": "private, no-store",
-        },
-    )
+    return private_pdf(body, name)
 
 
 async def _form(
