@@ -319,6 +319,57 @@ def test_two_notifications_at_once_confirm_once(due, people, ctx_of, setup):  # 
         assert Payment.get_by_id(p.id).number.startswith("1/")
 
 
+def at_once(calls: list) -> list:
+    """Run `calls` in threads released together; their results in the calls' order."""
+    results: list = [None] * len(calls)
+    barrier = threading.Barrier(len(calls))
+
+    def run(i: int) -> None:
+        barrier.wait()
+        try:
+            results[i] = calls[i]()
+        finally:
+            db.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def test_payments_confirmed_at_once_get_receipt_numbers_of_their_own(
+        people, ctx_of, setup):  # noqa: F811
+    owed = [owing(people, ctx_of, complete_draft) for _ in range(4)]
+    refs = [ref_in(start(people, ctx_of, setup, did, p.id)) for did, p in owed]
+    answers = at_once([
+        (lambda ref=ref, n=n: payment_notices.receive(
+            "vnpay", vnpay_ipn(ref, 20000, txn=f"1412345{n}"), setup)["RspCode"])
+        for n, ref in enumerate(refs)])
+    assert answers == [OK] * 4
+    numbers = [payment(p.id).number for _, p in owed]
+    assert sorted(int(n.split("/")[0]) for n in numbers) == [1, 2, 3, 4], numbers
+
+
+def test_a_notification_racing_the_reconciliation_settles_once(
+        due, people, ctx_of, setup, sandbox):  # noqa: F811
+    did, p = due
+    ref = ref_in(start(people, ctx_of, setup, did, p.id))
+    txns(sandbox)[ref] = _txn(ref, 20000)  # the gateway took the payment
+    with db.connection_context():
+        later = PaymentOrder.get(PaymentOrder.ref == ref).created_at + dt.timedelta(hours=1)
+    answers = at_once([
+        lambda: payment_notices.receive("vnpay", vnpay_ipn(ref, 20000, txn="99"), setup)[
+            "RspCode"],
+        lambda: payment_notices.reconcile(setup, later),
+    ])
+    assert answers[0] in (OK, ALREADY)
+    assert answers[1]["unavailable"] == 0
+    assert [e.action for e in events(did)].count("payment_received") == 1
+    assert (order_of(ref).status, payment(p.id).status) == ("paid", "paid")
+
+
 def test_the_statistics_count_the_online_payment_rate(people, ctx_of, setup):  # noqa: F811
     from portal.services import stats
 
