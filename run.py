@@ -74,6 +74,12 @@ def ensure_chromium() -> None:
         apt_install("chromium", f"The browser tests need {CHROMIUM}")
 
 
+def ensure_java() -> None:
+    """Install Debian's Java runtime for the HTML checker (vnu.jar) when it is missing."""
+    if not shutil.which("java"):
+        apt_install("default-jre-headless", "The HTML checker of the page tests needs Java")
+
+
 def ensure_clamd() -> None:
     """Install Debian's ClamAV daemon for the virus-scan tests when it is missing (the tests
     start their own clamd with a test signature; no signature download is needed)."""
@@ -387,6 +393,7 @@ def cmd_worker(args: argparse.Namespace) -> None:
 def cmd_test(args: argparse.Namespace) -> None:
     ensure_chromium()
     ensure_clamd()
+    ensure_java()
     ensure_axe()
     os.chdir(ROOT)
     database = os.environ.get("DATABASE_URL", "") or "SQLite (a fresh file per test)"

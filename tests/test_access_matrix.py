@@ -50,6 +50,8 @@ MATRIX = """
 route[:case]                 rule        anon owner coll entB offi lead brch far  admn audt
 home                         public      200  200  200  200  200  200  200  200  200  200
 health                       public      200  200  200  200  200  200  200  200  200  200
+robots                       public      200  200  200  200  200  200  200  200  200  200
+favicon                      public      200  200  200  200  200  200  200  200  200  200
 language_set                 public      303  303  303  303  303  303  303  303  303  303
 login_form                   public      200  303  303  303  303  303  303  303  303  303
 login_submit                 public      422  422  422  422  422  422  422  422  422  422

@@ -1,7 +1,9 @@
 """What keeps the pages light on a slow link, checked on every page in Debian's chromium (it
 measures nothing in time): every request goes to the portal itself; scripts in <head> do not
 block rendering; no inline script or style; static files have fingerprinted names and are
-cached for a year; pages are compressed; no web font; no image but the receipt's QR code."""
+cached for a year; pages are compressed; no web font; no image but the receipt's QR code; and
+every page, as sent, is valid HTML for the Nu HTML Checker (W3C's validator) with a meta
+description."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from portal.web.static import IMMUTABLE
 from tests import dossier_web_fixtures as fx
 from tests import page_tour
 from tests.conftest import MARKUP_ONLY
+from tests.nu_checker import errors_in
 from tests.page_tour import PAGES, Tour
 
 pytestmark = [pytest.mark.browser, MARKUP_ONLY]
@@ -51,6 +54,7 @@ def test_pages_are_light_and_self_contained(browser, tour_server, people):
     watched: set[int] = set()
     problems: dict[str, list[str]] = {}
     static_urls: set[str] = set()
+    sent: dict[str, str] = {}  # each page as the portal sent it, for the HTML checker
 
     def watch(page: Page) -> None:
         if id(page) not in watched:
@@ -92,8 +96,11 @@ def test_pages_are_light_and_self_contained(browser, tour_server, people):
                 expected = images == []
             if not expected:
                 found.append(f"images: {images}")
+            sent[spec.name] = tour.response.text()
+            if not re.search(r'<meta name="description" content="[^"]{20,}">', sent[spec.name]):
+                found.append("no meta description")
             encoding = tour.response.all_headers().get("content-encoding")
-            if encoding not in ("gzip", "br"):
+            if encoding not in ("gzip", "br", "zstd"):
                 found.append(f"the HTML is not compressed ({encoding})")
             if found:
                 problems[spec.name] = found
@@ -101,6 +108,9 @@ def test_pages_are_light_and_self_contained(browser, tour_server, people):
         tour.close()
 
     assert any(p.endswith(".css") for p in static_urls), static_urls
+    assert len(sent) == len(PAGES)
+    for name, errors in errors_in(sent).items():
+        problems.setdefault(name, []).extend(errors)
     for path in sorted(static_urls):
         headers, body = static_response(server.url + path)
         if headers.get("cache-control") != IMMUTABLE:

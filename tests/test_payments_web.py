@@ -125,7 +125,7 @@ def test_the_owner_pays_online_and_the_notification_confirms(portal, client, due
     text, _ = page(client, back)
     assert tr("The payment service says you have paid. The portal is waiting for the payment "
               "service to confirm it directly; the dossier goes on then.") in text
-    assert 'hx-trigger="every 3s"' in text and status(did) == 6
+    assert 'data-hx-trigger="every 3s"' in text and status(did) == 6
     fragment = client.get(back, headers=HX)
     assert fragment.status_code == 200 and "<html" not in fragment.text
     assert fragment.text.lstrip().startswith('<div id="outcome"')

@@ -585,7 +585,7 @@ def test_bad_parameters_get_the_page_back_with_the_error_at_the_field(
     assert fragment.status_code == 422
     assert fragment.text.lstrip().startswith('<div id="stats">') and "<html" not in fragment.text
     assert fragment.headers["hx-retarget"] == "#stats"
-    assert f'id="f-{field}-error"' in fragment.text and 'hx-target="#stats"' in fragment.text
+    assert f'id="f-{field}-error"' in fragment.text and 'data-hx-target="#stats"' in fragment.text
     assert client.get("/statistics.csv", params=params).status_code == 422
 
 
@@ -603,7 +603,7 @@ def test_after_an_error_the_form_replaces_the_whole_area(client, staff, march):
     r = client.get("/statistics", params=MARCH, headers={**HX, "HX-Target": "div#stats"})
     assert r.status_code == 200
     assert r.text.lstrip().startswith('<div id="stats">') and "app-field-error" not in r.text
-    assert 'hx-target="#results"' in r.text and '<section id="results"' in r.text
+    assert 'data-hx-target="#results"' in r.text and '<section id="results"' in r.text
 
 
 def test_the_csv_export_has_every_row(client, staff, march):

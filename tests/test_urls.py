@@ -160,8 +160,8 @@ def test_templates_build_addresses_with_url(path):
 def test_the_template_check_would_catch_a_written_path():
     sample = """{# a comment may say href="/x" #}
 <a href="/dossiers/{{ d.id }}/edit">x</a> <a href="{{ url('home') }}">home</a>
-<form method="post" action='/login' hx-post="/login">
-<a class="x" hx-get="/officer/inbox?view={{ v }}" data-tus="/dossiers/1/uploads">
+<form method="post" action='/login' data-hx-post="/login">
+<a class="x" data-hx-get="/officer/inbox?view={{ v }}" data-tus="/dossiers/1/uploads">
 <link href="{{ static('css/app.css') }}"> <a href="#main"> <a href="https://example.org/">
 {% call filter_form("/admin/users") %}{% endcall %} {{ a.content_type.split("/")[-1] }}
 <form action="{{ '/admin/units/' ~ original if original else url('admin_unit_create') }}">
@@ -169,9 +169,9 @@ def test_the_template_check_would_catch_a_written_path():
     assert hard_coded_paths_in_template(sample) == [
         (2, 'href="/'),
         (3, "action='/"),
-        (3, 'hx-post="/'),
+        (3, 'data-hx-post="/'),
+        (4, 'data-hx-get="/'),
         (4, 'data-tus="/'),
-        (4, 'hx-get="/'),
         (6, '"/admin/users"'),
         (7, "'/admin/units/'"),
     ]

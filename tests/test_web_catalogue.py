@@ -290,7 +290,7 @@ def test_first_page_links_to_the_second(client):
     assert PREV_LINK.search(r.text) is None
     link = NEXT_LINK.search(r.text)
     assert link is not None and html.unescape(link.group(1)) == "/procedures?page=2"
-    assert 'hx-get="/procedures?page=2"' in r.text
+    assert 'data-hx-get="/procedures?page=2"' in r.text
     assert tr("Page %(n)s of %(total)s", n=1, total=10) in text_of(r)
 
 

@@ -93,7 +93,8 @@ def test_every_route_names_an_access_rule(app):
     assert missing == [], f"routes without a guard(rule): {missing}"
 
 
-PUBLIC = {"/", "/healthz", "/lang/{code}", "/login", "/logout", "/register", "/procedures",
+PUBLIC = {"/", "/healthz", "/robots.txt", "/favicon.ico", "/lang/{code}", "/login", "/logout",
+          "/register", "/procedures",
           "/procedures/{code}"}
 
 
@@ -362,7 +363,7 @@ def test_asset_is_immutable_and_brotli_compressed(client, name):
     assert r.status_code == 200
     assert r.headers["cache-control"] == IMMUTABLE == "public, max-age=31536000, immutable"
     assert r.headers["content-encoding"] == "br"
-    assert r.headers["etag"] == f'"{digest}"'
+    assert r.headers["etag"] == f'"{digest}-br"'  # each encoding its own ETag
     assert "Accept-Encoding" in r.headers["vary"]
     assert r.headers["x-content-type-options"] == "nosniff"
     assert brotli.decompress(raw) == data and len(raw) < len(data)
@@ -397,10 +398,18 @@ def test_asset_without_compression(client):
 
 def test_asset_revalidation_gives_304(client):
     url, digest = asset_urls(client)["vendor/htmx-4.0.1.min.js"]
-    r = client.get(url, headers={"If-None-Match": f'"{digest}"'})
+    plain = {"Accept-Encoding": "identity"}
+    r = client.get(url, headers={**plain, "If-None-Match": f'"{digest}"'})
     assert r.status_code == 304 and r.content == b""
     assert r.headers["etag"] == f'"{digest}"'
-    assert r.headers["cache-control"] == IMMUTABLE
+    assert r.headers["cache-control"] == IMMUTABLE and r.headers["vary"] == "Accept-Encoding"
+    # the brotli copy's tag does not validate the plain one, nor the plain one the brotli copy
+    assert client.get(url, headers={**plain, "If-None-Match": f'"{digest}-br"'}
+                      ).status_code == 200
+    br = {"Accept-Encoding": "br"}
+    assert client.get(url, headers={**br, "If-None-Match": f'"{digest}"'}).status_code == 200
+    assert client.get(url, headers={**br, "If-None-Match": f'W/"{digest}-br"'}
+                      ).status_code == 304
     other = client.get(url, headers={"If-None-Match": '"000000000000"'})
     assert other.status_code == 200 and other.content
 

@@ -11,16 +11,16 @@ from urllib.parse import urlsplit
 import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.gzip import GZipMiddleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette_compress import CompressMiddleware
 
 from portal import i18n, jobs, queue  # noqa: F401  (jobs: registers the tasks)
 from portal.config import ROOT, Settings
 from portal.db import configure
 from portal.migrations import check_schema
 from portal.services import payments
-from portal.web.conditional import ConditionalMiddleware
+from portal.web.conditional import PageTags, Revalidation
 from portal.web.errors import HANDLERS
 from portal.web.rendering import make_templates
 from portal.web.routes import routes
@@ -89,7 +89,11 @@ def create_app(settings: Settings) -> Starlette:
         routes=routes(assets, settings.max_upload_bytes),
         exception_handlers=HANDLERS,  # type: ignore[arg-type]
         middleware=[
-            Middleware(GZipMiddleware, minimum_size=512, compresslevel=6),
+            # Outermost: the ETag of what is really sent, and 304s (web/conditional.py).
+            Middleware(Revalidation),
+            # zstd, brotli or gzip, as the client's Accept-Encoding allows (q=0 refuses).
+            Middleware(CompressMiddleware, minimum_size=512, zstd_level=6, brotli_quality=5,
+                       gzip_level=6),
             Middleware(
                 SecurityMiddleware,
                 hsts=settings.secure_cookies,
@@ -104,7 +108,7 @@ def create_app(settings: Settings) -> Starlette:
                 https_only=settings.secure_cookies,
             ),
             Middleware(LanguageMiddleware, default=settings.default_language),
-            Middleware(ConditionalMiddleware),
+            Middleware(PageTags),
         ],
     )
     app.state.settings = settings

@@ -47,6 +47,35 @@ def remember_language(request: Request, response: Response, code: str) -> None:
     )
 
 
+# Crawlers may index the public pages (catalogue, statistics, the look-up and verification
+# forms); what needs a login, and the API, is no business of theirs.
+ROBOTS = """User-agent: *
+Disallow: /account
+Disallow: /admin/
+Disallow: /api/
+Disallow: /dossiers
+Disallow: /notifications
+Disallow: /officer/
+Disallow: /payments/
+Allow: /
+"""
+
+
+@guard("public")
+async def robots(request: Request) -> Response:
+    return PlainTextResponse(ROBOTS, headers={"Cache-Control": "public, max-age=86400"})
+
+
+@guard("public")
+async def favicon(request: Request) -> Response:
+    """The icon, for browsers that ask /favicon.ico instead of following the pages'
+    `<link rel="icon">` (the fingerprinted copy, cached for a year)."""
+    assets = request.app.state.assets
+    icon = assets.assets[assets.url("favicon.svg").removeprefix("/static/")]
+    return Response(icon.plain, media_type="image/svg+xml",
+                    headers={"Cache-Control": "public, max-age=86400", "ETag": icon.etag})
+
+
 @guard("public")
 async def health(request: Request) -> Response:
     await run_in_threadpool(catalogue.level_summary)

@@ -38,6 +38,8 @@ GET, POST = ["GET", "HEAD"], ["POST"]
 TABLE = [
     ("/", pages.home, GET),
     ("/healthz", pages.health, GET),
+    ("/robots.txt", pages.robots, GET),
+    ("/favicon.ico", pages.favicon, GET),
     ("/lang/{code}", pages.language_set, POST),
     ("/login", auth.login_form, GET),
     ("/login", auth.login_submit, POST),

@@ -1,5 +1,6 @@
 """Static files with content-hashed names, precompressed once at start-up (brotli and gzip),
-served with `Cache-Control: immutable`."""
+served with `Cache-Control: immutable`. The compression middleware leaves a response that is
+already encoded alone; web/conditional.py gives each encoding its ETag and answers 304s."""
 
 from __future__ import annotations
 
@@ -78,12 +79,32 @@ class StaticAssets:
         if asset is None:
             return Response("Not found", 404, media_type="text/plain")
         headers = {"Cache-Control": IMMUTABLE, "ETag": asset.etag, "Vary": "Accept-Encoding"}
-        if request.headers.get("if-none-match") == asset.etag:
-            return Response(status_code=304, headers=headers)
-        accepted = request.headers.get("accept-encoding", "")
+        accepted = accepted_codings(request.headers.get("accept-encoding", ""))
         body = asset.plain
         if asset.br is not None and "br" in accepted:
             body, headers["Content-Encoding"] = asset.br, "br"
         elif asset.gz is not None and "gzip" in accepted:
             body, headers["Content-Encoding"] = asset.gz, "gzip"
         return Response(body, headers=headers, media_type=asset.content_type)
+
+
+def accepted_codings(accept_encoding: str) -> set[str]:
+    """The content codings an `Accept-Encoding` value accepts (RFC 9110 §12.5.3): listed with
+    a quality above 0, or covered by `*`; `q=0` refuses."""
+    accepted: set[str] = set()
+    refused: set[str] = set()
+    for item in accept_encoding.lower().split(","):
+        coding, _, params = item.partition(";")
+        coding, quality = coding.strip(), 1.0
+        for param in params.split(";"):
+            key, _, value = param.partition("=")
+            if key.strip() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if coding:
+            (accepted if quality > 0 else refused).add(coding)
+    if "*" in accepted:
+        accepted |= {"br", "gzip", "zstd"} - refused
+    return accepted - refused
