@@ -80,6 +80,12 @@ def ensure_java() -> None:
         apt_install("default-jre-headless", "The HTML checker of the page tests needs Java")
 
 
+def ensure_wrk() -> None:
+    """Install Debian's wrk (the HTTP load tool bench/hot_path.py drives) when it is missing."""
+    if not shutil.which("wrk"):
+        apt_install("wrk", "The hot-path benchmark's test needs wrk")
+
+
 def ensure_clamd() -> None:
     """Install Debian's ClamAV daemon for the virus-scan tests when it is missing (the tests
     start their own clamd with a test signature; no signature download is needed)."""
@@ -394,6 +400,7 @@ def cmd_test(args: argparse.Namespace) -> None:
     ensure_chromium()
     ensure_clamd()
     ensure_java()
+    ensure_wrk()
     ensure_axe()
     os.chdir(ROOT)
     database = os.environ.get("DATABASE_URL", "") or "SQLite (a fresh file per test)"

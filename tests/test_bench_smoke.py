@@ -1,4 +1,4 @@
-"""The page-weight and upload benchmarks still run (their figures are read by people, not
+"""The page-weight, upload and hot-path benchmarks still run (their figures are read by people, not
 asserted here: see bench/README.md). Run once, on SQLite: the benchmarks make their own
 SQLite data directory whatever database the suite runs on."""
 
@@ -39,3 +39,15 @@ def test_upload_bench_stores_the_file_intact(chunk_mb):
                     "--port", str(free_port()))
     rows = [line for line in out.splitlines() if line.startswith(("tus ", "multipart "))]
     assert len(rows) == 2 and all(row.endswith("yes") for row in rows), out
+
+
+def test_hot_path_bench_measures_the_three_sides_in_both_modes():
+    port = free_port()
+    out = run_bench("bench/hot_path.py", "--seconds", "1", "--rounds", "1", "--connections",
+                    "8", "--port", str(port))
+    for mode in ("browser (br/zstd/gzip)", "identity"):
+        for side in ("portal", "rendered", "bare"):
+            row = next(line for line in out.splitlines() if line.startswith(f"{mode:24} {side} "))
+            assert " 0 bad" in row, out
+            assert float(row[len(f"{mode:24} {side:9}"):].split()[0]) > 0, row  # requests/s
+        assert f"{mode:24} portal/bare requests/s:" in out

@@ -25,6 +25,7 @@ from portal.web.errors import HANDLERS
 from portal.web.rendering import make_templates
 from portal.web.routes import routes
 from portal.web.security import SecurityMiddleware
+from portal.web.shared_pages import SharedPages
 from portal.web.static import StaticAssets
 from portal.web.urls import Urls
 
@@ -91,6 +92,8 @@ def create_app(settings: Settings) -> Starlette:
         middleware=[
             # Outermost: the ETag of what is really sent, and 304s (web/conditional.py).
             Middleware(Revalidation),
+            # The public catalogue as sent to anonymous visitors, kept per catalogue revision.
+            Middleware(SharedPages, paths=frozenset({"/procedures"})),
             # zstd, brotli or gzip, as the client's Accept-Encoding allows (q=0 refuses).
             Middleware(CompressMiddleware, minimum_size=512, zstd_level=6, brotli_quality=5,
                        gzip_level=6),

@@ -442,6 +442,7 @@ def write_procedure(
         )
     )
     values["updated_at"] = utcnow()
+    catalogue_cache.note_change()
     if "requires_signature" in cleaned:
         values["requires_signature"] = bool(cleaned["requires_signature"])
     if demo_fields is not None:

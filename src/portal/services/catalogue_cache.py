@@ -29,12 +29,34 @@ REVISION_SQL = 'SELECT COUNT(*), MAX(updated_at) FROM "procedure"'
 
 _entries: OrderedDict[Hashable, tuple[tuple, Any]] = OrderedDict()
 _lock = threading.Lock()
+_local_changes = 0
+
+
+def note_change() -> None:
+    """Say that this process just changed the catalogue (with the `updated_at` stamp): what
+    keeps answers without reading the revision on every request (web/shared_pages.py) reads
+    it again at once."""
+    global _local_changes
+    with _lock:
+        _local_changes += 1
+
+
+def local_changes() -> int:
+    """How many changes this process has noted."""
+    return _local_changes
 
 
 def revision() -> tuple:
     """The catalogue's revision (needs a connection of this thread), with the database it is
     of: tests, and tools that switch databases, bind another one in the same process."""
     return (id(db.obj), *db.execute_sql(REVISION_SQL).fetchone())
+
+
+def read_revision() -> tuple:
+    """The catalogue's revision, on a connection of its own (for a caller outside a service,
+    such as web/shared_pages.py)."""
+    with db.connection_context():
+        return revision()
 
 
 def cached(

@@ -110,6 +110,7 @@ def remove(ctx: Ctx, code: str, form_id: int) -> ProcedureForm:
 def new_revision(procedure_id: int) -> None:
     """Stamp the procedure: pages and answers kept for the catalogue's revision are redone."""
     Procedure.update(updated_at=utcnow()).where(Procedure.id == procedure_id).execute()
+    catalogue_cache.note_change()
 
 
 def _form(code: str, form_id: int) -> ProcedureForm:
