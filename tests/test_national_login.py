@@ -53,8 +53,12 @@ def sso_settings(settings: Settings, provider: OidcProvider) -> Settings:
 
 @pytest.fixture
 def sso(sso_settings: Settings, units: None, catalogue: None) -> Iterator[TestClient]:
-    with TestClient(create_app(sso_settings), base_url=BASE) as c:
-        yield c
+    with TestClient(create_app(sso_settings), base_url=BASE, cookies={"lang": "en"}) as c:
+        yield c  # in English: the messages are checked by their text
+
+
+def other_browser(client: TestClient) -> TestClient:
+    return TestClient(client.app, base_url=BASE, cookies={"lang": "en"})
 
 
 def start(client: TestClient, page: str = "/login") -> str:
@@ -191,7 +195,7 @@ def test_a_replayed_nonce_is_refused(sso, provider):
     national_login(sso, CITIZEN)  # the provider has now seen a nonce
     before = counts()
     provider.configure(fault="replay_nonce")
-    r = national_login(TestClient(sso.app, base_url=BASE), {**CITIZEN, "sub": "another"})
+    r = national_login(other_browser(sso), {**CITIZEN, "sub": "another"})
     assert r.status_code == 422 and "replayed" in r.text
     assert counts() == before
 
@@ -215,7 +219,7 @@ def test_a_state_is_accepted_once_even_in_its_own_browser(sso_settings, sso):
 
 
 def test_a_callback_not_started_in_this_browser_is_refused(sso):
-    callback = at_provider(start(TestClient(sso.app, base_url=BASE)), CITIZEN)
+    callback = at_provider(start(other_browser(sso)), CITIZEN)
     r = sso.get(callback, follow_redirects=False)
     assert r.status_code == 422 and "not started in this browser" in r.text
     assert counts()[2] == 0
