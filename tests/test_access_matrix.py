@@ -56,6 +56,8 @@ language_set                 public      303  303  303  303  303  303  303  303 
 login_form                   public      200  303  303  303  303  303  303  303  303  303
 login_submit                 public      422  422  422  422  422  422  422  422  422  422
 logout                       public      303  303  303  303  303  303  303  303  303  303
+national_login_start         public      404  404  404  404  404  404  404  404  404  404
+national_login_callback      public      404  404  404  404  404  404  404  404  404  404
 dossier_lookup               public      200  200  200  200  200  200  200  200  200  200
 result_verify                public      200  200  200  200  200  200  200  200  200  200
 result_verify_file           public      422  422  422  422  422  422  422  422  422  422

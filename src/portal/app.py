@@ -20,6 +20,7 @@ from portal.config import ROOT, Settings
 from portal.db import configure
 from portal.migrations import check_schema
 from portal.services import payments
+from portal.services.oidc_client import Provider
 from portal.web.conditional import PageTags, Revalidation
 from portal.web.errors import HANDLERS
 from portal.web.rendering import make_templates
@@ -77,6 +78,14 @@ def gateway_origins(settings: Settings) -> list[str]:
     return list(dict.fromkeys(origins))
 
 
+def form_origins(settings: Settings) -> list[str]:
+    """Where the pages' forms may lead: the payment gateways, and the national identity
+    provider (the login button's answer sends the browser there, and so does the logout's
+    when the provider ends its session too)."""
+    provider = Provider.of(settings)
+    return list(dict.fromkeys(gateway_origins(settings) + ([provider.origin] if provider else [])))
+
+
 def create_app(settings: Settings) -> Starlette:
     """Build the portal for `settings`; raises SchemaError if the database is not migrated."""
     logging.basicConfig(level=logging.DEBUG if settings.debug else logging.INFO)
@@ -100,7 +109,7 @@ def create_app(settings: Settings) -> Starlette:
             Middleware(
                 SecurityMiddleware,
                 hsts=settings.secure_cookies,
-                form_targets=gateway_origins(settings),
+                form_targets=form_origins(settings),
             ),
             Middleware(
                 SessionMiddleware,
@@ -118,5 +127,6 @@ def create_app(settings: Settings) -> Starlette:
     app.state.assets = assets
     app.state.urls = Urls(app.routes)
     app.state.payments = payments.Setup.of(settings)
+    app.state.national_id = Provider.of(settings)  # None: no single sign-on
     app.state.templates = make_templates(settings, assets.url, urls=app.state.urls)
     return app

@@ -128,6 +128,53 @@ def _gateways(env: Mapping[str, str]) -> tuple[tuple[str, str, str, str], ...]:
     return tuple(out)
 
 
+# The claims of the national identity the portal reads, by role: (role, default claim name).
+NATIONAL_ID_CLAIMS = (
+    ("type", "account_type"),  # 1 citizen, 2 enterprise, 3 organisation
+    ("id_number", "id_number"),  # a citizen's 12-digit ID number
+    ("tax_code", "tax_code"),  # an enterprise's or organisation's tax code
+    ("name", "name"),
+    ("level", "assurance_level"),
+    ("email", "email"),
+)
+
+
+def _national_id(env: Mapping[str, str]) -> dict[str, object]:
+    """The national identity provider's settings (PORTAL_NATIONAL_ID_*); raises ConfigError.
+    An empty discovery URL turns single sign-on off."""
+    discovery = env.get("PORTAL_NATIONAL_ID_DISCOVERY_URL", "").strip()
+    claims = dict(NATIONAL_ID_CLAIMS)
+    for pair in env.get("PORTAL_NATIONAL_ID_CLAIMS", "").split(","):
+        if not pair.strip():
+            continue
+        role, _, name = pair.partition("=")
+        if role.strip() not in claims or not name.strip():
+            raise ConfigError(
+                f"PORTAL_NATIONAL_ID_CLAIMS: {pair.strip()!r} is not role=claim with a role "
+                f"among {', '.join(claims)}"
+            )
+        claims[role.strip()] = name.strip()
+    values: dict[str, object] = {
+        "national_id_discovery_url": discovery,
+        "national_id_client_id": env.get("PORTAL_NATIONAL_ID_CLIENT_ID", "").strip(),
+        "national_id_client_secret": env.get("PORTAL_NATIONAL_ID_CLIENT_SECRET", "").strip(),
+        "national_id_scopes": env.get("PORTAL_NATIONAL_ID_SCOPES", "").strip() or "openid profile",
+        "national_id_claims": tuple(claims.items()),
+        "national_id_min_level": _int(env, "PORTAL_NATIONAL_ID_MIN_LEVEL", 2, 0),
+    }
+    if discovery:
+        if not discovery.startswith(("https://", "http://")):
+            raise ConfigError("PORTAL_NATIONAL_ID_DISCOVERY_URL must be an http(s) address")
+        if not values["national_id_client_id"] or not values["national_id_client_secret"]:
+            raise ConfigError(
+                "PORTAL_NATIONAL_ID_CLIENT_ID and PORTAL_NATIONAL_ID_CLIENT_SECRET must be set "
+                "with PORTAL_NATIONAL_ID_DISCOVERY_URL"
+            )
+        if "openid" not in str(values["national_id_scopes"]).split():
+            raise ConfigError("PORTAL_NATIONAL_ID_SCOPES must include openid")
+    return values
+
+
 @dataclass(frozen=True)
 class Settings:
     secret_key: str
@@ -164,6 +211,13 @@ class Settings:
     payment_gateways: tuple[tuple[str, str, str, str], ...] = ()
     vnpay_api_url: str = ""  # VNPay's query API ("": beside the payment page)
     payment_check_minutes: int = 15  # a payment still pending this long is asked about
+    # Single sign-on with the national identity (OpenID Connect); "" turns it off.
+    national_id_discovery_url: str = ""
+    national_id_client_id: str = ""
+    national_id_client_secret: str = ""
+    national_id_scopes: str = "openid profile"
+    national_id_claims: tuple[tuple[str, str], ...] = NATIONAL_ID_CLAIMS
+    national_id_min_level: int = 2  # the assurance level that activates an account
     debug: bool = False
 
     @property
@@ -233,5 +287,6 @@ class Settings:
             payment_gateways=_gateways(env),
             vnpay_api_url=env.get("PORTAL_VNPAY_API_URL", "").strip(),
             payment_check_minutes=_int(env, "PORTAL_PAYMENT_CHECK_MINUTES", 15, 1),
+            **_national_id(env),  # type: ignore[arg-type]
             debug=env.get("PORTAL_DEBUG") == "1",
         )

@@ -353,6 +353,12 @@ def _v17_signatures() -> None:
     cache of fetched CRL and OCSP answers."""
     _add_columns({"procedure": {"requires_signature": BooleanField(default=False)}})
     db.create_tables([models.RegisteredSigner, models.DocumentSignature, models.RevocationInfo])
+
+
+def _v18_sso() -> None:
+    """Single sign-on with the national identity: the identities linked to accounts and the
+    logins under way (their state, nonce and PKCE verifier)."""
+    db.create_tables([models.NationalIdentity, models.SignOnRequest])
 def _v16_payments() -> None:
     """Fees as data and online payment: each procedure's fees (`procedure_fee`), the payments
     asked of applicants with their receipts, the orders at the gateways and the gateways'
@@ -399,8 +405,9 @@ STEPS: dict[int, Callable[[], None]] = {
     15: _v15_unit_structures,
     16: _v16_payments,
     17: _v17_signatures,
+    18: _v18_sso,
 }
-LATEST = 17
+LATEST = 18
 
 
 class SchemaError(RuntimeError):

@@ -726,6 +726,42 @@ class PaymentNotice(BaseModel):
     class Meta:
         table_name = "payment_notice"
 
+class NationalIdentity(BaseModel):
+    """A national identity (an OpenID Connect provider's subject) linked to a local account:
+    the account it signs in (services/national_identity.py)."""
+
+    provider = CharField(max_length=255)  # the provider's issuer
+    subject = CharField(max_length=255)  # its `sub` claim
+    user = ForeignKeyField(User, backref="national_identities", on_delete="CASCADE")
+    kind = IntegerField()  # 1 citizen, 2 enterprise, 3 organisation
+    identifier = CharField(max_length=32, default="")  # the ID number or the tax code
+    assurance_level = IntegerField(default=0)
+    id_token = TextField(default="")  # the last one issued: the hint of the provider's logout
+    created_at = DateTimeField(default=utcnow)
+    last_login_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "national_identity"
+        indexes = ((("provider", "subject"), True),)
+
+
+class SignOnRequest(BaseModel):
+    """An OpenID Connect login under way: its state, nonce and PKCE verifier, kept until it
+    expires so that a used state or nonce is never accepted again (services/oidc_client.py)."""
+
+    state = CharField(max_length=64, unique=True)
+    nonce = CharField(max_length=64, unique=True)
+    code_verifier = CharField(max_length=128)
+    user = ForeignKeyField(User, null=True, on_delete="CASCADE")  # signed in: link to them
+    next_path = CharField(max_length=500, default="")
+    created_at = DateTimeField(default=utcnow)
+    expires_at = DateTimeField(index=True)
+    used_at = DateTimeField(null=True)
+
+    class Meta:
+        table_name = "sign_on_request"
+
+
 ALL_MODELS = [
     SchemaVersion,
     UnitStructure,
@@ -758,4 +794,6 @@ ALL_MODELS = [
     Payment,
     PaymentOrder,
     PaymentNotice,
+    NationalIdentity,
+    SignOnRequest,
 ]

@@ -6,9 +6,10 @@ address that has an account already is told by e-mail instead, and a tax code th
 registered already gets one more claim for customs staff to decide. An account may prepare
 drafts while it waits; it files dossiers only once active (dossiers.submit asks the row).
 
-Two ways make an account active: customs staff who checked the enterprise's papers
-(`activate`), or, with the signature work to come, a digital certificate naming the tax code,
-which is to call `_make_active(user, actor, how="certificate", ...)` once it has verified it."""
+Three ways make an account active (ACTIVATION_WAYS): customs staff who checked the
+enterprise's papers (`activate`), a PDF signed with a digital certificate naming the tax code
+(`activate_by_certificate`), or a sign-in with the enterprise's national identity at a high
+enough assurance level (`activate_by_national_identity`, services/national_identity.py)."""
 
 from __future__ import annotations
 
@@ -41,12 +42,21 @@ from portal.services.validation import Field, validate
 REGISTERED = "register"
 RESET_REQUESTED = "password_reset_requested"
 MAIL_SENDING = (REGISTERED, RESET_REQUESTED)  # throttled together: each may send a mail
-ACTIVATION_WAYS = ("papers", "certificate")
+ACTIVATION_WAYS = ("papers", "certificate", "national_identity")
 ACTIVE_BY_PAPERS = N_("Customs staff have checked your enterprise: you can now file dossiers.")
 ACTIVE_BY_CERTIFICATE = N_(
     "Your enterprise's digital certificate showed that the enterprise is yours: you can now "
     "file dossiers."
 )
+ACTIVE_BY_NATIONAL_ID = N_(
+    "Your enterprise's national identity account showed that the enterprise is yours: you can "
+    "now file dossiers."
+)
+ACTIVE_BY = {
+    "papers": ACTIVE_BY_PAPERS,
+    "certificate": ACTIVE_BY_CERTIFICATE,
+    "national_identity": ACTIVE_BY_NATIONAL_ID,
+}
 
 
 def mail_text(message: str, language: str, **params: Any) -> str:
@@ -254,9 +264,18 @@ def _make_active(user: User, actor: history.Actor, how: str, note: str = "") -> 
         ).where(Enterprise.id == enterprise.id).execute()
     text = f"{enterprise.tax_code} {user.username} ({how}) {note}".strip()
     history.record(actor, "enterprise_activated", note=text[:2000], public=False)
+    if not user.email:  # an account made by the national identity may have no address
+        return
     language = language_of(user)
-    told = ACTIVE_BY_CERTIFICATE if how == "certificate" else ACTIVE_BY_PAPERS
+    told = ACTIVE_BY[how]
     send(user.email, N_("Your enterprise account is active"), mail_text(told, language), language)
+
+
+def activate_by_national_identity(user: User, actor: history.Actor, note: str) -> None:
+    """Activate a pending account whose holder signed in with the national identity of its
+    enterprise (services/national_identity.py checked the tax code); inside its transaction.
+    Raises DomainError (not pending)."""
+    _make_active(user, actor, "national_identity", note)
 
 
 def activate_by_certificate(ctx: Ctx, chunks: Any) -> None:

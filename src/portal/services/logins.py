@@ -53,7 +53,7 @@ def login_name(username: str) -> str:
 
 
 @transactional
-def _record_login(name: str, client_addr: str, user_id: int) -> None:
+def record_login(name: str, client_addr: str, user_id: int) -> None:
     """Write the successful login in the history and clear its pair's failures."""
     user = User.get_by_id(user_id)
     history.record(history.Actor.of(user, client_addr), SUCCEEDED, note=name, public=False)
@@ -90,5 +90,5 @@ def log_in(
     if user is None:
         _count_failure(name, client_addr, now)
         return Attempt(None)
-    _record_login(name, client_addr, user.id)
+    record_login(name, client_addr, user.id)
     return Attempt(user)

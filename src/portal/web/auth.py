@@ -12,8 +12,8 @@ from starlette.responses import RedirectResponse, Response
 from portal.config import LANGUAGES
 from portal.i18n import gettext_ as _
 from portal.i18n import ngettext_ as ngettext
-from portal.models import utcnow
-from portal.services import accounts, enrolment, logins, policy
+from portal.models import User, utcnow
+from portal.services import accounts, enrolment, logins, national_identity, oidc_client, policy
 from portal.services.account_links import AccountLinks
 from portal.services.errors import ValidationError
 from portal.services.login_limits import Throttle
@@ -39,6 +39,9 @@ def _login_limiter(request: Request) -> CapacityLimiter:
     if getattr(state, "login_limiter", None) is None:
         state.login_limiter = CapacityLimiter(accounts.HASH_CONCURRENCY)
     return state.login_limiter
+
+
+NATIONAL_SESSION = "nid"  # True in a session begun with the national identity
 
 
 REGISTER_NAMES = (
@@ -93,10 +96,17 @@ async def login_submit(request: Request) -> Response:
             {"values": kept_values(data), "errors": errors},
             status_code=422,
         )
+    return await logged_in(request, user, data["next"])
+
+
+async def logged_in(request: Request, user: User, next_path: str) -> Response:
+    """What follows every login (by password or by the national identity), once the service
+    has checked it and recorded it in the history: a new session (rotated), the welcome,
+    the user's language, and the page asked for (303)."""
     await sign_in(request, user)
     flash(request, _("Welcome, %(name)s.") % {"name": user.full_name})
     default = url(request, "admin_home" if policy.allows("admin", user) else "home")
-    response = RedirectResponse(safe_next(data["next"], default), 303)
+    response = RedirectResponse(safe_next(next_path, default), 303)
     if user.language in LANGUAGES:  # the language chosen last time, on any device
         remember_language(request, response, user.language)
     elif request.cookies.get("lang") in LANGUAGES:  # keep the one chosen before logging in
@@ -106,9 +116,19 @@ async def login_submit(request: Request) -> Response:
 
 @guard("public")
 async def logout(request: Request) -> Response:
+    """End the session; a session begun with the national identity also ends the provider's
+    (RP-initiated logout) when the provider offers it: the browser goes there, then home."""
     await read_form(request)
+    user = await current_user(request)
+    national = request.session.get(NATIONAL_SESSION) is True
     await sign_out(request)
     flash(request, _("You have logged out."))
+    provider = request.app.state.national_id
+    if national and user is not None and provider is not None:
+        id_token = await run_in_threadpool(national_identity.last_id_token, user.id)
+        address = await run_in_threadpool(oidc_client.logout_url, provider, id_token)
+        if id_token and address:
+            return RedirectResponse(address, 303)
     return RedirectResponse(url(request, "home"), 303)
 
 
