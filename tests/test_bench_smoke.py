@@ -1,6 +1,6 @@
-"""The page-weight, upload and hot-path benchmarks still run (their figures are read by people, not
-asserted here: see bench/README.md). Run once, on SQLite: the benchmarks make their own
-SQLite data directory whatever database the suite runs on."""
+"""The page-weight, upload, hot-path and scale benchmarks still run (their figures are read
+by people, not asserted here: see bench/README.md). Run once, on SQLite: the benchmarks make
+their own SQLite data directory whatever database the suite runs on."""
 
 from __future__ import annotations
 
@@ -51,3 +51,29 @@ def test_hot_path_bench_measures_the_three_sides_in_both_modes():
             assert " 0 bad" in row, out
             assert float(row[len(f"{mode:24} {side:9}"):].split()[0]) > 0, row  # requests/s
         assert f"{mode:24} portal/bare requests/s:" in out
+
+
+def test_scale_bench_measures_every_page_of_the_table(tmp_path):
+    env_dir = {"PORTAL_DATA_DIR": str(tmp_path)}
+    seeded = subprocess.run(
+        [sys.executable, "bench/seed_scale.py", "--dossiers", "300", "--enterprises", "30",
+         "--busy-open", "40"], cwd=ROOT, capture_output=True, text=True, timeout=600,
+        env={**_clean_env(), **env_dir})
+    assert seeded.returncode == 0, seeded.stderr[-3000:]
+    out = subprocess.run(
+        [sys.executable, "bench/scale.py", "--data-dir", str(tmp_path), "--requests", "2",
+         "--port", str(free_port())], cwd=ROOT, capture_output=True, text=True, timeout=600,
+        env={**_clean_env(), **env_dir})
+    assert out.returncode == 0, out.stderr[-3000:]
+    for page in ("officer inbox, open, page 200", "inbox, overdue view", "statistics CSV",
+                 "statistics, one department", "enterprise's list"):
+        assert f"\n{page}" in out.stdout, out.stdout
+    assert "The processing history is intact" in out.stdout
+    assert "Backup written to" in out.stdout
+
+
+def _clean_env() -> dict[str, str]:
+    """This environment without DATABASE_URL: the benchmarks' data set is SQLite here."""
+    import os
+
+    return {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
