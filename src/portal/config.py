@@ -164,6 +164,10 @@ class Settings:
     payment_gateways: tuple[tuple[str, str, str, str], ...] = ()
     vnpay_api_url: str = ""  # VNPay's query API ("": beside the payment page)
     payment_check_minutes: int = 15  # a payment still pending this long is asked about
+    # The API (/api/v1): how far a signed request's timestamp may be from the server's clock,
+    # and the requests a client may make in a minute unless its registration says otherwise.
+    api_clock_skew_seconds: int = 300
+    api_rate_limit: int = 120
     debug: bool = False
 
     @property
@@ -233,5 +237,7 @@ class Settings:
             payment_gateways=_gateways(env),
             vnpay_api_url=env.get("PORTAL_VNPAY_API_URL", "").strip(),
             payment_check_minutes=_int(env, "PORTAL_PAYMENT_CHECK_MINUTES", 15, 1),
+            api_clock_skew_seconds=_int(env, "PORTAL_API_CLOCK_SKEW_SECONDS", 300, 1),
+            api_rate_limit=_int(env, "PORTAL_API_RATE_LIMIT", 120, 1),
             debug=env.get("PORTAL_DEBUG") == "1",
         )

@@ -381,6 +381,12 @@ def _v16_payments() -> None:
         ).execute()
 
 
+def _v18_api() -> None:
+    """The API (issue 15): registered clients, the nonces of signed requests (replay
+    protection and rate limits) and the dossiers clients created (Idempotency-Key)."""
+    db.create_tables([models.ApiClient, models.ApiNonce, models.ApiDossier])
+
+
 # version -> step that upgrades a database from version-1 to version.
 STEPS: dict[int, Callable[[], None]] = {
     2: _v2_dossiers,
@@ -399,8 +405,9 @@ STEPS: dict[int, Callable[[], None]] = {
     15: _v15_unit_structures,
     16: _v16_payments,
     17: _v17_signatures,
+    18: _v18_api,
 }
-LATEST = 17
+LATEST = 18
 
 
 class SchemaError(RuntimeError):

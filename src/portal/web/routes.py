@@ -12,6 +12,8 @@ from portal.web import (
     admin_signers,
     admin_units,
     admin_users,
+    api,
+    api_uploads,
     audit,
     auth,
     catalogue,
@@ -157,6 +159,20 @@ TABLE = [
     ("/statistics.csv", stats.statistics_csv, GET),
     ("/audit", audit.audit_page, GET),
     ("/audit.csv", audit.audit_csv, GET),
+    ("/api/v1/openapi.json", api.api_openapi, GET),
+    ("/api/v1/procedures", api.api_procedure_list, GET),
+    ("/api/v1/procedures/{code}", api.api_procedure_detail, GET),
+    ("/api/v1/dossiers", api.api_dossier_create, POST),
+    ("/api/v1/dossiers/{dossier_id}", api.api_dossier_detail, GET),
+    ("/api/v1/dossiers/{dossier_id}/submit", api.api_dossier_submit, POST),
+    ("/api/v1/dossiers/{dossier_id}/uploads", api_uploads.api_upload_create, POST),
+    ("/api/v1/dossiers/{dossier_id}/uploads", api_uploads.api_upload_creation_options,
+     ["OPTIONS"]),
+    ("/api/v1/uploads", api_uploads.api_upload_options, ["OPTIONS"]),
+    ("/api/v1/uploads/{key}", api_uploads.api_upload_offset, ["HEAD"]),
+    ("/api/v1/uploads/{key}", api_uploads.api_upload_append, ["PATCH"]),
+    ("/api/v1/uploads/{key}", api_uploads.api_upload_cancel, ["DELETE"]),
+    ("/api/v1/status-changes", api.api_status_changes, GET),
 ]
 
 
@@ -174,6 +190,7 @@ def routes(assets: StaticAssets, max_upload_bytes: int) -> list[BaseRoute]:
         # Up to the whole file in one PATCH: the endpoint streams it to disk and answers
         # 413 itself (with Tus-Resumable) once a body is longer than the upload's rest.
         uploads.upload_append: None,
+        api_uploads.api_upload_append: None,
         admin_catalogue.admin_catalogue_import: 6 * 1024 * 1024,
         admin_forms.admin_procedure_form_add: file_limit,
         account.account_certificate: file_limit,
