@@ -14,11 +14,12 @@ from portal.app import create_app
 from portal.db import db
 from portal.models import ApiClient, DossierEvent
 from portal.services import api_clients
+from tests import api_fixtures
 from tests import dossier_web_fixtures as fx
-from tests.api_fixtures import Caller, caller, new_dossier, register  # noqa: F401
+from tests.api_fixtures import Caller, new_dossier, register
 from tests.dossier_web_fixtures import document_ids, pdf_bytes
 
-forms, people = fx.forms, fx.people
+forms, people, caller = fx.forms, fx.people, api_fixtures.caller
 PROBLEM = "application/problem+json"
 
 

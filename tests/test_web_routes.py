@@ -135,9 +135,10 @@ def test_guard_refuses_an_unknown_rule():
 def post_routes(app) -> list[Route]:
     """The POST routes people's browsers use. A payment gateway's notification (rule
     `gateway`) comes from the gateway's server, with no session to hold a token: its
-    signature is checked instead (test_payments_web.py)."""
+    signature is checked instead (test_payments_web.py); so are the API's requests (rule
+    `api_client`: no cookie, every request signed, test_api.py)."""
     routes = [r for r in app_routes(app)
-              if "POST" in r.methods and r.endpoint.access_rule != "gateway"]
+              if "POST" in r.methods and r.endpoint.access_rule not in ("gateway", "api_client")]
     assert len(routes) >= 11
     return routes
 
@@ -145,6 +146,18 @@ def post_routes(app) -> list[Route]:
 def test_only_the_gateways_notifications_go_without_a_csrf_token(app):
     unchecked = [r.name for r in app_routes(app) if r.endpoint.access_rule == "gateway"]
     assert unchecked == ["payment_notify"]
+
+
+def test_the_api_routes_are_signed_instead_and_answer_problem_details(app, client):
+    api_routes = [r for r in app_routes(app) if r.endpoint.access_rule == "api_client"]
+    assert len(api_routes) >= 10
+    assert all(r.path.startswith("/api/v1/") for r in api_routes)
+    for route in api_routes:
+        path, _ = path_of(route, 1)
+        for method in route.methods - {"HEAD"}:
+            r = client.request(method, path, content=b"{}")
+            assert r.status_code == 401, (method, path, r.status_code)
+            assert r.headers["content-type"] == "application/problem+json", path
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from starlette.routing import BaseRoute, Route
 
 from portal.web import (
     account,
+    admin_api_clients,
     admin_calendar,
     admin_catalogue,
     admin_forms,
@@ -101,6 +102,12 @@ TABLE = [
     ("/admin/signers", admin_signers.admin_signer_register, POST),
     ("/admin/signers/{signer_id}/remove", admin_signers.admin_signer_remove_confirm, GET),
     ("/admin/signers/{signer_id}/remove", admin_signers.admin_signer_remove, POST),
+    ("/admin/api-clients", admin_api_clients.admin_api_clients, GET),
+    ("/admin/api-clients", admin_api_clients.admin_api_client_register, POST),
+    ("/admin/api-clients/{key_id}/rotate", admin_api_clients.admin_api_client_rotate_confirm, GET),
+    ("/admin/api-clients/{key_id}/rotate", admin_api_clients.admin_api_client_rotate, POST),
+    ("/admin/api-clients/{key_id}/revoke", admin_api_clients.admin_api_client_revoke_confirm, GET),
+    ("/admin/api-clients/{key_id}/revoke", admin_api_clients.admin_api_client_revoke, POST),
     ("/admin/holidays", admin_calendar.admin_holidays, GET),
     ("/admin/holidays", admin_calendar.admin_holiday_add, POST),
     ("/admin/holidays/{holiday_id}/delete", admin_calendar.admin_holiday_remove, POST),
