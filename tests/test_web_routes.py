@@ -19,8 +19,8 @@ from portal import i18n
 from portal.app import create_app
 from portal.config import ROOT
 from portal.db import db
-from portal.models import ProcedureForm, RegisteredSigner
-from portal.services import procedure_forms, signers
+from portal.models import ApiClient, ProcedureForm, RegisteredSigner
+from portal.services import api_clients, procedure_forms, signers
 from portal.services.access import Ctx
 from portal.services.policy import RULES
 from portal.web.security import guard
@@ -61,6 +61,11 @@ def real_values(route: Route, user_id: int) -> dict[str, str]:
                 form = ProcedureForm.select().order_by(ProcedureForm.id).first()
             if form is not None:
                 values[name] = str(form.id) if name == "form_id" else form.sha256[:16]
+        elif name == "key_id":
+            with db.connection_context():  # an API client, where a test registered one
+                client = ApiClient.select().order_by(ApiClient.id).first()
+            if client is not None:
+                values[name] = client.key_id
         elif name == "signer_id":
             with db.connection_context():  # where a test registered one
                 signer = RegisteredSigner.select().order_by(RegisteredSigner.id).first()
@@ -285,6 +290,7 @@ def test_no_get_route_fails_for_admins(app, client, make_user, login, settings):
     ctx = Ctx(user=admin, uploads=settings.uploads)
     procedure_forms.attach(ctx, "1.005458", "Mẫu đơn", [b"%PDF-1.4\n%%EOF\n"])
     signers.register(ctx, "02CI", self_signed_pem("Lãnh đạo"))
+    api_clients.register(settings.secret_key, "Hệ thống A", ["procedures:read"], None, admin)
     statuses = check_gets(app, client, make_user("officer").id)
     assert 200 in statuses
     for route in get_routes(app):
