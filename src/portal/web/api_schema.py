@@ -9,6 +9,8 @@ from typing import Any
 
 PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 REFUSALS = {
+    "400": {"description": "The address holds characters that are not allowed",
+            "content": PROBLEM},
     "401": {"description": "Not signed, wrong signature, old timestamp or replayed nonce",
             "content": PROBLEM},
     "403": {"description": "The client lacks the scope", "content": PROBLEM},
