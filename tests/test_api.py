@@ -266,3 +266,17 @@ def test_the_openapi_document_is_served(client):
     r = client.get("/api/v1/openapi.json")
     assert r.status_code == 200 and r.json()["openapi"] == "3.1.0"
     assert "/api/v1/status-changes" in json.loads(r.text)["paths"]
+
+
+def test_the_api_settings_come_from_the_environment(tmp_path):
+    from portal.config import ConfigError, Settings
+
+    env = {"PORTAL_DATA_DIR": str(tmp_path), "PORTAL_SECRET_KEY": "k" * 40,
+           "PORTAL_HISTORY_KEY": "h" * 40}
+    default = Settings.from_env(env)
+    assert (default.api_clock_skew_seconds, default.api_rate_limit) == (300, 120)
+    chosen = Settings.from_env({**env, "PORTAL_API_CLOCK_SKEW_SECONDS": "60",
+                                "PORTAL_API_RATE_LIMIT": "10"})
+    assert (chosen.api_clock_skew_seconds, chosen.api_rate_limit) == (60, 10)
+    with pytest.raises(ConfigError, match="PORTAL_API_RATE_LIMIT"):
+        Settings.from_env({**env, "PORTAL_API_RATE_LIMIT": "0"})
