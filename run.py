@@ -672,6 +672,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--email")
     s.add_argument("--clearance", action="store_true", help="may see confidential documents")
     s.set_defaults(func=cmd_create_user)
+    from portal import api_cli
+
+    api_cli.add_parsers(sub)
     return p
 
 
@@ -690,6 +693,11 @@ def main(argv: list[str] | None = None) -> None:
     args = cli.parse_args(argv)
     if args.command == "test" and args.pytest_args[:1] == ["--"]:
         args.pytest_args = args.pytest_args[1:]
+    if isinstance(args.func, str):  # the API's commands (src/portal/api_cli.py)
+        from portal import api_cli
+
+        getattr(api_cli, args.func)(args, settings())
+        return
     args.func(args)
 
 

@@ -33,7 +33,7 @@ from portal.models import (
     Slip,
 )
 from portal.queue import huey
-from portal.services import accounts, procedure_forms, signers
+from portal.services import accounts, api_clients, procedure_forms, signers
 from portal.services.access import Ctx
 from portal.services.seed import SEED_DIR, seed_catalogue, seed_forms
 from portal.services.units import load_units
@@ -97,6 +97,8 @@ class World:
     spare_form: int = 0  # another one, for the admin to remove
     signer: int = 0  # a certificate registered to sign 02CI's results
     spare_signer: int = 0  # another one, for the admin to remove
+    api_key: str = ""  # a registered API client's key id
+    spare_api_key: str = ""  # another one, for the admin to revoke
     paid_dossier: int = 0  # another dossier of A at 02CI, its fees paid at the counter
     payment: int = 0  # that payment (with its receipt)
     secrets: list[str] = field(default_factory=list)  # texts only the dossier's viewers see
@@ -227,6 +229,11 @@ def _build(world: World) -> None:
     world.spare_form = procedure_forms.attach(admin, PROCEDURE, "Mẫu cũ", [pdf_bytes("old")]).id
     world.signer = signers.register(admin, "02CI", self_signed_pem("Lãnh đạo")).id
     world.spare_signer = signers.register(admin, "02CI", self_signed_pem("Phó")).id
+    secret_key = world.settings.secret_key
+    world.api_key = api_clients.register(secret_key, "Hệ thống A", ["procedures:read"], None)[
+        0].key_id
+    world.spare_api_key = api_clients.register(secret_key, "Hệ thống B", ["dossiers:read"],
+                                               None)[0].key_id
     world.plain, world.secret = files["chung-tu-thuong.pdf"], files["mat-hop-dong.pdf"]
     world.draft_file = files["ban-nhap.pdf"]
     world.secrets = [world.code, "mat-hop-dong.pdf", "chung-tu-thuong.pdf", "ban-nhap.pdf"]

@@ -18,7 +18,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, Response
 
 from portal.db import db
 from portal.models import Dossier, Enterprise, Payment, Slip, User
-from portal.services import dossiers, payments, processing
+from portal.services import api_clients, dossiers, payments, processing
 from portal.services.calendar import load_holidays
 from portal.web import routes
 from tests.conftest import PASSWORD
@@ -174,6 +174,16 @@ PAGES += [
              "/dossiers/{paid}/payments/{paid_payment}/receipt"),
     PageSpec("payments to check", "officer", "/officer/payments"),
 ]
+# The API's clients: the list, its form's errors, the confirmations, and the new secret shown
+# once after a rotation.
+PAGES += [
+    PageSpec("API clients", "admin", "/admin/api-clients"),
+    _errors("API clients, errors", "admin", "/admin/api-clients", SUBMIT),
+    PageSpec("API client, rotate?", "admin", "/admin/api-clients/{api_key}/rotate"),
+    PageSpec("API client, revoke?", "admin", "/admin/api-clients/{api_key}/revoke"),
+    PageSpec("API client, new secret", "admin", "/admin/api-clients/{api_key}/rotate",
+             press="main form button[type=submit]"),
+]
 
 
 # --- data ----------------------------------------------------------------------------------
@@ -219,6 +229,8 @@ def build_dossiers(people, settings) -> dict[str, int]:
         "paid": asked(),
     }
     payments.record_counter_payment(officer, ids["paid"], "")
+    ids["api_key"] = api_clients.register(  # type: ignore[assignment]
+        settings.secret_key, "Cổng Dịch vụ công quốc gia", ["procedures:read"], None)[0].key_id
     with db.connection_context():
         ids["slip"] = Slip.get(Slip.dossier == ids["supplement"], Slip.kind == "supplement").id
         ids["processing_code"] = Dossier.get_by_id(ids["processing"]).code  # for the lookup

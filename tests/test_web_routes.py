@@ -19,8 +19,8 @@ from portal import i18n
 from portal.app import create_app
 from portal.config import ROOT
 from portal.db import db
-from portal.models import ProcedureForm, RegisteredSigner
-from portal.services import procedure_forms, signers
+from portal.models import ApiClient, ProcedureForm, RegisteredSigner
+from portal.services import api_clients, procedure_forms, signers
 from portal.services.access import Ctx
 from portal.services.policy import RULES
 from portal.web.security import guard
@@ -61,6 +61,11 @@ def real_values(route: Route, user_id: int) -> dict[str, str]:
                 form = ProcedureForm.select().order_by(ProcedureForm.id).first()
             if form is not None:
                 values[name] = str(form.id) if name == "form_id" else form.sha256[:16]
+        elif name == "key_id":
+            with db.connection_context():  # an API client, where a test registered one
+                client = ApiClient.select().order_by(ApiClient.id).first()
+            if client is not None:
+                values[name] = client.key_id
         elif name == "signer_id":
             with db.connection_context():  # where a test registered one
                 signer = RegisteredSigner.select().order_by(RegisteredSigner.id).first()
@@ -135,9 +140,10 @@ def test_guard_refuses_an_unknown_rule():
 def post_routes(app) -> list[Route]:
     """The POST routes people's browsers use. A payment gateway's notification (rule
     `gateway`) comes from the gateway's server, with no session to hold a token: its
-    signature is checked instead (test_payments_web.py)."""
+    signature is checked instead (test_payments_web.py); so are the API's requests (rule
+    `api_client`: no cookie, every request signed, test_api.py)."""
     routes = [r for r in app_routes(app)
-              if "POST" in r.methods and r.endpoint.access_rule != "gateway"]
+              if "POST" in r.methods and r.endpoint.access_rule not in ("gateway", "api_client")]
     assert len(routes) >= 11
     return routes
 
@@ -145,6 +151,18 @@ def post_routes(app) -> list[Route]:
 def test_only_the_gateways_notifications_go_without_a_csrf_token(app):
     unchecked = [r.name for r in app_routes(app) if r.endpoint.access_rule == "gateway"]
     assert unchecked == ["payment_notify"]
+
+
+def test_the_api_routes_are_signed_instead_and_answer_problem_details(app, client):
+    api_routes = [r for r in app_routes(app) if r.endpoint.access_rule == "api_client"]
+    assert len(api_routes) >= 10
+    assert all(r.path.startswith("/api/v1/") for r in api_routes)
+    for route in api_routes:
+        path, _ = path_of(route, 1)
+        for method in route.methods - {"HEAD"}:
+            r = client.request(method, path, content=b"{}")
+            assert r.status_code == 401, (method, path, r.status_code)
+            assert r.headers["content-type"] == "application/problem+json", path
 
 
 @pytest.fixture
@@ -272,6 +290,7 @@ def test_no_get_route_fails_for_admins(app, client, make_user, login, settings):
     ctx = Ctx(user=admin, uploads=settings.uploads)
     procedure_forms.attach(ctx, "1.005458", "Mẫu đơn", [b"%PDF-1.4\n%%EOF\n"])
     signers.register(ctx, "02CI", self_signed_pem("Lãnh đạo"))
+    api_clients.register(settings.secret_key, "Hệ thống A", ["procedures:read"], None, admin)
     statuses = check_gets(app, client, make_user("officer").id)
     assert 200 in statuses
     for route in get_routes(app):

@@ -218,6 +218,10 @@ class Settings:
     national_id_scopes: str = "openid profile"
     national_id_claims: tuple[tuple[str, str], ...] = NATIONAL_ID_CLAIMS
     national_id_min_level: int = 2  # the assurance level that activates an account
+    # The API (/api/v1): how far a signed request's timestamp may be from the server's clock,
+    # and the requests a client may make in a minute unless its registration says otherwise.
+    api_clock_skew_seconds: int = 300
+    api_rate_limit: int = 120
     debug: bool = False
 
     @property
@@ -288,5 +292,7 @@ class Settings:
             vnpay_api_url=env.get("PORTAL_VNPAY_API_URL", "").strip(),
             payment_check_minutes=_int(env, "PORTAL_PAYMENT_CHECK_MINUTES", 15, 1),
             **_national_id(env),  # type: ignore[arg-type]
+            api_clock_skew_seconds=_int(env, "PORTAL_API_CLOCK_SKEW_SECONDS", 300, 1),
+            api_rate_limit=_int(env, "PORTAL_API_RATE_LIMIT", 120, 1),
             debug=env.get("PORTAL_DEBUG") == "1",
         )

@@ -359,6 +359,8 @@ def _v18_sso() -> None:
     """Single sign-on with the national identity: the identities linked to accounts and the
     logins under way (their state, nonce and PKCE verifier)."""
     db.create_tables([models.NationalIdentity, models.SignOnRequest])
+
+
 def _v16_payments() -> None:
     """Fees as data and online payment: each procedure's fees (`procedure_fee`), the payments
     asked of applicants with their receipts, the orders at the gateways and the gateways'
@@ -387,6 +389,12 @@ def _v16_payments() -> None:
         ).execute()
 
 
+def _v19_api() -> None:
+    """The API (issue 15): registered clients, the nonces of signed requests (replay
+    protection and rate limits) and the dossiers clients created (Idempotency-Key)."""
+    db.create_tables([models.ApiClient, models.ApiNonce, models.ApiDossier])
+
+
 # version -> step that upgrades a database from version-1 to version.
 STEPS: dict[int, Callable[[], None]] = {
     2: _v2_dossiers,
@@ -406,8 +414,9 @@ STEPS: dict[int, Callable[[], None]] = {
     16: _v16_payments,
     17: _v17_signatures,
     18: _v18_sso,
+    19: _v19_api,
 }
-LATEST = 18
+LATEST = 19
 
 
 class SchemaError(RuntimeError):

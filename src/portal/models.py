@@ -762,6 +762,58 @@ class SignOnRequest(BaseModel):
         table_name = "sign_on_request"
 
 
+class ApiClient(BaseModel):
+    """A system an administrator registered to call the API (/api/v1): its public key id, the
+    scopes it may use and its secret, sealed (AES-GCM, keyed from the portal's secret key:
+    services/api_clients.py), never kept in plain text. Revoked clients keep their row."""
+
+    key_id = CharField(max_length=32, unique=True)  # sent in X-Api-Key
+    name = CharField(max_length=255)
+    scopes = CharField(max_length=255)  # space-separated, of api_clients.SCOPES
+    secret_sealed = TextField()
+    rate_limit = IntegerField(default=0)  # requests a minute; 0: the deployment's default
+    created_by = CharField(max_length=254, default="")
+    created_at = DateTimeField(default=utcnow)
+    rotated_at = DateTimeField(null=True)
+    revoked_at = DateTimeField(null=True)
+
+    class Meta:
+        table_name = "api_client"
+
+    @property
+    def scope_list(self) -> list[str]:
+        return self.scopes.split()
+
+
+class ApiNonce(BaseModel):
+    """A signed request's nonce, kept until its timestamp is out of the allowed clock skew
+    (a replay is refused) and at least a minute (the client's rate is counted from them)."""
+
+    client = ForeignKeyField(ApiClient, on_delete="CASCADE")
+    nonce = CharField(max_length=64)
+    created_at = DateTimeField(default=utcnow)
+    expires_at = DateTimeField()
+
+    class Meta:
+        table_name = "api_nonce"
+        indexes = ((("client", "nonce"), True), (("client", "created_at"), False))
+
+
+class ApiDossier(BaseModel):
+    """A dossier an API client created, with the Idempotency-Key of the request that did it
+    and the SHA-256 of that request's body (a retried POST gets the same dossier)."""
+
+    client = ForeignKeyField(ApiClient, on_delete="RESTRICT")
+    dossier = ForeignKeyField(Dossier, unique=True, on_delete="CASCADE")
+    idempotency_key = CharField(max_length=255, null=True)
+    request_hash = CharField(max_length=64, default="")
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "api_dossier"
+        indexes = ((("client", "idempotency_key"), True),)
+
+
 ALL_MODELS = [
     SchemaVersion,
     UnitStructure,
@@ -796,4 +848,7 @@ ALL_MODELS = [
     PaymentNotice,
     NationalIdentity,
     SignOnRequest,
+    ApiClient,
+    ApiNonce,
+    ApiDossier,
 ]

@@ -610,11 +610,12 @@ NOT_YET_ACTIVE = N_(
 
 
 @transactional
-def submit(ctx: Ctx, dossier_id: int, submit_key: str) -> Dossier:
+def submit(ctx: Ctx, dossier_id: int, submit_key: str, via: str = "") -> Dossier:
     """Submit a complete draft: it gets its code and status 1. The same `submit_key` again
     (a double click, a resent request) returns the dossier without a second submission.
-    Raises ValidationError listing what is missing, NotFound, or DomainError (forbidden) while
-    the owner's account is not active for its enterprise."""
+    `via` names the API client that submitted it for the owner (the history's event is then
+    `submitted_via_api`, naming it). Raises ValidationError listing what is missing, NotFound,
+    or DomainError (forbidden) while the owner's account is not active for its enterprise."""
     key = submit_key[:64] or None
     if key:
         done = Dossier.get_or_none(Dossier.submit_key == key)
@@ -639,10 +640,11 @@ def submit(ctx: Ctx, dossier_id: int, submit_key: str) -> Dossier:
     dossier = Dossier.get_by_id(dossier.id)
     event = history.record(
         Actor.of(ctx.user, ctx.client_addr),
-        "submit",
+        "submitted_via_api" if via else "submit",
         dossier=dossier,
         status_before=DRAFT,
         status_after=NEW,
+        note=f"API: {via}" if via else "",
     )
     notify.status_changed(dossier, event, ctx.links)
     notify.tell_unit(dossier, transition.tell_unit)

@@ -126,7 +126,7 @@ def download_targets(
     of a submission, the slip the event issued, the result document once it is released."""
     owner = dossier.owner_id
     targets = []
-    if event.action == "submit":
+    if event.action in ("submit", "submitted_via_api"):
         targets.append((N_("Receipt"), Target(owner, dossier.id, "receipt", dossier.id)))
     if slip is not None:
         label = SLIP_NAMES.get(slip.kind, N_("Receipt"))

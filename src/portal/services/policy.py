@@ -10,6 +10,9 @@ RULES: dict[str, frozenset[str] | None] = {
     # a payment gateway's server-to-server notification: anybody may send one, without a
     # session or a CSRF token; its signature is what is checked (services/payment_notices.py)
     "gateway": None,
+    # a system calling the API (/api/v1): no session; each request is signed with a
+    # registered client's key and checked against its scopes (web/api_auth.py)
+    "api_client": None,
     "signed_in": frozenset(ROLES),
     "enterprise": frozenset({"enterprise"}),
     "unit_staff": frozenset(UNIT_STAFF_ROLES),

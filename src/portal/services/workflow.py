@@ -333,6 +333,10 @@ PURPOSE_NAMES = {
 ACTION_NAMES = {
     **{t.action: t.label for t in TRANSITIONS.values()},
     "submit": N_("Submitted"),
+    "submitted_via_api": N_("Submitted through the API"),
+    "api_client_registered": N_("API client registered"),
+    "api_client_rotated": N_("API client's secret rotated"),
+    "api_client_revoked": N_("API client revoked"),
     "receive_at_counter": N_("Received at the counter"),
     "confirm_payment": N_("Payment recorded by an officer"),
     "record_supplement": N_("Supplement recorded at the counter"),

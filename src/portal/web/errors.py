@@ -10,8 +10,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from portal.i18n import translate
-from portal.services.errors import N_, AccessDenied, DomainError, NotFound
+from portal.services.errors import N_, AccessDenied, DomainError, NotFound, ValidationError
 from portal.services.text import as_int
+from portal.web.problems import is_api, problem
 from portal.web.rendering import is_htmx, render
 from portal.web.security import SecurityMiddleware, record_denial
 
@@ -36,7 +37,10 @@ CSRF_MESSAGE = N_("Your form expired. Please go back, reload the page and submit
 
 
 def error_response(request: Request, status: int, message: str | None = None) -> Response:
+    """The error page (an htmx fragment for htmx), or problem details under /api/."""
     text = message or translate(MESSAGES.get(status, MESSAGES[400]))
+    if is_api(request.url.path):
+        return problem(status, text)
     if is_htmx(request):
         return render(
             request,
@@ -68,8 +72,13 @@ async def not_found(request: Request, exc: Exception) -> Response:
 
 async def domain_error(request: Request, exc: Exception) -> Response:
     """A rule refused what was asked: the status its kind calls for, with its message. A
-    forbidden action is recorded as a permission denial (of the dossier the path names)."""
+    forbidden action is recorded as a permission denial (of the dossier the path names).
+    Under /api/ a validation error lists its fields."""
     assert isinstance(exc, DomainError)
+    if is_api(request.url.path):
+        errors = exc.errors if isinstance(exc, ValidationError) else None
+        return problem(DOMAIN_STATUS[exc.kind], translate(exc.message), errors=errors,
+                       kind="validation" if errors else "")
     if exc.kind == "forbidden":
         dossier_id = as_int(str(request.path_params.get("dossier_id", "")))
         await record_denial(request, "dossier" if dossier_id else "", dossier_id)

@@ -6,12 +6,15 @@ from starlette.routing import BaseRoute, Route
 
 from portal.web import (
     account,
+    admin_api_clients,
     admin_calendar,
     admin_catalogue,
     admin_forms,
     admin_signers,
     admin_units,
     admin_users,
+    api,
+    api_uploads,
     audit,
     auth,
     catalogue,
@@ -102,6 +105,12 @@ TABLE = [
     ("/admin/signers", admin_signers.admin_signer_register, POST),
     ("/admin/signers/{signer_id}/remove", admin_signers.admin_signer_remove_confirm, GET),
     ("/admin/signers/{signer_id}/remove", admin_signers.admin_signer_remove, POST),
+    ("/admin/api-clients", admin_api_clients.admin_api_clients, GET),
+    ("/admin/api-clients", admin_api_clients.admin_api_client_register, POST),
+    ("/admin/api-clients/{key_id}/rotate", admin_api_clients.admin_api_client_rotate_confirm, GET),
+    ("/admin/api-clients/{key_id}/rotate", admin_api_clients.admin_api_client_rotate, POST),
+    ("/admin/api-clients/{key_id}/revoke", admin_api_clients.admin_api_client_revoke_confirm, GET),
+    ("/admin/api-clients/{key_id}/revoke", admin_api_clients.admin_api_client_revoke, POST),
     ("/admin/holidays", admin_calendar.admin_holidays, GET),
     ("/admin/holidays", admin_calendar.admin_holiday_add, POST),
     ("/admin/holidays/{holiday_id}/delete", admin_calendar.admin_holiday_remove, POST),
@@ -160,6 +169,20 @@ TABLE = [
     ("/statistics.csv", stats.statistics_csv, GET),
     ("/audit", audit.audit_page, GET),
     ("/audit.csv", audit.audit_csv, GET),
+    ("/api/v1/openapi.json", api.api_openapi, GET),
+    ("/api/v1/procedures", api.api_procedure_list, GET),
+    ("/api/v1/procedures/{code}", api.api_procedure_detail, GET),
+    ("/api/v1/dossiers", api.api_dossier_create, POST),
+    ("/api/v1/dossiers/{dossier_id}", api.api_dossier_detail, GET),
+    ("/api/v1/dossiers/{dossier_id}/submit", api.api_dossier_submit, POST),
+    ("/api/v1/dossiers/{dossier_id}/uploads", api_uploads.api_upload_create, POST),
+    ("/api/v1/dossiers/{dossier_id}/uploads", api_uploads.api_upload_creation_options,
+     ["OPTIONS"]),
+    ("/api/v1/uploads", api_uploads.api_upload_options, ["OPTIONS"]),
+    ("/api/v1/uploads/{key}", api_uploads.api_upload_offset, ["HEAD"]),
+    ("/api/v1/uploads/{key}", api_uploads.api_upload_append, ["PATCH"]),
+    ("/api/v1/uploads/{key}", api_uploads.api_upload_cancel, ["DELETE"]),
+    ("/api/v1/status-changes", api.api_status_changes, GET),
 ]
 
 
@@ -177,6 +200,7 @@ def routes(assets: StaticAssets, max_upload_bytes: int) -> list[BaseRoute]:
         # Up to the whole file in one PATCH: the endpoint streams it to disk and answers
         # 413 itself (with Tus-Resumable) once a body is longer than the upload's rest.
         uploads.upload_append: None,
+        api_uploads.api_upload_append: None,
         admin_catalogue.admin_catalogue_import: 6 * 1024 * 1024,
         admin_forms.admin_procedure_form_add: file_limit,
         account.account_certificate: file_limit,
