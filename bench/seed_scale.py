@@ -34,6 +34,8 @@ from types import SimpleNamespace
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from peewee import chunked  # noqa: E402
+
 from portal import history_keys  # noqa: E402
 from portal.config import Settings  # noqa: E402
 from portal.db import configure, db, is_postgres  # noqa: E402
@@ -275,6 +277,12 @@ class Generator:
         return rows
 
 
+def insert_rows(model, rows: list[dict]) -> None:
+    """Insert `rows` of `model` a few hundred at a time (SQLite allows 32,766 variables)."""
+    for batch in chunked(rows, 500):
+        model.insert_many(batch).execute()
+
+
 def insert(table: str, columns: list[str], rows: list[list]) -> None:
     if not rows:
         return
@@ -327,18 +335,16 @@ def main() -> None:
         with db.atomic():
             first = (Enterprise.select(Enterprise.id).order_by(Enterprise.id.desc()).scalar()
                      or 0) + 1
-            Enterprise.insert_many(
-                [{"tax_code": tax_code(n), "name": f"Công ty TNHH Thương mại số {n}",
-                  "email": f"dn{n}@example.vn", "created_at": gen.start}
-                 for n in range(args.enterprises)]
-            ).execute()
+            insert_rows(Enterprise, [
+                {"tax_code": tax_code(n), "name": f"Công ty TNHH Thương mại số {n}",
+                 "email": f"dn{n}@example.vn", "created_at": gen.start}
+                for n in range(args.enterprises)])
             enterprises = list(Enterprise.select(Enterprise.id, Enterprise.tax_code).where(
                 Enterprise.id >= first))
-            User.insert_many(
-                [{"username": f"dn.{e.tax_code}@example.vn", "password_hash": gen.password,
-                  "full_name": f"Người khai {e.tax_code}", "role": "enterprise",
-                  "enterprise": e.id, "enterprise_status": "active"} for e in enterprises]
-            ).execute()
+            insert_rows(User, [
+                {"username": f"dn.{e.tax_code}@example.vn", "password_hash": gen.password,
+                 "full_name": f"Người khai {e.tax_code}", "role": "enterprise",
+                 "enterprise": e.id, "enterprise_status": "active"} for e in enterprises])
             gen.enterprise_users = [
                 (u.enterprise_id, u.id, u.full_name) for u in User.select(
                     User.id, User.enterprise, User.full_name).where(
@@ -369,10 +375,9 @@ def main() -> None:
                 print(f"{done} dossiers, {events_total} events, "
                       f"{time.monotonic() - began:.0f} s", flush=True)
         with db.atomic():
-            DossierSequence.insert_many(
-                [{"code": code, "day": day, "last": last}
-                 for (code, day), last in gen.sequences.items()]
-            ).execute()
+            insert_rows(DossierSequence, [
+                {"code": code, "day": day, "last": last}
+                for (code, day), last in gen.sequences.items()])
             if is_postgres():
                 for table in ("dossier", "dossier_event"):
                     db.execute_sql(f"SELECT setval(pg_get_serial_sequence('\"{table}\"', 'id'),"
