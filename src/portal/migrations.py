@@ -381,6 +381,11 @@ def _v16_payments() -> None:
         ).execute()
 
 
+def _v18_sync() -> None:
+    """The status sync's outbox: the messages for the National Public Service Portal."""
+    db.create_tables([models.NationalMessage])
+
+
 # version -> step that upgrades a database from version-1 to version.
 STEPS: dict[int, Callable[[], None]] = {
     2: _v2_dossiers,
@@ -399,8 +404,9 @@ STEPS: dict[int, Callable[[], None]] = {
     15: _v15_unit_structures,
     16: _v16_payments,
     17: _v17_signatures,
+    18: _v18_sync,
 }
-LATEST = 17
+LATEST = 18
 
 
 class SchemaError(RuntimeError):
