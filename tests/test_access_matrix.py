@@ -103,6 +103,12 @@ admin_signers                admin       L    403  403  403  403  403  403  403 
 admin_signer_register        admin       401  403  403  403  403  403  403  403  422  403
 admin_signer_remove_confirm  admin       L    403  403  403  403  403  403  403  200  403
 admin_signer_remove          admin       401  403  403  403  403  403  403  403  303  403
+admin_sync                   admin       L    403  403  403  403  403  403  403  200  403
+admin_sync_retry_confirm     admin       L    403  403  403  403  403  403  403  200  403
+admin_sync_retry             admin       401  403  403  403  403  403  403  403  303  403
+admin_catalogue_sync         admin       L    403  403  403  403  403  403  403  200  403
+admin_catalogue_sync_check   admin       401  403  403  403  403  403  403  403  422  403
+admin_catalogue_sync_apply   admin       401  403  403  403  403  403  403  403  422  403
 admin_holidays               admin       L    403  403  403  403  403  403  403  200  403
 admin_holiday_add            admin       401  403  403  403  403  403  403  403  422  403
 admin_holiday_remove         admin       401  403  403  403  403  403  403  403  303  403
@@ -198,6 +204,7 @@ PARAMS = {
     "signer_id": "signer",
     "sha": "form_sha",
     "payment_id": "payment",
+    "message_id": "sync_message",
 }
 CASES = {
     "draft": {"dossier_id": "draft"},
@@ -211,6 +218,7 @@ OVERRIDES = {
     "upload_cancel": {"key": "spare_upload"},
     "admin_procedure_form_remove": {"form_id": "spare_form"},
     "admin_signer_remove": {"signer_id": "spare_signer"},
+    "admin_sync_retry": {"message_id": "spare_sync_message"},
 }
 FORMS = {
     "login_submit": {"password": "not-the-password-1"},

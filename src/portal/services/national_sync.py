@@ -81,8 +81,8 @@ def state_of(dossier_id: int) -> SyncState:
 @dataclass(frozen=True)
 class FailedRow:
     id: int
-    dossier_id: int
-    dossier_code: str
+    key: str  # the idempotency key the receiver knows it by
+    dossier_id: int  # administrators do not open dossiers: its code is not shown to them
     status: int
     kind: str
     attempts: int
@@ -92,20 +92,21 @@ class FailedRow:
 
 
 @reading
-def failed(limit: int = FAILED_PAGE) -> list[FailedRow]:
-    """The failed deliveries, oldest first (the administrator's page)."""
+def failed(limit: int | None = FAILED_PAGE, message_id: int | None = None) -> list[FailedRow]:
+    """The failed deliveries, oldest first (the administrator's page), or the one of that id."""
     query = (
-        NationalMessage.select(NationalMessage, Dossier.id, Dossier.code)
-        .join(Dossier, on=(NationalMessage.dossier == Dossier.id))
+        NationalMessage.select()
         .where(NationalMessage.state == "failed")
         .order_by(NationalMessage.id)
         .limit(limit)
     )
+    if message_id is not None:
+        query = query.where(NationalMessage.id == message_id)
     return [
         FailedRow(
             m.id,
-            m.dossier.id,
-            m.dossier.code or "",
+            m.key,
+            m.dossier_id,
             m.status,
             m.kind,
             m.attempts,
@@ -125,10 +126,31 @@ def counts() -> dict[str, int]:
     return {state: found.get(state, 0) for state in ("pending", "sent", "failed")}
 
 
+@reading
+def failed_row(message_id: int) -> FailedRow:
+    """One failed delivery (the retry's confirmation); raises NotFound unless it failed."""
+    found = failed(limit=None, message_id=message_id)
+    if not found:
+        raise NotFound("message")
+    return found[0]
+
+
+@dataclass(frozen=True)
+class Overview:
+    enabled: bool
+    counts: dict[str, int]
+    failed: list[FailedRow]
+
+
+def overview() -> Overview:
+    """The administrator's page: whether the sync is on, the messages per state, the failed."""
+    return Overview(sync_switch.enabled(), counts(), failed())
+
+
 @transactional
-def retry(actor: User, message_id: int) -> NationalMessage:
+def retry(actor: User, message_id: int) -> str:
     """Send a failed message again from its first attempt (an administrator's decision, on the
-    record). Raises NotFound, or DomainError when it has not failed."""
+    record); returns its key. Raises NotFound, or DomainError when it has not failed."""
     message = NationalMessage.get_or_none(NationalMessage.id == message_id)
     if message is None:
         raise NotFound("message")
@@ -145,4 +167,4 @@ def retry(actor: User, message_id: int) -> NationalMessage:
     note = f"{message.key} ({message.error_code}: {message.error_message})"[:2000]
     history.note(history.Actor.of(actor), "national_sync_retry", dossier, note)
     background.after_commit(background.NATIONAL_SYNC, dossier.id)
-    return NationalMessage.get_by_id(message_id)
+    return message.key
