@@ -224,3 +224,71 @@ def test_the_stored_message_is_the_one_sent(people, ctx_of, link, receiver):
     [message] = messages(did)
     assert json.loads(message.payload) == receiver.applied[0]
     assert receiver.received[0].key == message.key == receiver.applied[0]["MaThongDiep"]
+
+
+def test_the_sync_is_configured_from_the_environment(tmp_path):
+    from portal.config import ConfigError, Settings
+
+    base = {"PORTAL_DATA_DIR": str(tmp_path), "PORTAL_SECRET_KEY": "x" * 40,
+            "PORTAL_HISTORY_KEY": "h" * 40}
+    off = Settings.from_env(base).national_sync
+    assert not off.enabled and (off.timeout, off.max_attempts, off.retry_seconds) == (10, 8, 30)
+    on = Settings.from_env({**base, "PORTAL_NATIONAL_SYNC_URL": "https://dvc.example/api/",
+                            "PORTAL_NATIONAL_SYNC_CLIENT": "hq", "PORTAL_NATIONAL_SYNC_SECRET":
+                            "s" * 16, "PORTAL_NATIONAL_SYNC_MAX_ATTEMPTS": "3"}).national_sync
+    assert on.enabled and on.url == "https://dvc.example/api" and on.max_attempts == 3
+    for wrong in ({"PORTAL_NATIONAL_SYNC_URL": "ftp://x"},
+                  {"PORTAL_NATIONAL_SYNC_URL": "https://x",
+                   "PORTAL_NATIONAL_SYNC_SECRET": "s" * 16},
+                  {"PORTAL_NATIONAL_SYNC_URL": "https://x", "PORTAL_NATIONAL_SYNC_CLIENT": "hq",
+                   "PORTAL_NATIONAL_SYNC_SECRET": "short"},
+                  {"PORTAL_NATIONAL_SYNC_TIMEOUT": "0"}):
+        with pytest.raises(ConfigError):
+            Settings.from_env({**base, **wrong})
+
+
+def test_the_message_is_built_from_plain_facts():
+    from portal.services.national_message import (
+        DossierFacts,
+        FeeFact,
+        FileFact,
+        StepFact,
+        build,
+    )
+
+    moment = dt.datetime(2026, 12, 4, 17, 30, 5)  # UTC: 00:30:05 the next day in Vietnam
+    facts = DossierFacts(
+        code="02CI-261205-0001", procedure_code="1.005458", procedure_name="Huỷ tờ khai",
+        field="Hải quan", channel="counter", owner_name="Nguyễn Văn A", owner_kind="person",
+        owner_id="001203004567", status=10, received_at=moment, due_at=None,
+        returned_at=moment, unit_code="02CI", unit_name="Hải quan cửa khẩu cảng Sài Gòn KV I",
+        files=[FileFact("don.pdf", "Đơn đề nghị", "ab" * 32, digitised=True)],
+        fees=[FeeFact("Lệ phí", 2, 10000, 20000, paid=True)],
+        results=[FileFact("ket-qua.pdf", "", "cd" * 32, digitised=False)],
+        steps=[StepFact(moment, "return_result", 9, 10, "Cán bộ", "officer", "2025:02CI", "")],
+    )
+    message = build(facts, kind="progress", key="k1", sequence=7)
+    assert (message["NgayTiepNhan"], message["NgayHenTra"]) == ("20261205003005", "")
+    assert (message["KenhThucHien"], message["LoaiDoiTuong"], message["MaDoiTuong"]) == (
+        "1", "1", "001203004567")
+    assert message["TaiLieuNop"][0]["DuocSoHoa"] == 1
+    assert message["DanhSachGiayToKetQua"][0]["DuocSoHoa"] == 0
+    assert message["DanhSachLePhi"] == [{"TenPhiLePhi": "Lệ phí", "SoLuong": 2, "DonGia": 10000,
+                                         "SoTien": 20000, "DaThanhToan": 1}]
+    assert message["QuaTrinhXuLy"][0]["TrangThaiSau"] == 10 and message["SoThuTu"] == 7
+    with pytest.raises(ValueError):
+        build(facts, kind="delete", key="k1", sequence=1)
+
+
+def test_a_paper_dossier_of_a_citizen_goes_with_its_scans_digitised(people, ctx_of, link,
+                                                                   receiver):
+    from portal.services import counter
+    from tests.test_counter_service import NOT_ONLINE, PERSON, scans_for
+
+    counter.record_dossier(ctx_of(people.officer), NOT_ONLINE, PERSON, scans_for(NOT_ONLINE))
+    [message] = receiver.applied
+    assert (message["LoaiThongDiep"], message["TrangThaiHoSo"]) == ("add", 2)
+    assert (message["KenhThucHien"], message["LoaiDoiTuong"]) == ("1", "1")
+    assert len(message["MaDoiTuong"]) == 12 and message["NgayHenTra"]
+    assert message["TaiLieuNop"] and all(f["DuocSoHoa"] == 1 for f in message["TaiLieuNop"])
+    assert [s["HanhDong"] for s in message["QuaTrinhXuLy"]] == ["receive_at_counter"]
