@@ -157,8 +157,9 @@ def _changes(proc: Procedure, times: dict[str, ProcessingTime], row: dict[str, s
     if level is not None and level != proc.online_level:
         out.append(Change(proc.code, "online_level", str(proc.online_level), str(level)))
     if row["cap_thuc_hien"] and row["cap_thuc_hien"] != proc.implementing_level:
-        out.append(Change(proc.code, "implementing_level", proc.implementing_level,
-                          row["cap_thuc_hien"]))
+        out.append(
+            Change(proc.code, "implementing_level", proc.implementing_level, row["cap_thuc_hien"])
+        )
     for channel, (amount, unit) in parse_times(row["kenh_thoi_han"]).items():
         now = times.get(channel)
         before = _time_text(now.amount, now.unit) if now else ""
@@ -214,8 +215,9 @@ def _write(proc: Procedure, row: dict[str, str]) -> None:
     values: dict[str, Any] = {"updated_at": utcnow()}  # the catalogue's revision moves on
     if row["ten"]:
         values["name"] = row["ten"]
-        values.update(search_columns(proc.code, row["ten"], proc.implementing_agency,
-                                     proc.issuing_agency))
+        values.update(
+            search_columns(proc.code, row["ten"], proc.implementing_agency, proc.issuing_agency)
+        )
     if row["muc_do"]:
         values["online_level"] = _level(row["muc_do"])
     if row["cap_thuc_hien"]:

@@ -35,8 +35,9 @@ def _message_id(request: Request) -> int:
 @guard("admin")
 async def admin_sync(request: Request) -> Response:
     overview = await run_in_threadpool(national_sync.overview)
-    return render(request, "admin/sync.html",
-                  {"overview": overview, "status_labels": STATUS_LABELS})
+    return render(
+        request, "admin/sync.html", {"overview": overview, "status_labels": STATUS_LABELS}
+    )
 
 
 @guard("admin")
@@ -48,18 +49,33 @@ async def admin_sync_retry_confirm(request: Request) -> Response:
 @guard("admin")
 async def admin_sync_retry(request: Request) -> Response:
     await read_form(request)
-    key = await run_in_threadpool(
-        national_sync.retry, ctx_of(request).user, _message_id(request)
-    )
+    key = await run_in_threadpool(national_sync.retry, ctx_of(request).user, _message_id(request))
     flash(request, _("The message %(key)s will be sent again.") % {"key": key})
     return RedirectResponse(url(request, "admin_sync"), 303)
 
 
-def _sync_page(request: Request, errors: dict, problems=(), plan=None, content: str = "",
-               fmt: str = "csv", status_code: int = 200) -> Response:
-    return render(request, "admin/catalogue_sync.html",
-                  {"errors": errors, "problems": problems, "plan": plan, "content": content,
-                   "fmt": fmt, "values": {}}, status_code=status_code)
+def _sync_page(
+    request: Request,
+    errors: dict,
+    problems=(),
+    plan=None,
+    content: str = "",
+    fmt: str = "csv",
+    status_code: int = 200,
+) -> Response:
+    return render(
+        request,
+        "admin/catalogue_sync.html",
+        {
+            "errors": errors,
+            "problems": problems,
+            "plan": plan,
+            "content": content,
+            "fmt": fmt,
+            "values": {},
+        },
+        status_code=status_code,
+    )
 
 
 @guard("admin")
@@ -79,8 +95,7 @@ async def admin_catalogue_sync_check(request: Request) -> Response:
     upload = form.get("file")
     try:
         if not isinstance(upload, UploadFile) or not upload.filename:
-            return _sync_page(request, {"file": _("Choose a CSV or JSON file.")},
-                              status_code=422)
+            return _sync_page(request, {"file": _("Choose a CSV or JSON file.")}, status_code=422)
         content = await upload.read(MAX_EXPORT_BYTES + 1)
         fmt = "json" if upload.filename.lower().endswith(".json") else "csv"
     finally:
@@ -99,11 +114,11 @@ async def admin_catalogue_sync_apply(request: Request) -> Response:
     form = await read_form(request, max_part_size=MAX_EXPORT_BYTES * 2)
     content, fmt = str(form.get("content") or ""), str(form.get("format") or "")
     try:
-        plan = await run_in_threadpool(
-            catalogue_sync.apply, content.encode(), fmt, ctx_of(request)
-        )
+        plan = await run_in_threadpool(catalogue_sync.apply, content.encode(), fmt, ctx_of(request))
     except CatalogueFileError as exc:
         return _refused(request, exc)
-    flash(request, _("%(count)s procedures updated from the national catalogue.")
-          % {"count": plan.procedures})
+    flash(
+        request,
+        _("%(count)s procedures updated from the national catalogue.") % {"count": plan.procedures},
+    )
     return RedirectResponse(url(request, "admin_catalogue_sync"), 303)
