@@ -154,7 +154,8 @@ def test_a_message_fails_after_the_last_attempt_and_an_administrator_retries_it(
     national_outbox.deliver_dossier(did, link, later(2))
     national_outbox.deliver_dossier(did, link, later(10))
     assert [m.state for m in messages(did)] == ["failed", "pending"]
-    assert national_outbox.deliver_dossier(did, link, later(60)).sent == 0  # blocked
+    blocked = national_outbox.deliver_dossier(did, link, later(60))
+    assert (blocked.sent, blocked.retry_in) == (0, None)  # waits for an administrator
     [row] = national_sync.failed()
     assert (row.dossier_id, row.error_code, row.attempts) == (did, "E500", 3)
     assert national_sync.state_of(did).label == "failed"

@@ -236,15 +236,20 @@ def deliver_dossier(dossier_id: int, link: NationalSync, now: dt.datetime | None
 
 @reading
 def _next_due_in(dossier_id: int, now: dt.datetime | None) -> float | None:
+    """Seconds until the dossier's next message is due; None when nothing waits for a time
+    (all sent, the head failed and waits for an administrator, or a worker holds it)."""
+    now = now or utcnow()
     head = (
         NationalMessage.select()
-        .where(NationalMessage.dossier == dossier_id, NationalMessage.state == "pending")
+        .where(NationalMessage.dossier == dossier_id, NationalMessage.state != "sent")
         .order_by(NationalMessage.id)
         .first()
     )
-    if head is None:
+    if head is None or head.state != "pending":
         return None
-    return max(0.0, (head.next_attempt_at - (now or utcnow())).total_seconds())
+    if head.lease_until is not None and head.lease_until > now:
+        return None
+    return max(0.0, (head.next_attempt_at - now).total_seconds())
 
 
 @reading
