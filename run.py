@@ -433,6 +433,37 @@ def cmd_import_procedures(args: argparse.Namespace) -> None:
     print(f"Imported {count} procedures from {path}.")
 
 
+def cmd_sync_catalogue(args: argparse.Namespace) -> None:
+    from portal.db import configure
+    from portal.i18n import translate
+    from portal.migrations import check_schema
+    from portal.services.catalogue_files import CatalogueFileError
+    from portal.services.catalogue_sync import apply, dry_run
+
+    path = Path(args.file)
+    if not path.is_file():
+        sys.exit(f"No such file: {path}")
+    fmt = "json" if path.suffix.lower() == ".json" else "csv"
+    configure(settings())
+    check_schema()
+    try:
+        plan = (dry_run if args.dry_run else apply)(path.read_bytes(), fmt)
+    except CatalogueFileError as exc:
+        for number, field, message in exc.problems:
+            print(f"record {number}, {field}: {translate(message)}", file=sys.stderr)
+        sys.exit("Nothing was changed.")
+    for change in plan.changes:
+        print(f"{change.code} {change.what}: {change.before!r} -> {change.after!r}")
+    for code in plan.unknown:
+        print(f"{code}: not in the portal's catalogue (not added)")
+    verb = "Would change" if args.dry_run else "Changed"
+    print(
+        f"{verb} {plan.procedures} of {plan.records} procedures ({len(plan.changes)} changes); "
+        f"{len(plan.unknown)} codes unknown here, {len(plan.missing)} of the portal's codes "
+        "not in the file."
+    )
+
+
 def cmd_export_procedures(args: argparse.Namespace) -> None:
     from portal.db import configure
     from portal.migrations import check_schema
@@ -630,6 +661,13 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("import-procedures", help="import procedures from a CSV or JSON file")
     s.add_argument("file")
     s.set_defaults(func=cmd_import_procedures)
+    s = sub.add_parser(
+        "sync-catalogue",
+        help="update names, levels and time limits from the national catalogue's export",
+    )
+    s.add_argument("file", help="the export, .csv or .json (see README: Catalogue sync)")
+    s.add_argument("--dry-run", action="store_true", help="say what would change, change nothing")
+    s.set_defaults(func=cmd_sync_catalogue)
     s = sub.add_parser("export-procedures", help="export the catalogue to a .csv or .json file")
     s.add_argument("file")
     s.set_defaults(func=cmd_export_procedures)

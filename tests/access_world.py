@@ -42,6 +42,7 @@ from tests.dossier_web_fixtures import ANSWERS, PROCEDURE, Session, code_of, doc
 from tests.helpers import csrf_from
 from tests.payment_fixtures import gateway_settings
 from tests.pki import self_signed_pem
+from tests.sync_fixtures import failed_messages
 
 TAX_A, TAX_B = "0100112437", "0100109106"
 TUS = {"Tus-Resumable": "1.0.0"}
@@ -101,6 +102,8 @@ class World:
     spare_api_key: str = ""  # another one, for the admin to revoke
     paid_dossier: int = 0  # another dossier of A at 02CI, its fees paid at the counter
     payment: int = 0  # that payment (with its receipt)
+    sync_message: int = 0  # a status-sync message of the dossier that failed
+    spare_sync_message: int = 0  # another one, for the admin to send again
     secrets: list[str] = field(default_factory=list)  # texts only the dossier's viewers see
 
 
@@ -234,6 +237,7 @@ def _build(world: World) -> None:
         0].key_id
     world.spare_api_key = api_clients.register(secret_key, "Hệ thống B", ["dossiers:read"],
                                                None)[0].key_id
+    world.sync_message, world.spare_sync_message = failed_messages(did, 2)
     world.plain, world.secret = files["chung-tu-thuong.pdf"], files["mat-hop-dong.pdf"]
     world.draft_file = files["ban-nhap.pdf"]
     world.secrets = [world.code, "mat-hop-dong.pdf", "chung-tu-thuong.pdf", "ban-nhap.pdf"]

@@ -25,6 +25,7 @@ from tests.conftest import PASSWORD
 from tests.dossier_fixtures import complete_draft, make_ctx
 from tests.dossier_web_fixtures import NOT_ONLINE, PROCEDURE, UNIT
 from tests.live_server import LiveServer
+from tests.sync_fixtures import failed_messages
 
 TIMEOUT_MS = 10_000
 LANGUAGES = ("vi", "en")
@@ -122,6 +123,10 @@ PAGES: list[PageSpec] = [
     PageSpec("catalogue import and export", "admin", "/admin/catalogue"),
     _errors("catalogue import, errors", "admin", "/admin/catalogue", SUBMIT),
     PageSpec("holidays", "admin", "/admin/holidays"),
+    PageSpec("national portal sync", "admin", "/admin/sync"),
+    PageSpec("send a failed message again", "admin", "/admin/sync/{sync_message}/retry"),
+    PageSpec("catalogue sync", "admin", "/admin/catalogue/sync"),
+    _errors("catalogue sync, errors", "admin", "/admin/catalogue/sync", SUBMIT),
     PageSpec("result signers", "admin", "/admin/signers"),
     _errors("result signers, errors", "admin", "/admin/signers", SUBMIT, ("#f-unit", "ZZ99")),
     PageSpec("holidays of 2025, seeded, with a swapped working day", "admin",
@@ -242,6 +247,7 @@ def build_dossiers(people, settings) -> dict[str, int]:
         User.create(username="cho.duyet@example.vn", password_hash="-", email="c@example.vn",
                     full_name="Người Chờ Duyệt", role="enterprise", enterprise=enterprise,
                     enterprise_status="pending", given_enterprise_name="Công ty Chờ Duyệt")
+    ids["sync_message"] = failed_messages(ids["new"])[0]  # a delivery the receiver refused
     return ids
 
 

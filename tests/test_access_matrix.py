@@ -111,6 +111,12 @@ admin_api_client_rotate_confirm admin    L    403  403  403  403  403  403  403 
 admin_api_client_rotate      admin       401  403  403  403  403  403  403  403  200  403
 admin_api_client_revoke_confirm admin    L    403  403  403  403  403  403  403  200  403
 admin_api_client_revoke      admin       401  403  403  403  403  403  403  403  303  403
+admin_sync                   admin       L    403  403  403  403  403  403  403  200  403
+admin_sync_retry_confirm     admin       L    403  403  403  403  403  403  403  200  403
+admin_sync_retry             admin       401  403  403  403  403  403  403  403  303  403
+admin_catalogue_sync         admin       L    403  403  403  403  403  403  403  200  403
+admin_catalogue_sync_check   admin       401  403  403  403  403  403  403  403  422  403
+admin_catalogue_sync_apply   admin       401  403  403  403  403  403  403  403  422  403
 admin_holidays               admin       L    403  403  403  403  403  403  403  200  403
 admin_holiday_add            admin       401  403  403  403  403  403  403  403  422  403
 admin_holiday_remove         admin       401  403  403  403  403  403  403  403  303  403
@@ -220,6 +226,7 @@ PARAMS = {
     "sha": "form_sha",
     "payment_id": "payment",
     "key_id": "api_key",
+    "message_id": "sync_message",
 }
 CASES = {
     "draft": {"dossier_id": "draft"},
@@ -234,6 +241,7 @@ OVERRIDES = {
     "admin_procedure_form_remove": {"form_id": "spare_form"},
     "admin_signer_remove": {"signer_id": "spare_signer"},
     "admin_api_client_revoke": {"key_id": "spare_api_key"},
+    "admin_sync_retry": {"message_id": "spare_sync_message"},
 }
 FORMS = {
     "login_submit": {"password": "not-the-password-1"},

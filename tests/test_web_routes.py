@@ -19,7 +19,7 @@ from portal import i18n
 from portal.app import create_app
 from portal.config import ROOT
 from portal.db import db
-from portal.models import ApiClient, ProcedureForm, RegisteredSigner
+from portal.models import ApiClient, NationalMessage, ProcedureForm, RegisteredSigner
 from portal.services import api_clients, procedure_forms, signers
 from portal.services.access import Ctx
 from portal.services.policy import RULES
@@ -27,6 +27,7 @@ from portal.web.security import guard
 from portal.web.static import IMMUTABLE
 from tests.helpers import HX, csrf_from
 from tests.pki import self_signed_pem
+from tests.sync_fixtures import bare_dossier, failed_messages
 
 PASSWORD = "correct-horse-42"  # the make_user fixture's password
 CSS_RE = re.compile(r'<link rel="stylesheet" href="(/static/css/portal\.([0-9a-f]{12})\.css)">')
@@ -71,6 +72,11 @@ def real_values(route: Route, user_id: int) -> dict[str, str]:
                 signer = RegisteredSigner.select().order_by(RegisteredSigner.id).first()
             if signer is not None:
                 values[name] = str(signer.id)
+        elif name == "message_id":
+            with db.connection_context():  # a failed status-sync message, where a test made one
+                message = NationalMessage.get_or_none(NationalMessage.state == "failed")
+            if message is not None:
+                values[name] = str(message.id)
     return values
 
 
@@ -291,6 +297,7 @@ def test_no_get_route_fails_for_admins(app, client, make_user, login, settings):
     procedure_forms.attach(ctx, "1.005458", "Mẫu đơn", [b"%PDF-1.4\n%%EOF\n"])
     signers.register(ctx, "02CI", self_signed_pem("Lãnh đạo"))
     api_clients.register(settings.secret_key, "Hệ thống A", ["procedures:read"], None, admin)
+    failed_messages(bare_dossier(make_user("enterprise")))
     statuses = check_gets(app, client, make_user("officer").id)
     assert 200 in statuses
     for route in get_routes(app):

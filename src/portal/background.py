@@ -15,7 +15,8 @@ from portal.db import db
 
 SEND_MAIL = "send_mail"
 SCAN_ATTACHMENT = "scan_attachment"
-TASKS = (SEND_MAIL, SCAN_ATTACHMENT)
+NATIONAL_SYNC = "national_sync"  # deliver a dossier's status-sync messages, in order
+TASKS = (SEND_MAIL, SCAN_ATTACHMENT, NATIONAL_SYNC)
 
 _registered: dict[str, Callable[[int], Any]] = {}
 

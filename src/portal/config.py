@@ -176,6 +176,45 @@ def _national_id(env: Mapping[str, str]) -> dict[str, object]:
 
 
 @dataclass(frozen=True)
+class NationalSync:
+    """Where and how status changes are pushed to the National Public Service Portal
+    (services/national_delivery.py); `url` empty: the sync is off."""
+
+    url: str = ""
+    client_id: str = ""
+    secret: str = ""
+    timeout: float = 10.0
+    max_attempts: int = 8
+    retry_seconds: int = 30
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.url)
+
+
+def _national_sync(env: Mapping[str, str]) -> NationalSync:
+    """The status sync's settings; raises ConfigError when the address is set without a
+    client id or a secret of at least 16 characters (a secret is never defaulted)."""
+    url = env.get("PORTAL_NATIONAL_SYNC_URL", "").strip().rstrip("/")
+    timeout = _int(env, "PORTAL_NATIONAL_SYNC_TIMEOUT", 10, 1)
+    attempts = _int(env, "PORTAL_NATIONAL_SYNC_MAX_ATTEMPTS", 8, 1)
+    retry = _int(env, "PORTAL_NATIONAL_SYNC_RETRY_SECONDS", 30, 1)
+    if not url:
+        return NationalSync(timeout=timeout, max_attempts=attempts, retry_seconds=retry)
+    if not url.startswith(("https://", "http://")):
+        raise ConfigError("PORTAL_NATIONAL_SYNC_URL must be the receiver's http(s) address")
+    client = env.get("PORTAL_NATIONAL_SYNC_CLIENT", "").strip()
+    secret = env.get("PORTAL_NATIONAL_SYNC_SECRET", "").strip()
+    if not client:
+        raise ConfigError("PORTAL_NATIONAL_SYNC_CLIENT must be set with PORTAL_NATIONAL_SYNC_URL")
+    if len(secret) < MIN_GATEWAY_SECRET:
+        raise ConfigError(
+            f"PORTAL_NATIONAL_SYNC_SECRET must hold at least {MIN_GATEWAY_SECRET} characters"
+        )
+    return NationalSync(url, client, secret, float(timeout), attempts, retry)
+
+
+@dataclass(frozen=True)
 class Settings:
     secret_key: str
     data_dir: Path
@@ -222,6 +261,7 @@ class Settings:
     # and the requests a client may make in a minute unless its registration says otherwise.
     api_clock_skew_seconds: int = 300
     api_rate_limit: int = 120
+    national_sync: NationalSync = NationalSync()  # the status sync (off without an address)
     debug: bool = False
 
     @property
@@ -294,5 +334,6 @@ class Settings:
             **_national_id(env),  # type: ignore[arg-type]
             api_clock_skew_seconds=_int(env, "PORTAL_API_CLOCK_SKEW_SECONDS", 300, 1),
             api_rate_limit=_int(env, "PORTAL_API_RATE_LIMIT", 120, 1),
+            national_sync=_national_sync(env),
             debug=env.get("PORTAL_DEBUG") == "1",
         )

@@ -12,7 +12,7 @@ from peewee import DatabaseProxy, OperationalError, PostgresqlDatabase
 from playhouse.db_url import connect, parse
 from playhouse.pool import PooledSqliteDatabase
 
-from portal import history_keys
+from portal import history_keys, sync_switch
 from portal.config import Settings
 from portal.write_lock import WriteLock
 
@@ -99,6 +99,7 @@ def configure(settings: Settings) -> None:
         )
     db.initialize(database)
     history_keys.bind(settings.history_keys)
+    sync_switch.bind(settings.national_sync.enabled)
 
 
 def is_postgres() -> bool:

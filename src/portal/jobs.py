@@ -18,6 +18,7 @@ from portal.models import Attachment
 from portal.queue import huey
 from portal.services import (
     accounts,
+    national_outbox,
     notify,
     payment_notices,
     payments,
@@ -142,5 +143,28 @@ def purge_security_log() -> int:
     return security_log.purge()
 
 
+@huey.task()
+def sync_dossier(dossier_id: int) -> int:
+    """Send a dossier's due status-sync messages to the national portal, in order; when one
+    waits for its next attempt, ask for this task again then. Returns how many were sent."""
+    delivery = national_outbox.deliver_dossier(dossier_id, settings().national_sync)
+    if delivery.retry_in is not None and not huey.immediate:
+        sync_dossier.schedule(args=(dossier_id,), delay=max(1.0, delivery.retry_in))
+    return delivery.sent
+
+
+@huey.periodic_task(crontab(minute="*"))
+def flush_national_sync() -> int:
+    """Every minute: queue the dossiers whose status-sync messages are due (nothing is lost
+    if an enqueue was missed or a worker died holding a message: its lease runs out)."""
+    if not settings().national_sync.enabled:
+        return 0
+    ids = national_outbox.due_dossier_ids()
+    for dossier_id in ids:
+        sync_dossier(dossier_id)
+    return len(ids)
+
+
 background.register(background.SEND_MAIL, send_mail)
+background.register(background.NATIONAL_SYNC, sync_dossier)
 background.register(background.SCAN_ATTACHMENT, scan_attachment)

@@ -395,6 +395,11 @@ def _v19_api() -> None:
     db.create_tables([models.ApiClient, models.ApiNonce, models.ApiDossier])
 
 
+def _v20_sync() -> None:
+    """The status sync's outbox: the messages for the National Public Service Portal."""
+    db.create_tables([models.NationalMessage])
+
+
 # version -> step that upgrades a database from version-1 to version.
 STEPS: dict[int, Callable[[], None]] = {
     2: _v2_dossiers,
@@ -415,8 +420,9 @@ STEPS: dict[int, Callable[[], None]] = {
     17: _v17_signatures,
     18: _v18_sso,
     19: _v19_api,
+    20: _v20_sync,
 }
-LATEST = 19
+LATEST = 20
 
 
 class SchemaError(RuntimeError):

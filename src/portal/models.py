@@ -813,6 +813,36 @@ class ApiDossier(BaseModel):
         table_name = "api_dossier"
         indexes = ((("client", "idempotency_key"), True),)
 
+# A message for the National Public Service Portal (services/national_outbox.py): pending until
+# the portal's receiver accepts it (sent), failed after the configured number of attempts
+# (an administrator sends it again from /admin/sync).
+NATIONAL_SYNC_STATES = ("pending", "sent", "failed")
+
+
+class NationalMessage(BaseModel):
+    """The transactional outbox of the status sync: one row per status change of a dossier,
+    written in the change's transaction with the message as it will be sent (JSON), delivered
+    in `id` order per dossier under the idempotency key `key`. A worker holds a message while
+    it sends it (`lease_until`), so two workers never send the same one at once."""
+
+    dossier = ForeignKeyField(Dossier, backref="national_messages", on_delete="RESTRICT")
+    event = ForeignKeyField(DossierEvent, unique=True, on_delete="RESTRICT")
+    key = CharField(max_length=64, unique=True)
+    kind = CharField(max_length=16)  # add (the dossier's first message) | progress
+    status = IntegerField()  # the national status code the message carries
+    payload = TextField()
+    state = CharField(max_length=8, default="pending", index=True)  # NATIONAL_SYNC_STATES
+    attempts = IntegerField(default=0)
+    next_attempt_at = DateTimeField(default=utcnow, index=True)
+    lease_until = DateTimeField(null=True)
+    error_code = CharField(max_length=64, default="")  # the receiver's, or the portal's own
+    error_message = TextField(default="")
+    created_at = DateTimeField(default=utcnow)
+    sent_at = DateTimeField(null=True)
+
+    class Meta:
+        table_name = "national_message"
+
 
 ALL_MODELS = [
     SchemaVersion,
@@ -851,4 +881,5 @@ ALL_MODELS = [
     ApiClient,
     ApiNonce,
     ApiDossier,
+    NationalMessage,
 ]

@@ -270,13 +270,16 @@ def submit(client: ApiClient, ctx: Ctx, dossier_id: int, submit_key: str) -> int
 
 @reading
 def status_changes(client: ApiClient, after: int, limit: int) -> dict[str, Any]:
-    """The status changes after the cursor `after` (an event id), oldest first: the
+    """The status changes after the cursor `after` (an event id), oldest first (events that
+    leave the status as it was, such as an assignment or an attached result, are not): the
     client's own dossiers, or every dossier with dossiers:read-all. Events are numbered in
     the order they are committed (history.record holds the chain's head until commit), so a
     reader that goes on from the last cursor misses none."""
     query = (DossierEvent.select(DossierEvent, Dossier.id, Dossier.code)
              .join(Dossier, on=(DossierEvent.dossier == Dossier.id))
-             .where(DossierEvent.id > after, DossierEvent.status_after.is_null(False))
+             .where(DossierEvent.id > after, DossierEvent.status_after.is_null(False),
+                    DossierEvent.status_before.is_null(True)
+                    | (DossierEvent.status_before != DossierEvent.status_after))
              .order_by(DossierEvent.id).limit(limit))
     if "dossiers:read-all" not in client.scope_list:
         query = query.join(ApiDossier, JOIN.INNER,

@@ -11,7 +11,7 @@ import segno
 
 from portal.db import reading
 from portal.models import Attachment, DocumentSignature, Slip
-from portal.services import history, inbox, payments
+from portal.services import history, inbox, national_sync, payments
 from portal.services.dossiers import DossierView
 
 
@@ -63,4 +63,7 @@ def page_extras(view: DossierView) -> dict[str, Any]:
         "officers": inbox.unit_officers(unit_id) if view.is_staff else [],
         "units": inbox.forward_units(unit_id) if view.is_staff else [],
         "proposed": payments.proposed(view) if view.is_staff else [],
+        # the status sync with the national portal, for the unit's staff
+        "sync": national_sync.state_of(did) if view.is_staff else None,
+        "sync_labels": national_sync.STATE_LABELS,
     }

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from portal import history_keys
 from portal.db import db, is_postgres, reading
 from portal.models import Dossier, DossierEvent, HistoryHead, User, utcnow
+from portal.services import national_outbox
 
 GENESIS = "0" * 64
 
@@ -108,7 +109,9 @@ def record(
     note: str = "",
     public: bool = True,
 ) -> DossierEvent:
-    """Append an event; call inside the transaction of the change it records."""
+    """Append an event; call inside the transaction of the change it records. A change of a
+    dossier's status also writes the status sync's message for the national portal (the one
+    place every path that changes a status goes through: web, API, jobs)."""
     if db.transaction_depth() == 0:
         raise RuntimeError("history events are written inside the change's transaction")
     query = HistoryHead.select().order_by(HistoryHead.id)
@@ -136,6 +139,8 @@ def record(
     HistoryHead.update(last_hash=event.hash, count=HistoryHead.count + 1).where(
         HistoryHead.id == head.id
     ).execute()
+    if dossier is not None and status_after is not None and status_after != status_before:
+        national_outbox.on_status_change(dossier, event)
     return event
 
 

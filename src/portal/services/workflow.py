@@ -356,4 +356,6 @@ ACTION_NAMES = {
     "attach_result": N_("Signed result attached"),
     "signer_registered": N_("Result signer registered"),
     "signer_removed": N_("Result signer removed"),
+    "national_sync_retry": N_("Sent again to the National Public Service Portal"),
+    "catalogue_synced": N_("Catalogue updated from the national catalogue"),
 }
