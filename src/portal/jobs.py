@@ -19,6 +19,7 @@ from portal.queue import huey
 from portal.services import (
     accounts,
     notify,
+    oidc_client,
     payment_notices,
     payments,
     procedure_forms,
@@ -140,6 +141,12 @@ def reconcile_payments() -> dict[str, int]:
 def purge_security_log() -> int:
     """Every 10 minutes: drop the security log's counts older than its retention (2 hours)."""
     return security_log.purge()
+
+
+@huey.periodic_task(crontab(minute="*/10"))
+def purge_sign_on_requests() -> int:
+    """Every 10 minutes: drop the national sign-ins that were used or have expired."""
+    return oidc_client.purge_requests()
 
 
 background.register(background.SEND_MAIL, send_mail)
