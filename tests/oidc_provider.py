@@ -9,7 +9,12 @@ Its sign-in page is a form prefilled with the identity to hand back (type, ID nu
 code, name, assurance level), which a test or a browser submits. `POST /_test/config` (JSON)
 sets the next identity and a fault to inject into the ID token: `wrong_signature` (signed with
 a key that is not published, under the published key's id), `wrong_audience`, `expired`, or
-`replay_nonce` (the nonce of the first sign-in it saw). `GET /_test/log` lists the logouts."""
+`replay_nonce` (the nonce of the first sign-in it saw); an outage to stand for a provider that
+does not answer well: `discovery` (its discovery document answers 500), `token` (its token
+endpoint answers 503), `token_slow` (its token endpoint answers after `delay` seconds), `jwks`
+(its keys answer 500); and the `redirect_uri` of the client (a live server's port is known only
+once it runs). Its sign-in page also has a button to cancel (the portal gets `access_denied`).
+`GET /_test/log` lists the logouts."""
 
 from __future__ import annotations
 
@@ -34,7 +39,9 @@ from werkzeug.serving import make_server
 
 KID = "test-key-1"
 FAULTS = ("", "wrong_signature", "wrong_audience", "expired", "replay_nonce")
-IDENTITY_FIELDS = ("sub", "account_type", "id_number", "tax_code", "name", "assurance_level")
+OUTAGES = ("", "discovery", "token", "token_slow", "jwks")
+IDENTITY_FIELDS = ("sub", "account_type", "id_number", "tax_code", "name", "assurance_level",
+                   "email")
 
 
 @dataclass
@@ -115,6 +122,8 @@ class State:
     rogue_key: RSAKey
     identity: dict[str, Any]
     fault: str = ""
+    outage: str = ""
+    delay: float = 0.0
     codes: dict[str, Code] = field(default_factory=dict)
     nonces: list[str] = field(default_factory=list)
     logouts: list[dict[str, str]] = field(default_factory=list)
@@ -205,6 +214,8 @@ def create_provider(
 
     @app.get("/.well-known/openid-configuration")
     def discovery() -> Any:
+        if state.outage == "discovery":
+            return "Internal Server Error", 500
         return jsonify(
             issuer=state.issuer,
             authorization_endpoint=f"{state.issuer}/authorize",
@@ -220,6 +231,8 @@ def create_provider(
 
     @app.get("/jwks")
     def jwks() -> Any:
+        if state.outage == "jwks":
+            return "Internal Server Error", 500
         return jsonify(keys=[state.key.as_dict(private=False)])
 
     @app.get("/healthz")
@@ -238,7 +251,8 @@ def create_provider(
         return (
             '<!doctype html><html lang="vi"><head><title>VNeID (test)</title></head><body>'
             f'<h1>VNeID (test)</h1><form method="post" action="{action}">{inputs}'
-            '<button type="submit">Đăng nhập</button></form></body></html>'
+            '<button type="submit">Đăng nhập</button> '
+            '<button type="submit" name="cancel" value="1">Huỷ</button></form></body></html>'
         )
 
     @app.post("/authorize")
@@ -250,6 +264,8 @@ def create_provider(
         person = Person(claims)
         grant = server.get_consent_grant(end_user=person)
         nonce = request.args.get("nonce")
+        if request.form.get("cancel"):  # the person declined: access_denied to the client
+            return server.create_authorization_response(grant=grant, grant_user=None)
         response = server.create_authorization_response(grant=grant, grant_user=person)
         if nonce and nonce not in state.nonces:
             state.nonces.append(nonce)
@@ -257,6 +273,10 @@ def create_provider(
 
     @app.post("/token")
     def token() -> Any:
+        if state.outage == "token":
+            return "Service Unavailable", 503
+        if state.outage == "token_slow":
+            time.sleep(state.delay)
         return server.create_token_response()
 
     @app.get("/logout")
@@ -274,6 +294,13 @@ def create_provider(
             state.fault = data["fault"]
         if "identity" in data:
             state.identity = dict(data["identity"])
+        if "outage" in data:
+            if data["outage"] not in OUTAGES:
+                return jsonify(error="unknown outage"), 400
+            state.outage = data["outage"]
+            state.delay = float(data.get("delay", 0))
+        if "redirect_uri" in data:
+            state.client.redirect_uri = str(data["redirect_uri"])
         return jsonify(ok=True)
 
     @app.get("/_test/log")

@@ -138,7 +138,8 @@ PAGES: list[PageSpec] = [
     _errors("forgotten password, errors", "anonymous", "/password/forgot", SUBMIT),
     PageSpec("reset link, used or expired", "anonymous", "/password/reset?t=x", 410),
     PageSpec("my account", "enterprise", "/account"),
-    _errors("my account, errors", "enterprise", "/account", SUBMIT),
+    _errors("my account, errors", "enterprise", "/account",
+            "form[action='/account/password'] button[type=submit]"),
     PageSpec("enterprises to check", "officer", "/officer/enterprises"),
     _errors("enterprises to check, errors", "officer", "/officer/enterprises",
             "form[action$='/reject'] button[type=submit]"),
@@ -189,6 +190,21 @@ PAGES += [
     PageSpec("API client, new secret", "admin", "/admin/api-clients/{api_key}/rotate",
              press="main form button[type=submit]"),
 ]
+# Single sign-on with the national identity (the tour's portal is configured with a provider,
+# NATIONAL_ID: the login page shows its button, My account the link): a sign-in cancelled at
+# the provider, and a provider that cannot serve it, each said next to the button.
+PAGES += [
+    PageSpec("login, national sign-in cancelled", "anonymous",
+             "/login/national/callback?error=access_denied&state=x", 422),
+    PageSpec("login, national identity service not answering", "anonymous",
+             "/login/national/callback?error=temporarily_unavailable&state=x", 503),
+]
+# The provider's settings: its pages are never opened in the tour, so nothing answers there.
+NATIONAL_ID = {
+    "PORTAL_NATIONAL_ID_DISCOVERY_URL": "http://127.0.0.1:9/.well-known/openid-configuration",
+    "PORTAL_NATIONAL_ID_CLIENT_ID": "cong-dvc-hai-quan",
+    "PORTAL_NATIONAL_ID_CLIENT_SECRET": "tour-client-secret",
+}
 
 
 # --- data ----------------------------------------------------------------------------------
@@ -256,7 +272,7 @@ def tour_server(settings, units, catalogue, forms, people) -> Iterator[tuple[Liv
     """The portal with the tour's people and dossiers, served on a free port."""
     ids = build_dossiers(people, settings)
     load_holidays()  # the statutory days off the portal starts with (data/seed/holidays_vn.csv)
-    live = LiveServer(settings)
+    live = LiveServer(settings, NATIONAL_ID)
     yield live, ids
     live.stop()
 

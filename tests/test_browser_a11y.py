@@ -66,7 +66,7 @@ def describe(violations: list[dict]) -> str:
 
 # Problems axe does not look for: duplicate ids (axe 4.14 checks only those ARIA refers to),
 # and on pages with errors, fields that do not name their label's hint and error, and error
-# summary links that lead nowhere a keyboard user can type.
+# summary links that lead nowhere a keyboard user can type (or press, for a button-only choice).
 FORM_PROBLEMS = """() => {
   const problems = [];
   const seen = new Set();
@@ -97,9 +97,12 @@ FORM_PROBLEMS = """() => {
     if (!ref && !error.closest('#save-status'))
       problems.push(`no field names the error "${error.textContent.trim()}"`);
   }
+  // A choice that is only a button (the national identity's sign-in) has that button as its
+  // field: the link leads to what tries again, and the button names the error.
+  const fields = controls + ', button[aria-describedby]';
   for (const link of document.querySelectorAll('.app-error-summary a[href^="#"]')) {
     const target = document.getElementById(link.getAttribute('href').slice(1));
-    if (!target || !target.matches(controls))
+    if (!target || !target.matches(fields))
       problems.push(`the summary link "${link.textContent.trim()}" leads to no field`);
   }
   return problems;

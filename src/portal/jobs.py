@@ -20,6 +20,7 @@ from portal.services import (
     accounts,
     national_outbox,
     notify,
+    oidc_client,
     payment_notices,
     payments,
     procedure_forms,
@@ -163,6 +164,12 @@ def flush_national_sync() -> int:
     for dossier_id in ids:
         sync_dossier(dossier_id)
     return len(ids)
+
+
+@huey.periodic_task(crontab(minute="*/10"))
+def purge_sign_on_requests() -> int:
+    """Every 10 minutes: drop the national sign-ins that were used or have expired."""
+    return oidc_client.purge_requests()
 
 
 background.register(background.SEND_MAIL, send_mail)

@@ -111,6 +111,9 @@ class Enterprise(BaseModel):
         table_name = "enterprise"
 
 
+NO_PASSWORD = "!"  # the start of the password hash of an account that has no password
+
+
 class User(BaseModel):
     username = CharField(max_length=254, unique=True)  # an e-mail address for enterprises
     password_hash = CharField(max_length=255)
@@ -133,6 +136,12 @@ class User(BaseModel):
 
     class Meta:
         table_name = "app_user"
+
+    @property
+    def has_password(self) -> bool:
+        """Whether a password may log this account in: an account made by a sign-in with the
+        national identity has none (its hash starts with "!", which argon2 never verifies)."""
+        return not self.password_hash.startswith(NO_PASSWORD)
 
     @property
     def may_act_for_enterprise(self) -> bool:

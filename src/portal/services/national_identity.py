@@ -26,7 +26,7 @@ from typing import Any
 
 from portal.db import reading, transactional
 from portal.i18n import current_language
-from portal.models import Enterprise, NationalIdentity, User, utcnow
+from portal.models import NO_PASSWORD, Enterprise, NationalIdentity, User, utcnow
 from portal.services import enrolment, history, login_limits, logins
 from portal.services.accounts import normalise_tax_code, tax_code_problem
 from portal.services.errors import N_
@@ -34,7 +34,7 @@ from portal.services.oidc_client import Completed, SignOnError
 
 CITIZEN, ENTERPRISE, ORGANISATION = 1, 2, 3
 KINDS = (CITIZEN, ENTERPRISE, ORGANISATION)
-UNUSABLE_PASSWORD = "!national-identity"  # no password logs in (argon2 refuses the hash)
+UNUSABLE_PASSWORD = NO_PASSWORD + "national-identity"  # no password logs in (User.has_password)
 THROTTLE_NAME = "national identity"  # failed sign-ins are counted under this login name
 
 

@@ -41,6 +41,9 @@ REQUEST_MINUTES = 10  # how long a login may stay at the provider
 METADATA_SECONDS = 3600  # how long the discovery document and the keys are kept
 TIMEOUT = 10.0
 LEEWAY = 60  # seconds of clock difference allowed on the token's times
+# The OAuth error codes by which a provider says it cannot serve now (RFC 6749, 4.1.2.1, 5.2).
+PROVIDER_DOWN = ("server_error", "temporarily_unavailable")
+UNAVAILABLE = N_("The national identity service does not answer. Try again later.")
 
 
 class SignOnError(DomainError):
@@ -104,15 +107,9 @@ def _get_json(provider: Provider, url: str) -> dict[str, Any]:
             response.raise_for_status()
             data = response.json()
     except Exception as exc:  # network, HTTP status or JSON: the provider is not usable now
-        raise DomainError(
-            N_("The national identity service does not answer. Try again later."),
-            kind="unavailable",
-        ) from exc
+        raise DomainError(UNAVAILABLE, kind="unavailable") from exc
     if not isinstance(data, dict):
-        raise DomainError(
-            N_("The national identity service does not answer. Try again later."),
-            kind="unavailable",
-        )
+        raise DomainError(UNAVAILABLE, kind="unavailable")
     return data
 
 
@@ -134,10 +131,7 @@ def metadata(provider: Provider) -> dict[str, Any]:
         data = _get_json(provider, provider.discovery_url)
         needed = ("issuer", "authorization_endpoint", "token_endpoint", "jwks_uri")
         if any(not isinstance(data.get(k), str) for k in needed):
-            raise DomainError(
-                N_("The national identity service does not answer. Try again later."),
-                kind="unavailable",
-            )
+            raise DomainError(UNAVAILABLE, kind="unavailable")
         return data
 
     return _cached("meta:" + provider.discovery_url, fetch)
@@ -181,6 +175,19 @@ def _store(state: str, nonce: str, verifier: str, user_id: int | None, next_path
         next_path=next_path[:500],
         created_at=now,
         expires_at=now + dt.timedelta(minutes=REQUEST_MINUTES),
+    )
+
+
+@transactional
+def purge_requests(now: dt.datetime | None = None) -> int:
+    """Delete the sign-in requests that were used or have expired; returns how many went.
+    Neither can be accepted again once gone: a state is accepted only while its row exists,
+    unused and unexpired, and an ID token only with the nonce of the row its state names."""
+    now = now or utcnow()
+    return (
+        SignOnRequest.delete()
+        .where(SignOnRequest.used_at.is_null(False) | (SignOnRequest.expires_at < now))
+        .execute()
     )
 
 
@@ -238,15 +245,14 @@ def finish(provider: Provider, state: str, code: str, session_state: str) -> Com
                 redirect_uri=provider.redirect_uri,
             )
     except OAuthError as exc:
+        if exc.error in PROVIDER_DOWN:  # the provider's own trouble, not the sign-in's
+            raise DomainError(UNAVAILABLE, kind="unavailable") from exc
         raise SignOnError(
             N_("The national identity service refused the sign-in (%(error)s)."),
             error=str(exc.error or "")[:100],
         ) from None
     except Exception as exc:
-        raise DomainError(
-            N_("The national identity service does not answer. Try again later."),
-            kind="unavailable",
-        ) from exc
+        raise DomainError(UNAVAILABLE, kind="unavailable") from exc
     id_token = token.get("id_token")
     if not isinstance(id_token, str):
         raise SignOnError(N_("The national identity service sent no identity token."))

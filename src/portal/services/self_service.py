@@ -1,12 +1,18 @@
 """What users do to their own account: change the password, log out everywhere, and reset a
 forgotten password by an e-mailed single-use link. Each is recorded in the history (never
-public)."""
+public).
+
+An account made by a sign-in with the national identity has no password (User.has_password):
+it logs in only with the national identity, so it has none to change, and a reset link never
+gives it one (that would add a weaker way in than the identity's); a reset asked for its
+e-mail address tells it by e-mail to log in with VNeID."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from portal.db import db, reading, transactional
+from portal.models import NO_PASSWORD as NO_PASSWORD_HASH
 from portal.models import User, utcnow
 from portal.services import accounts, history, login_limits
 from portal.services.account_links import RESET, AccountLinks
@@ -17,6 +23,10 @@ from portal.services.notify import language_of
 from portal.services.validation import validate
 
 USED_LINK = N_("This link does not work any more: it was used, or it has expired.")
+NO_PASSWORD = N_(
+    "Your account has no password: you log in with your national identity (the Log in with "
+    "VNeID button of the login page)."
+)
 EMAIL_FIELD = [accounts.email_field()]
 
 
@@ -32,9 +42,12 @@ def _new_password_errors(data: dict[str, Any], username: str) -> dict[str, Messa
 
 def change_password(user_id: int, data: dict[str, Any], session_key: str, client_addr: str) -> None:
     """Change the user's password after checking the current one, and end the user's other
-    sessions (this one, `session_key`, goes on). Raises ValidationError."""
+    sessions (this one, `session_key`, goes on). Raises ValidationError, DomainError
+    (conflict) for an account that has no password."""
     with db.connection_context():
         user = User.get_by_id(user_id)
+    if not user.has_password:
+        raise DomainError(NO_PASSWORD, kind="conflict")
     errors = _new_password_errors(data, user.username)
     if not accounts.check_password(user, str(data.get("current_password", ""))[:256]):
         errors["current_password"] = Message(N_("This is not your current password."))
@@ -88,7 +101,10 @@ def request_reset(data: dict[str, Any], client_addr: str, links: AccountLinks) -
 def _request_reset(email: str, client_addr: str, links: AccountLinks) -> None:
     login_limits.count_request(RESET_REQUESTED, email, client_addr, utcnow())
     user = User.get_or_none(User.username == email)
-    if user is None or not user.active or not user.email:
+    if user is None:
+        _tell_national_accounts(email)
+        return
+    if not user.active or not user.email or not user.has_password:
         return
     language = language_of(user)
     body = mail_text(
@@ -103,10 +119,32 @@ def _request_reset(email: str, client_addr: str, links: AccountLinks) -> None:
     send(user.email, N_("Set a new password"), body, language)
 
 
+def _tell_national_accounts(email: str) -> None:
+    """Tell the accounts without a password that have this address how they log in (their
+    user name is not their address, so a reset never finds them)."""
+    without_password = User.password_hash.startswith(NO_PASSWORD_HASH)
+    found = User.select().where(User.email == email, User.active, without_password).first()
+    if found is None:
+        return
+    language = language_of(found)
+    body = mail_text(
+        N_(
+            "Someone asked to reset the password of your account on the customs online "
+            "public-service portal. Your account has no password: you log in with your "
+            "national identity, by the Log in with VNeID button of the login page. If you did "
+            "not ask, ignore this e-mail."
+        ),
+        language,
+    )
+    send(found.email, N_("How you log in"), body, language)
+
+
 @reading
 def reset_user(token: str, links: AccountLinks) -> User | None:
-    """The account a reset link is for, while the link is good; else None."""
-    return links.user(RESET, token)
+    """The account a reset link is for, while the link is good and the account has a
+    password; else None."""
+    user = links.user(RESET, token)
+    return user if user is not None and user.has_password else None
 
 
 def reset_password(token: str, data: dict[str, Any], client_addr: str, links: AccountLinks) -> None:

@@ -79,7 +79,10 @@ async def national_login_callback(request: Request) -> Response:
     params = request.query_params
     session_state = request.session.pop(STATE, "")
     addr = client_addr(request)
-    if params.get("error"):
+    error = params.get("error", "")
+    if error in oidc_client.PROVIDER_DOWN:  # the provider could not serve the sign-in
+        return _refused(request, translate(oidc_client.UNAVAILABLE), 503)
+    if error:
         return _refused(
             request, _("The sign-in at the national identity service was cancelled."), 422
         )
