@@ -350,6 +350,9 @@ EXPECTED = {
     "public": {None, *ROLES},
     # a gateway's notification: admitted without a session (its signature is checked)
     "gateway": {None, *ROLES},
+    # a system calling the API: admitted without a session (its signature and scopes are
+    # checked by web/api_auth.py)
+    "api_client": {None, *ROLES},
     "signed_in": set(ROLES),
     "enterprise": {"enterprise"},
     "unit_staff": {"officer", "leader"},
@@ -376,7 +379,7 @@ def test_policy(rule, role):
 @pytest.mark.parametrize("rule", sorted(EXPECTED))
 def test_inactive_users_are_only_allowed_public_routes(rule):
     user = User(username="x", role="admin", active=False)
-    assert allows(rule, user) is (rule in ("public", "gateway"))
+    assert allows(rule, user) is (rule in ("public", "gateway", "api_client"))
 
 
 def test_unknown_rule_is_an_error():
