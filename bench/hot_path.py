@@ -25,12 +25,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from server import ROOT, start_server, stop_server  # noqa: E402
+from server import ROOT, start_server, stop_server, wait_until_up  # noqa: E402
 
 BROWSER = "gzip, deflate, br, zstd"
 # The sides, by the cookie they send: an anonymous visitor (the kept page: web/shared_pages.py),
@@ -54,14 +53,7 @@ def start_bare(port: int, workers: int, size: int, compress: bool) -> subprocess
                "--log-level", "warning", "--app-dir", str(ROOT / "bench"),
                "--workers", str(workers)]
     proc = subprocess.Popen(command, env=env, cwd=ROOT)
-    for _ in range(300):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1)
-            return proc
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("the bare page did not start")
+    return wait_until_up(proc, f"http://127.0.0.1:{port}/")
 
 
 def wrk(

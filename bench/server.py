@@ -35,14 +35,19 @@ def start_server(
     if workers > 1:
         command += ["--workers", str(workers)]
     proc = subprocess.Popen(command, env=full_env, cwd=ROOT, stdout=log, stderr=log)
+    return wait_until_up(proc, f"http://127.0.0.1:{port}/healthz")
+
+
+def wait_until_up(proc: subprocess.Popen, url: str) -> subprocess.Popen:
+    """Wait (30 s at most) until `url` answers; kill `proc` and exit if it does not."""
     for _ in range(300):
         try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
+            urllib.request.urlopen(url, timeout=1)
             return proc
         except OSError:
             time.sleep(0.1)
     proc.kill()
-    raise SystemExit("the server did not start")
+    raise SystemExit(f"the server did not start ({url})")
 
 
 def stop_server(proc: subprocess.Popen) -> None:

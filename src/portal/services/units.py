@@ -139,18 +139,21 @@ def load_units(path: Path, structure: str) -> int:
     if UnitStructure.get_or_none(UnitStructure.code == structure) is None:
         raise ValueError(f"structure {structure} has no effective date: record it first")
     rows = read_unit_file(path)
+    # The structure's units by code, read once (a query per row made seeding a test's units
+    # take a third of a second).
+    known = {u.code: u for u in Unit.select().where(Unit.structure == structure)}
     for row in rows:
         if row.kind not in UNIT_KINDS or not re.fullmatch(CODE_PATTERN, row.code):
             raise ValueError(f"{path}: bad unit row {row}")
-        parent = _in(structure, row.parent_code) if row.parent_code else None
+        parent = known.get(row.parent_code) if row.parent_code else None
         if row.parent_code and parent is None:
             raise ValueError(
                 f"{path}: parent {row.parent_code} of {row.code} is not defined before it"
             )
-        unit = _in(structure, row.code)
+        unit = known.get(row.code)
         values = {"name": row.name, "kind": row.kind, "structure": structure, "parent": parent}
         if unit is None:
-            Unit.create(code=row.code, **values)
+            known[row.code] = Unit.create(code=row.code, **values)
         else:
             Unit.update(**values).where(Unit.id == unit.id).execute()
     return len(rows)

@@ -46,6 +46,26 @@ def _context(request: Request) -> dict[str, Any]:
     }
 
 
+class _CompiledTemplates(jinja2.BytecodeCache):
+    """Templates compiled once per process, shared by every app made in it (a test run makes
+    one per test; a web process more than one when reloaded): Jinja checks each entry against
+    the template's source checksum, so a changed template is compiled again."""
+
+    def __init__(self) -> None:
+        self._code: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        code = self._code.get(bucket.key)
+        if code is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        self._code[bucket.key] = bucket.bytecode_to_string()
+
+
+_COMPILED = _CompiledTemplates()
+
+
 def make_templates(
     settings: Settings, static_url: Any, directory: Path | None = None, urls: Urls | None = None
 ) -> Jinja2Templates:
@@ -59,6 +79,7 @@ def make_templates(
         # Checking every template file's time on every render (the default) costs a stat()
         # per template, layout and macro file of each page: only while developing.
         auto_reload=settings.debug,
+        bytecode_cache=_COMPILED,
     )
     env.install_gettext_callables(  # type: ignore[attr-defined]
         i18n.gettext_,
