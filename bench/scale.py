@@ -50,8 +50,15 @@ class Browser:
         headers = {"Cookie": self.cookie} if self.cookie else {}
         if body:
             headers["Content-Type"] = "application/x-www-form-urlencoded"
-        self.conn.request(method, path, body=body or None, headers=headers)
-        resp = self.conn.getresponse()
+        try:
+            self.conn.request(method, path, body=body or None, headers=headers)
+            resp = self.conn.getresponse()
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            # The server closed the kept-alive connection while it was idle (uvicorn's
+            # keep-alive time-out): a browser opens a new one and sends the request again.
+            self.conn.close()
+            self.conn.request(method, path, body=body or None, headers=headers)
+            resp = self.conn.getresponse()
         data = resp.read()
         for name, value in resp.getheaders():
             if name.lower() == "set-cookie" and value.startswith("portal_session="):
