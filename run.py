@@ -477,6 +477,23 @@ def cmd_export_procedures(args: argparse.Namespace) -> None:
     print(f"Exported the catalogue to {path} ({fmt.upper()}).")
 
 
+def cmd_rebuild_statistics(args: argparse.Namespace) -> None:
+    import time
+
+    from portal.db import configure
+    from portal.migrations import check_schema
+    from portal.services.stat_facts import rebuild
+
+    configure(settings())
+    check_schema()
+    began = time.monotonic()
+    facts, days = rebuild()
+    print(
+        f"The statistics were rebuilt from {facts} dossiers ({days} unit-days) in "
+        f"{time.monotonic() - began:.0f} s."
+    )
+
+
 def cmd_load_units(args: argparse.Namespace) -> None:
     from portal.db import configure
     from portal.migrations import migrate
@@ -671,6 +688,11 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("export-procedures", help="export the catalogue to a .csv or .json file")
     s.add_argument("file")
     s.set_defaults(func=cmd_export_procedures)
+    s = sub.add_parser(
+        "rebuild-statistics",
+        help="recount the statistics' maintained counts from the dossiers (after a bulk load)",
+    )
+    s.set_defaults(func=cmd_rebuild_statistics)
     s = sub.add_parser("load-units", help="load a unit tree from a CSV file")
     s.add_argument("file")
     s.add_argument(

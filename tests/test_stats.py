@@ -17,7 +17,7 @@ import pytest
 from portal import i18n
 from portal.db import db
 from portal.models import Dossier, Enterprise, Procedure, Unit, User, utcnow
-from portal.services import history, stats
+from portal.services import history, stat_facts, stats
 from portal.services.deadlines import to_utc
 from portal.services.errors import ValidationError
 from portal.services.workflow import (
@@ -67,7 +67,7 @@ def report(**raw: str) -> stats.Report:
 def add_dossier(unit: str, enterprise: Enterprise, status: int, **times: dt.datetime) -> Dossier:
     proc = Procedure.get(Procedure.code == "1.005458")
     owner = User.get(User.role == "enterprise")
-    return Dossier.create(
+    dossier = Dossier.create(
         procedure=proc,
         enterprise=enterprise,
         owner=owner,
@@ -76,6 +76,8 @@ def add_dossier(unit: str, enterprise: Enterprise, status: int, **times: dt.date
         status=status,
         **times,
     )
+    stat_facts.refresh(dossier.id)  # as history.record does with every change
+    return dossier
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ from playhouse.migrate import migrate as run_operations
 from portal import models
 from portal.db import db, is_postgres
 from portal.models import ALL_MODELS, SchemaVersion
+from portal.services import stat_facts
 from portal.services.calendar import load_holidays
 from portal.services.history import ensure_head
 from portal.services.seed import seed_pattern_messages
@@ -400,6 +401,17 @@ def _v20_sync() -> None:
     db.create_tables([models.NationalMessage])
 
 
+def _v21_statistics() -> None:
+    """The statistics' maintained counts (a fact per dossier, counts per unit and day), built
+    from the dossiers there are, and the index the inbox and the statistics read a unit's
+    open dossiers by."""
+    db.create_tables([models.DossierFact, models.StatDay])
+    have = {tuple(i.columns) for i in db.get_indexes("dossier")}
+    if ("unit_id", "status", "due_at") not in have:
+        run_operations(_migrator().add_index("dossier", ("unit_id", "status", "due_at"), False))
+    stat_facts.rebuild()
+
+
 # version -> step that upgrades a database from version-1 to version.
 STEPS: dict[int, Callable[[], None]] = {
     2: _v2_dossiers,
@@ -421,8 +433,9 @@ STEPS: dict[int, Callable[[], None]] = {
     18: _v18_sso,
     19: _v19_api,
     20: _v20_sync,
+    21: _v21_statistics,
 }
-LATEST = 20
+LATEST = 21
 
 
 class SchemaError(RuntimeError):

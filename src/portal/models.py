@@ -379,6 +379,9 @@ class Dossier(BaseModel):
 
     class Meta:
         table_name = "dossier"
+        # The inbox and the statistics read a unit's open dossiers by status and due date,
+        # however many it has closed.
+        indexes = ((("unit", "status", "due_at"), False),)
 
     @property
     def at_counter(self) -> bool:
@@ -853,6 +856,58 @@ class NationalMessage(BaseModel):
         table_name = "national_message"
 
 
+class DossierFact(BaseModel):
+    """What the statistics count of one submitted dossier (services/stat_facts.py keeps it as
+    the dossier changes): its days in Vietnam's calendar, not UTC times. `prev_any` and
+    `prev_top` are the enterprise's previous day of submission (anywhere, and to the same
+    department or regional branch), so that the enterprises taking part in a period are
+    counted without COUNT(DISTINCT)."""
+
+    dossier = ForeignKeyField(Dossier, primary_key=True, on_delete="CASCADE")
+    unit_id = IntegerField(default=0)  # 0: no unit
+    top_id = IntegerField(default=0)  # its department or regional branch; 0: none
+    procedure_id = IntegerField()
+    enterprise_id = IntegerField()
+    received_on = DateField()
+    counter = BooleanField(default=False)
+    issued_at = DateTimeField(null=True)  # when the result was last issued (status 9)
+    done_on = DateField(null=True)  # completed (a result issued or returned) on
+    on_time = BooleanField(default=False)
+    closed_on = DateField(null=True)  # withdrawn, refused or stopped on
+    closed_status = IntegerField(null=True)
+    prev_any = DateField(null=True)
+    prev_top = DateField(null=True)
+
+    class Meta:
+        table_name = "dossier_fact"
+        indexes = (
+            (("received_on", "prev_any"), False),
+            (("top_id", "received_on", "prev_top"), False),
+            (("enterprise_id", "received_on"), False),
+            (("procedure_id", "received_on"), False),
+            (("procedure_id", "top_id", "received_on"), False),
+        )
+
+
+class StatDay(BaseModel):
+    """The statistics' counts of one unit on one day (Vietnam's calendar), maintained with
+    every change of a dossier: a period's figures are sums over its days."""
+
+    unit_id = IntegerField()  # 0: dossiers with no unit
+    day = DateField()
+    received = IntegerField(default=0)
+    counter = IntegerField(default=0)
+    completed = IntegerField(default=0)
+    on_time = IntegerField(default=0)
+    withdrawn = IntegerField(default=0)
+    refused = IntegerField(default=0)
+    stopped = IntegerField(default=0)
+
+    class Meta:
+        table_name = "stat_day"
+        indexes = ((("day", "unit_id"), True), (("unit_id", "day"), False))
+
+
 ALL_MODELS = [
     SchemaVersion,
     UnitStructure,
@@ -891,4 +946,6 @@ ALL_MODELS = [
     ApiNonce,
     ApiDossier,
     NationalMessage,
+    DossierFact,
+    StatDay,
 ]

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from portal import history_keys
 from portal.db import db, is_postgres, reading
 from portal.models import Dossier, DossierEvent, HistoryHead, User, utcnow
-from portal.services import national_outbox
+from portal.services import national_outbox, stat_facts
 
 GENESIS = "0" * 64
 
@@ -139,6 +139,8 @@ def record(
     HistoryHead.update(last_hash=event.hash, count=HistoryHead.count + 1).where(
         HistoryHead.id == head.id
     ).execute()
+    if dossier is not None:
+        stat_facts.refresh(dossier.id)
     if dossier is not None and status_after is not None and status_after != status_before:
         national_outbox.on_status_change(dossier, event)
     return event

@@ -20,7 +20,7 @@ from peewee import JOIN, Case, fn
 
 from portal.db import reading
 from portal.models import Dossier, DossierEvent, Unit, utcnow
-from portal.services import payments, units
+from portal.services import payments, stat_facts, stat_figures, units
 from portal.services.catalogue import level_summary
 from portal.services.catalogue_files import csv_safe
 from portal.services.deadlines import to_local, to_utc
@@ -193,16 +193,8 @@ def top_units(day: dt.date | None = None) -> list[Unit]:
 
 def _tops() -> tuple[dict[int, int], dict[int, Unit]]:
     """Each unit's top unit (itself or the ancestor of kind TOP_KIND), and the top units."""
-    units = {u.id: u for u in Unit.select()}
-    tops: dict[int, int] = {}
-    for unit in units.values():
-        node, seen = unit, set()
-        while node.kind != TOP_KIND and node.parent_id in units and node.id not in seen:
-            seen.add(node.id)
-            node = units[node.parent_id]
-        if node.kind == TOP_KIND:
-            tops[unit.id] = node.id
-    return tops, {u.id: u for u in units.values() if u.kind == TOP_KIND}
+    top_units = Unit.select().where(Unit.kind == TOP_KIND)
+    return stat_facts.tops(), {u.id: u for u in top_units}
 
 
 @dataclass(frozen=True)
@@ -337,9 +329,92 @@ def _scope(query: StatsQuery) -> tuple[list[int] | None, dict[int, int], dict[in
     return ids, tops, top_units_by_id
 
 
+def _departments(
+    query: StatsQuery, received_units: set[int], tops: dict[int, int], top_by_id: dict[int, Unit]
+) -> tuple[int, int]:
+    """Departments (or regional branches) that received dossiers, out of those counted: the
+    structure's active ones in force at the period's end, or the one asked for."""
+    if query.unit is None:
+        structure = query.structure
+        counted = {t.id for t in top_by_id.values() if t.structure == structure and t.active}
+    else:
+        counted = {query.unit.id}
+    return len({tops.get(u) for u in received_units} & counted), len(counted)
+
+
 @reading
 def build_report(query: StatsQuery, now: dt.datetime | None = None) -> Report:
-    """The headline figures, the catalogue's levels and one page of the per-unit table."""
+    """The headline figures, the catalogue's levels and one page of the per-unit table, from
+    the maintained counts (services/stat_figures.py)."""
+    now = now or utcnow()
+    unit_ids, tops, top_by_id = _scope(query)
+    first, last = query.date_from, query.date_to
+    counts = stat_figures.period_counts(first, last, unit_ids)
+    in_progress, overdue = stat_figures.open_counts(now, unit_ids)
+    received_units = stat_figures.units_receiving(first, last, unit_ids)
+    departments, departments_total = _departments(query, received_units, tops, top_by_id)
+    paid, paid_online = payments.paid_counts(*query.bounds(), unit_ids)
+    figures = Figures(
+        **{name: counts[name] for name in FIGURE_COUNTS},
+        late=counts["completed"] - counts["on_time"],
+        in_progress=in_progress,
+        overdue=overdue,
+        enterprises=stat_figures.enterprises(first, last, query.unit.id if query.unit else None),
+        departments=departments,
+        departments_total=departments_total,
+        counter=counts["counter"],
+        payments=paid,
+        paid_online=paid_online,
+    )
+    rows = _counted_rows(query, now, unit_ids)
+    number = min(max(1, query.page), max(1, -(-len(rows) // PER_PAGE)))
+    page = Page(rows[(number - 1) * PER_PAGE : number * PER_PAGE], number, PER_PAGE, len(rows))
+    return Report(query, figures, catalogue_levels(), page)
+
+
+FIGURE_COUNTS = ("received", "completed", "on_time", "withdrawn", "refused", "stopped")
+
+
+def _counted_rows(query: StatsQuery, now: dt.datetime, unit_ids: list[int] | None) -> list:
+    """Every row of the per-unit table from the maintained counts, in the query's order."""
+    counts = stat_figures.unit_counts(query.date_from, query.date_to, unit_ids)
+    overdue = stat_figures.overdue_by_unit(now, unit_ids)
+    ids = (set(counts) | set(overdue)) - {0}
+    rows = []
+    for unit in Unit.select(Unit.id, Unit.code, Unit.name, Unit.structure).where(
+        Unit.id.in_(list(ids) or [0])
+    ):
+        c = counts.get(unit.id, dict.fromkeys(stat_facts.COUNTS, 0))
+        row = UnitRow(
+            code=unit.code,
+            name=unit.name,
+            structure=unit.structure,
+            received=c["received"],
+            completed=c["completed"],
+            on_time=c["on_time"],
+            late=c["completed"] - c["on_time"],
+            overdue=overdue.get(unit.id, 0),
+        )
+        if row.received + row.completed + row.overdue > 0:
+            rows.append(row)
+    return _sorted(rows, query.sort)
+
+
+def _sorted(rows: list[UnitRow], sort: str) -> list[UnitRow]:
+    """The rows by `sort` (a column, descending when it starts with "-"; no rate last), then
+    by code and structure, as the recount's ORDER BY gives them."""
+    column = sort.lstrip("-")
+    rows = sorted(rows, key=lambda r: (r.code, r.structure))
+    key = (lambda r: r.code) if column == "unit" else (lambda r: getattr(r, column))
+    known = [r for r in rows if key(r) is not None]
+    known.sort(key=key, reverse=sort.startswith("-"))
+    return known + [r for r in rows if key(r) is None]
+
+
+@reading
+def recount(query: StatsQuery, now: dt.datetime | None = None) -> Report:
+    """The same report counted directly from the dossiers (the definition the maintained
+    counts must equal: tests compare them)."""
     now = now or utcnow()
     sql = _Sql(query, now)
     unit_ids, tops, top_by_id = _scope(query)
@@ -358,17 +433,13 @@ def build_report(query: StatsQuery, now: dt.datetime | None = None) -> Report:
     received_units = sql.base(Dossier.unit, unit_ids=unit_ids).where(
         sql.conditions["received"], Dossier.unit.is_null(False)
     )
-    if query.unit is None:
-        structure = query.structure
-        counted = {t.id for t in top_by_id.values() if t.structure == structure and t.active}
-    else:
-        counted = {query.unit.id}
-    departments = {tops.get(r.unit_id) for r in received_units.distinct()} & counted
+    units_received = {r.unit_id for r in received_units.distinct()}
+    departments, departments_total = _departments(query, units_received, tops, top_by_id)
     paid, paid_online = payments.paid_counts(*query.bounds(), unit_ids)
     figures = Figures(
         **{name: int(row[name] or 0) for name in [*names, "enterprises"]},
-        departments=len(departments),
-        departments_total=len(counted),
+        departments=departments,
+        departments_total=departments_total,
         payments=paid,
         paid_online=paid_online,
     )
@@ -411,9 +482,8 @@ def unit_table(query: StatsQuery, sql: _Sql, unit_ids: list[int] | None) -> Page
 @reading
 def unit_rows(query: StatsQuery, now: dt.datetime | None = None) -> list[UnitRow]:
     """Every row of the per-unit table, in the query's order (for the CSV export)."""
-    sql = _Sql(query, now or utcnow())
     unit_ids, _, _ = _scope(query)
-    return [_row(r) for r in _unit_query(sql, unit_ids, query.sort)]
+    return _counted_rows(query, now or utcnow(), unit_ids)
 
 
 def units_csv(rows: list[UnitRow], headers: list[str]) -> str:

@@ -1,0 +1,134 @@
+"""The statistics' maintained counts (services/stat_facts.py) equal a direct recount
+(stats.recount) after random activity through the services, and `rebuild` makes the same
+counts from the dossiers; on SQLite and PostgreSQL (the suite's DATABASE_URL)."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import random
+
+import pytest
+
+from portal.db import db
+from portal.models import Dossier, DossierFact, StatDay, Unit, utcnow
+from portal.services import dossiers, processing, stat_facts, stats
+from portal.services.errors import DomainError, NotFound, ValidationError
+from portal.services.status import DRAFT
+from portal.services.workflow import available
+from tests.dossier_fixtures import PDF, complete_draft, ctx_of, documents, forms, people
+from tests.test_properties_workflow import KIND_OF, PEOPLE, onward, snapshot
+
+__all__ = ["ctx_of", "forms", "people"]  # fixtures used by the tests below
+
+OTHER_UNIT = "01AB"  # another regional branch's office than tests.dossier_fixtures.UNIT
+
+
+def random_activity(rng: random.Random, ctxs: dict, signed_result: bytes, n: int) -> list[int]:
+    """`n` dossiers of two enterprises to two offices, moved by random steps (mostly onward,
+    some offered to somebody, some refused); one in five promised a date already past."""
+    owners = ["owner", "stranger"]
+    made = []
+    for i in range(n):
+        owner = ctxs[owners[i % 2]]
+        did = complete_draft(owner, "02CI" if i % 3 else OTHER_UNIT)
+        if i % 4 != 3:  # some stay drafts, which are never counted
+            dossiers.submit(owner, did, f"counts-{did}")
+        made.append(did)
+    supplement = documents()[0].id
+    for _ in range(n * 12):
+        did = rng.choice(made)
+        dossier, facts, _ = snapshot(did)
+        if facts.status == DRAFT:
+            continue
+        roll = rng.random()
+        if roll < 0.6:
+            action, who = onward(facts, supplement_sent=rng.random() < 0.7)
+        else:
+            offered = [(t.action, p) for p in PEOPLE if p in KIND_OF
+                       for t in available(KIND_OF[p], facts)]
+            if not offered:
+                continue
+            action, who = rng.choice(offered)
+        if who == "owner" and dossier.owner_id != ctxs["owner"].user.id:
+            who = "stranger"
+        ctx = ctxs[who]
+        with contextlib.suppress(DomainError, NotFound, ValidationError):
+            if action == "attach_result":
+                processing.upload_result(ctx, did, "ket-qua.pdf", [signed_result])
+            elif action == "attach_supplement":
+                dossiers.add_attachment(ctx, did, supplement, "bo-sung.pdf", [PDF],
+                                        purpose="supplement")
+            else:
+                processing.act(ctx, did, action, "Ghi chú kiểm thử", to_user=None)
+        if rng.random() < 0.2:
+            with db.connection_context():
+                past = utcnow() - dt.timedelta(days=rng.randint(1, 3))
+                Dossier.update(due_at=past).where(Dossier.id == did, Dossier.due_at.is_null(False)
+                                                  ).execute()
+                # The promised date passing is not an event: nothing else records it.
+                stat_facts.refresh(did)
+    return made
+
+
+def compare(query: stats.StatsQuery, now: dt.datetime) -> stats.Report:
+    counted, recounted = stats.build_report(query, now), stats.recount(query, now)
+    assert counted.figures == recounted.figures, query
+    with db.connection_context():
+        assert stats.unit_rows(query, now) == list(recounted.units.items), query
+    return counted
+
+
+def table_rows() -> tuple[list, list]:
+    with db.connection_context():
+        facts = list(DossierFact.select().order_by(DossierFact.dossier).tuples())
+        days = [r for r in StatDay.select().order_by(StatDay.day, StatDay.unit_id).tuples()
+                if any(r[3:])]
+    return facts, [r[1:] for r in days]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_counts_equal_a_recount_after_random_activity(people, ctx_of, signed_result, seed):
+    ctxs = {name: ctx_of(getattr(people, name)) for name in PEOPLE}
+    random_activity(random.Random(seed), ctxs, signed_result, n=8)
+    today = stats.local_today()
+    with db.connection_context():
+        top = Unit.get_by_id(stat_facts.top_of(Unit.get(Unit.code == "02CI",
+                                                        Unit.structure == "2025").id))
+    periods = [
+        {},  # 1 January to today
+        {"from": today.isoformat(), "to": today.isoformat()},
+        {"from": (today - dt.timedelta(days=400)).isoformat(), "to": today.isoformat()},
+        {"from": "2001-01-01", "to": "2001-12-31"},  # nothing
+    ]
+    seen = 0
+    for later in (0, 40):  # now, and when the promised dates have passed
+        now = utcnow() + dt.timedelta(days=later)
+        for period in periods:
+            for unit in ("", top.code):
+                for sort in ("-received", "rate", "unit", "-overdue"):
+                    raw = {**period, "unit": unit, "sort": sort}
+                    report = compare(stats.clean_query(raw, 1, today), now)
+                    seen += report.figures.received
+    assert seen > 0  # the comparisons were not all of empty periods
+    before = table_rows()
+    with db.connection_context():
+        stat_facts.rebuild()
+    assert table_rows() == before
+
+
+def test_rebuild_counts_dossiers_loaded_in_bulk(people, ctx_of, signed_result):
+    """Counts lost or never made (a bulk load) come back with `rebuild`."""
+    ctxs = {name: ctx_of(getattr(people, name)) for name in PEOPLE}
+    random_activity(random.Random(7), ctxs, signed_result, n=6)
+    query = stats.clean_query({}, 1, stats.local_today())
+    want = stats.recount(query).figures
+    assert want.received > 0
+    with db.connection_context():
+        DossierFact.delete().execute()
+        StatDay.delete().execute()
+    assert stats.build_report(query).figures.received == 0
+    with db.connection_context():
+        facts, days = stat_facts.rebuild(enterprises_per_batch=1)
+    assert facts == want.received and days > 0
+    assert stats.build_report(query).figures == want
