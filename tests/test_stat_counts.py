@@ -132,3 +132,32 @@ def test_rebuild_counts_dossiers_loaded_in_bulk(people, ctx_of, signed_result):
         facts, days = stat_facts.rebuild(enterprises_per_batch=1)
     assert facts == want.received and days > 0
     assert stats.build_report(query).figures == want
+
+
+def test_a_unit_moved_to_another_department_is_counted_there(people, ctx_of, signed_result):
+    """An administrator moves a 2016 branch with dossiers under another department: the
+    department figures follow it, as a recount does."""
+    from portal.services.units import get_unit, save_unit
+
+    ctxs = {name: ctx_of(getattr(people, name)) for name in PEOPLE}
+    random_activity(random.Random(11), ctxs, signed_result, n=5)
+    with db.connection_context():
+        # The dossiers went to the 2025 offices; place some in a 2016 branch of department 02.
+        branch = Unit.get(Unit.code == "02CI", Unit.structure == "2016")
+        moved = [d.id for d in Dossier.select().where(Dossier.status != DRAFT).limit(3)]
+        Dossier.update(unit=branch).where(Dossier.id.in_(moved)).execute()
+        for did in moved:
+            stat_facts.refresh(did)
+    today = stats.local_today()
+    last_year = {"from": (today - dt.timedelta(days=400)).isoformat(), "to": today.isoformat()}
+    for department in ("02", "01"):
+        compare(stats.clean_query({**last_year, "unit": f"2016:{department}"}, 1, today), utcnow())
+    before = stats.build_report(stats.clean_query({**last_year, "unit": "2016:01"}, 1, today))
+    with db.connection_context(), db.atomic():
+        unit = get_unit("2016:02CI")
+        save_unit({"code": unit.code, "name": unit.name, "kind": "branch", "structure": "2016",
+                   "parent_code": "01", "active": "1"}, original_code="2016:02CI")
+    after = compare(stats.clean_query({**last_year, "unit": "2016:01"}, 1, today), utcnow())
+    compare(stats.clean_query({**last_year, "unit": "2016:02"}, 1, today), utcnow())
+    assert after.figures.received == before.figures.received + 3
+    assert after.figures.enterprises >= 1

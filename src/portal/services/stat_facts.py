@@ -225,6 +225,29 @@ def rechain(enterprise_id: int) -> None:
         last_any, last_top[top_id] = day, day
 
 
+def retop() -> int:
+    """After units moved in the tree or changed kind: give the facts of each moved unit its
+    department or regional branch now, and its enterprises' previous days again. Returns
+    how many units moved."""
+    top_ids = tops()
+    stored = DossierFact.select(DossierFact.unit_id, DossierFact.top_id).distinct().tuples()
+    moved = [unit_id for unit_id, top_id in stored if top_ids.get(unit_id, 0) != top_id]
+    for unit_id in moved:
+        DossierFact.update(top_id=top_ids.get(unit_id, 0)).where(
+            DossierFact.unit_id == unit_id
+        ).execute()
+    if moved:
+        enterprises = (
+            DossierFact.select(DossierFact.enterprise_id)
+            .where(DossierFact.unit_id.in_(moved))
+            .distinct()
+            .tuples()
+        )
+        for (enterprise_id,) in list(enterprises):
+            rechain(enterprise_id)
+    return len(moved)
+
+
 def _insert(facts: Iterable[Fact]) -> None:
     names = [f.name for f in fields(Fact)]
     columns = [DossierFact.dossier if n == "dossier_id" else getattr(DossierFact, n) for n in names]

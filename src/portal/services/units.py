@@ -12,6 +12,7 @@ from peewee import JOIN
 
 from portal.db import reading, transactional
 from portal.models import STRUCTURES, UNIT_KINDS, Unit, UnitStructure
+from portal.services import stat_facts
 from portal.services.errors import N_, Message, NotFound, ValidationError
 from portal.services.structures import load_structures, structure_in_force
 from portal.services.validation import Field, validate
@@ -271,6 +272,8 @@ def save_unit(data: dict[str, Any], *, original_code: str | None = None) -> Unit
     if existing is None:
         return Unit.create(**values)
     Unit.update(**values).where(Unit.id == existing.id).execute()
+    if (values["kind"], parent.id if parent else None) != (existing.kind, existing.parent_id):
+        stat_facts.retop()  # the statistics count dossiers by department or regional branch
     return Unit.get_by_id(existing.id)
 
 
