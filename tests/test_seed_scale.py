@@ -4,6 +4,7 @@ a history chain that verifies, the busy office's open dossiers, and it refuses t
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from portal.db import db
 from portal.models import Dossier, DossierEvent, Unit
-from portal.services import history
+from portal.services import history, stats
 from portal.services.status import FINAL
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,5 +53,14 @@ def test_a_small_national_data_set_loads_with_a_valid_history(settings):
         for dossier in Dossier.select().limit(50):
             last = dossier.events.order_by(DossierEvent.id.desc()).first()
             assert last.status_after == dossier.status, dossier.code
+    # The statistics were rebuilt from the loaded dossiers: three years, both structures.
+    assert "Statistics rebuilt from 600 dossiers" in done.stdout
+    today = stats.local_today()
+    for unit in ("", "2016:02", "2025:KV02"):
+        raw = {"from": (today - dt.timedelta(days=4 * 365)).isoformat(), "unit": unit}
+        query = stats.clean_query(raw, 1, today)
+        counted, recounted = stats.build_report(query), stats.recount(query)
+        assert counted.figures == recounted.figures and counted.figures.received > 0, unit
+        assert counted.units.items == recounted.units.items
     again = seed_scale(settings, "--dossiers", "10", "--enterprises", "1", "--busy-open", "0")
     assert again.returncode != 0 and "already has dossiers" in again.stderr

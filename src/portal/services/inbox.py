@@ -19,12 +19,16 @@ from portal.models import (
     User,
     utcnow,
 )
+from portal.services import stat_figures
 from portal.services.paging import Page, paginate
 from portal.services.status import CLOCK_RUNS, DRAFT, FINAL, STATUS_LABELS
 from portal.services.structures import structure_in_force
 from portal.services.text import as_int, clean, fold
 
 VIEWS = ("open", "new", "mine", "due_today", "overdue", "all")
+# The statuses of a submitted dossier that has not ended, named (not "not final") so that a
+# unit's open dossiers are read from the index by status, however many it has closed.
+OPEN = tuple(sorted(set(STATUS_LABELS) - FINAL - {DRAFT}))
 SORTS = ("due", "-due", "submitted", "-submitted")
 
 
@@ -61,11 +65,11 @@ def _condition(view: str, user: User, now: dt.datetime) -> Any:
     """Which of the unit's dossiers a view shows (None: all of them)."""
     running = Dossier.status.in_(tuple(CLOCK_RUNS))
     if view == "open":
-        return Dossier.status.not_in(tuple(FINAL))
+        return Dossier.status.in_(OPEN)
     if view == "new":
         return Dossier.status == 1
     if view == "mine":
-        return (Dossier.assigned_to == user.id) & Dossier.status.not_in(tuple(FINAL))
+        return (Dossier.assigned_to == user.id) & Dossier.status.in_(OPEN)
     if view == "due_today":
         return running & (Dossier.due_at >= now) & (Dossier.due_at < now + dt.timedelta(days=1))
     if view == "overdue":
@@ -185,15 +189,22 @@ def _matching(unit_id: int, q: str) -> Any:
 
 @reading
 def counts(user: User, now: dt.datetime | None = None) -> dict[str, int]:
-    """How many dossiers each view shows (one query)."""
+    """How many dossiers each view shows: the views of open dossiers in one query over them,
+    "all" from the statistics' counts of the unit's received dossiers."""
     now = now or utcnow()
     columns = []
-    for view in VIEWS:
+    for view in VIEWS[:-1]:  # every view but "all" shows open dossiers only
         condition = _condition(view, user, now)
-        matches = 1 if condition is None else Case(None, [(condition, 1)], 0)
-        columns.append(fn.COALESCE(fn.SUM(matches), 0).alias(view))
-    row = Dossier.select(*columns).where(_of_unit(user.unit_id)).dicts().get()
-    return {view: int(row[view]) for view in VIEWS}
+        columns.append(fn.COALESCE(fn.SUM(Case(None, [(condition, 1)], 0)), 0).alias(view))
+    row = (
+        Dossier.select(*columns)
+        .where(_of_unit(user.unit_id), Dossier.status.in_(OPEN))
+        .dicts()
+        .get()
+    )
+    found = {view: int(row[view]) for view in VIEWS[:-1]}
+    found["all"] = stat_figures.received_total(user.unit_id)
+    return found
 
 
 @reading

@@ -71,6 +71,12 @@ def monthly_counts(
     return found
 
 
+def received_total(unit_id: int) -> int:
+    """Every dossier the unit has (submitted to it, or forwarded to it), whenever."""
+    total = StatDay.select(fn.SUM(StatDay.received)).where(StatDay.unit_id == unit_id).scalar()
+    return int(total or 0)
+
+
 def units_receiving(first: dt.date, last: dt.date, unit_ids: list[int] | None) -> set[int]:
     """The units that received dossiers in the period."""
     rows = (
