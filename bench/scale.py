@@ -36,18 +36,45 @@ SCALE_PASSWORD = "scale-bench-2026"  # seed_scale.py's accounts
 DEMO_PASSWORD = "demo-portal-2026"
 
 
+def register_client(env: dict[str, str]) -> tuple[str, str]:
+    """A client reading every dossier's status changes (`run.py api-client register`):
+    its key and secret."""
+    out = subprocess.run(
+        [sys.executable, "run.py", "api-client", "register", "--name", "bench/scale.py",
+         "--scope", "dossiers:read-all", "--rate-limit", "100000"],
+        cwd=ROOT, env=env, check=True, capture_output=True, text=True).stdout
+    found = dict(re.findall(r"^(key|secret):\s+(\S+)$", out, re.M))
+    return found["key"], found["secret"]
+
+
+class SignedClient:
+    """A system calling the API: every request signed with the client's secret."""
+
+    def __init__(self, port: int, key: str, secret: str) -> None:
+        sys.path.insert(0, str(ROOT / "src"))
+        from portal.services.api_clients import sign
+
+        self.browser, self.key, self.secret, self.sign = Browser(port), key, secret, sign
+
+    def get(self, path: str) -> tuple[int, bytes]:
+        self.browser.headers = self.sign(self.secret, "GET", path, b"", key_id=self.key)
+        return self.browser.get(path)
+
+
 class Browser:
     """One kept-alive connection with a session cookie."""
 
     def __init__(self, port: int) -> None:
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
         self.cookie = ""
+        self.headers: dict[str, str] = {}
 
     def get(self, path: str) -> tuple[int, bytes]:
         return self.request("GET", path)
 
     def request(self, method: str, path: str, body: str = "") -> tuple[int, bytes]:
         headers = {"Cookie": self.cookie} if self.cookie else {}
+        headers.update(self.headers)
         if body:
             headers["Content-Type"] = "application/x-www-form-urlencoded"
         try:
@@ -119,6 +146,7 @@ with db.connection_context():
         "dossier": longest.dossier_id, "events": longest.n,
         "department": Unit.get_by_id(unit.parent_id).code,
         "dossiers": Dossier.select().count(), "all_events": DossierEvent.select().count(),
+        "last_event": DossierEvent.select(fn.MAX(DossierEvent.id)).scalar(),
     }))
 """
     import json
@@ -181,6 +209,8 @@ def main() -> None:
         officer = Browser(args.port).login(seen["officer"], SCALE_PASSWORD)
         enterprise = Browser(args.port).login(seen["enterprise"], SCALE_PASSWORD)
         admin = Browser(args.port).login("admin", DEMO_PASSWORD)
+        system = SignedClient(args.port, *register_client(env))
+        recent = max(0, seen["last_event"] - 2_000)
         pages = [
             ("catalogue, search (anonymous)", anonymous, "/procedures?q=huy+to+khai"),
             ("officer inbox, open, page 1", officer, "/officer/inbox"),
@@ -196,6 +226,10 @@ def main() -> None:
             ("statistics, one department", admin,
              "/statistics?" + urlencode({**this_year, "unit": seen["department"]})),
             ("statistics CSV", admin, "/statistics.csv?" + urlencode(this_year)),
+            ("API status changes, from the start", system,
+             "/api/v1/status-changes?after=0&limit=100"),
+            ("API status changes, the last 2,000 events", system,
+             f"/api/v1/status-changes?after={recent}&limit=100"),
         ]
         print(f"{'page':44} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'bytes':>8}", flush=True)
         for label, browser, path in pages:
