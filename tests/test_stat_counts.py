@@ -161,3 +161,10 @@ def test_a_unit_moved_to_another_department_is_counted_there(people, ctx_of, sig
     compare(stats.clean_query({**last_year, "unit": "2016:02"}, 1, today), utcnow())
     assert after.figures.received == before.figures.received + 3
     assert after.figures.enterprises >= 1
+
+
+def test_the_open_dossiers_index_names_the_inbox_open_statuses():
+    from portal.models import OPEN_STATUSES
+    from portal.services.inbox import OPEN
+
+    assert OPEN_STATUSES == OPEN

@@ -403,12 +403,10 @@ def _v20_sync() -> None:
 
 def _v21_statistics() -> None:
     """The statistics' maintained counts (a fact per dossier, counts per unit and day), built
-    from the dossiers there are, and the index the inbox and the statistics read a unit's
-    open dossiers by."""
+    from the dossiers there are, and the indexes the inbox and the statistics read a unit's
+    dossiers by."""
     db.create_tables([models.DossierFact, models.StatDay])
-    have = {tuple(i.columns) for i in db.get_indexes("dossier")}
-    if ("unit_id", "status", "due_at") not in have:
-        run_operations(_migrator().add_index("dossier", ("unit_id", "status", "due_at"), False))
+    models.Dossier._schema.create_indexes(safe=True)  # the ones of the model it lacks
     stat_facts.rebuild()
 
 
