@@ -11,15 +11,16 @@ import random
 import pytest
 
 from portal.db import db
-from portal.models import Dossier, DossierFact, StatDay, Unit, utcnow
+from portal.models import Dossier, DossierFact, StatDay, StatFirst, Unit, utcnow
 from portal.services import dossiers, processing, stat_facts, stats
 from portal.services.errors import DomainError, NotFound, ValidationError
 from portal.services.status import DRAFT
 from portal.services.workflow import available
 from tests.dossier_fixtures import PDF, complete_draft, ctx_of, documents, forms, people
 from tests.test_properties_workflow import KIND_OF, PEOPLE, onward, snapshot
+from tests.test_stats import enterprises
 
-__all__ = ["ctx_of", "forms", "people"]  # fixtures used by the tests below
+__all__ = ["ctx_of", "enterprises", "forms", "people"]  # fixtures used by the tests below
 
 OTHER_UNIT = "01AB"  # another regional branch's office than tests.dossier_fixtures.UNIT
 
@@ -79,12 +80,17 @@ def compare(query: stats.StatsQuery, now: dt.datetime) -> stats.Report:
     return counted
 
 
-def table_rows() -> tuple[list, list]:
+def table_rows() -> tuple[list, list, list]:
+    """The maintained counts, without the rows that count nothing (left by changes)."""
     with db.connection_context():
         facts = list(DossierFact.select().order_by(DossierFact.dossier).tuples())
         days = [r for r in StatDay.select().order_by(StatDay.day, StatDay.unit_id).tuples()
                 if any(r[3:])]
-    return facts, [r[1:] for r in days]
+        firsts = [r for r in StatFirst.select(StatFirst.scope, StatFirst.day,
+                                              StatFirst.prev_month, StatFirst.n)
+                  .order_by(StatFirst.scope, StatFirst.day, StatFirst.prev_month).tuples()
+                  if r[3]]
+    return facts, [r[1:] for r in days], firsts
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -168,3 +174,25 @@ def test_the_open_dossiers_index_names_the_inbox_open_statuses():
     from portal.services.inbox import OPEN
 
     assert OPEN_STATUSES == OPEN
+
+
+@pytest.mark.parametrize(("first", "last", "want"), [
+    ("2025-03-05", "2025-03-31", 1),  # the previous one (3 March) is in the same month
+    ("2025-03-11", "2025-04-19", 0),  # nothing filed inside
+    ("2025-04-01", "2025-04-30", 1),  # the previous one is in an earlier month
+    ("2025-03-10", "2025-03-10", 1),
+    ("2025-03-01", "2025-04-30", 1),  # three submissions, one enterprise
+])
+def test_an_enterprise_counts_once_however_its_submissions_fall(enterprises, first, last, want):
+    """Enterprise A files on 3 and 10 March and 20 April 2025 to one office; B on 10 March to
+    a branch of another department."""
+    from tests.test_stats import add_dossier, local
+
+    with db.connection_context():
+        for day in ((3, 3), (3, 10), (4, 20)):
+            add_dossier("02CI", enterprises["A"], 2, submitted_at=local(2025, *day, 9))
+        add_dossier("01AB", enterprises["B"], 2, submitted_at=local(2025, 3, 10, 9))
+    b_counts = first <= "2025-03-10" <= last
+    for unit, expected in (("", want + b_counts), ("2016:02", want), ("2016:01", int(b_counts))):
+        query = stats.clean_query({"from": first, "to": last, "unit": unit}, 1, dt.date(2025, 5, 1))
+        assert compare(query, utcnow()).figures.enterprises == expected, unit

@@ -405,7 +405,7 @@ def _v21_statistics() -> None:
     """The statistics' maintained counts (a fact per dossier, counts per unit and day), built
     from the dossiers there are, and the indexes the inbox and the statistics read a unit's
     dossiers by."""
-    db.create_tables([models.DossierFact, models.StatDay])
+    db.create_tables([models.DossierFact, models.StatDay, models.StatFirst])
     models.Dossier._schema.create_indexes(safe=True)  # the ones of the model it lacks
     stat_facts.rebuild()
 

@@ -898,8 +898,8 @@ class DossierFact(BaseModel):
     class Meta:
         table_name = "dossier_fact"
         indexes = (
-            (("received_on", "prev_any"), False),
-            (("top_id", "received_on", "prev_top"), False),
+            (("prev_any", "received_on"), False),
+            (("top_id", "prev_top", "received_on"), False),
             (("enterprise_id", "received_on"), False),
             (("procedure_id", "received_on"), False),
             (("procedure_id", "top_id", "received_on"), False),
@@ -923,6 +923,21 @@ class StatDay(BaseModel):
     class Meta:
         table_name = "stat_day"
         indexes = ((("day", "unit_id"), True), (("unit_id", "day"), False))
+
+
+class StatFirst(BaseModel):
+    """How many submissions on `day` to a scope (0: every unit; else a department or regional
+    branch) came after the enterprise's previous one in `prev_month` (year * 12 + month - 1;
+    0: none): services/stat_enterprises.py."""
+
+    scope = IntegerField()
+    day = DateField()
+    prev_month = IntegerField()
+    n = IntegerField(default=0)
+
+    class Meta:
+        table_name = "stat_first"
+        indexes = ((("scope", "day", "prev_month"), True),)
 
 
 ALL_MODELS = [
@@ -965,4 +980,5 @@ ALL_MODELS = [
     NationalMessage,
     DossierFact,
     StatDay,
+    StatFirst,
 ]

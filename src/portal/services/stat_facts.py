@@ -20,7 +20,8 @@ from dataclasses import astuple, dataclass, fields, replace
 from peewee import fn
 
 from portal.db import transactional
-from portal.models import Dossier, DossierEvent, DossierFact, StatDay, Unit
+from portal.models import Dossier, DossierEvent, DossierFact, StatDay, StatFirst, Unit
+from portal.services import stat_enterprises
 from portal.services.deadlines import to_local
 from portal.services.status import DRAFT, PROCESSED, REFUSED, RETURNED, STOPPED, WITHDRAWN
 
@@ -180,19 +181,26 @@ def refresh(dossier_id: int) -> None:
     for key, name in new.counts() if new else ():
         deltas[key][name] += 1
     _add(deltas)
-    if old is not None:
+    if placed:  # its previous days, and the other facts', stay as they are
         DossierFact.delete().where(DossierFact.dossier == dossier_id).execute()
-    if new is None or placed:
-        _insert([new] if new else [])
-    elif old is None and _is_latest(new):
+        _insert([new])
+    elif old is None and new is not None and _is_latest(new):
         # A new submission, the enterprise's latest (as they come): its previous days.
         latest_top = _latest(new.enterprise_id, new.top_id)
-        _insert([replace(new, prev_any=_latest(new.enterprise_id), prev_top=latest_top)])
-    else:
+        new = replace(new, prev_any=_latest(new.enterprise_id), prev_top=latest_top)
         _insert([new])
-        rechain(new.enterprise_id)
-    if old is not None and not placed and (new is None or new.enterprise_id != old.enterprise_id):
-        rechain(old.enterprise_id)
+        stat_enterprises.add(Counter(stat_enterprises.keys(*_chain_of(new))))
+    else:
+        affected = {f.enterprise_id for f in (old, new) if f is not None}
+        with stat_enterprises.tracking(affected):
+            DossierFact.delete().where(DossierFact.dossier == dossier_id).execute()
+            _insert([new] if new else [])
+            for enterprise_id in affected:
+                rechain(enterprise_id)
+
+
+def _chain_of(fact: Fact) -> tuple[int, dt.date, dt.date | None, dt.date | None]:
+    return fact.top_id, fact.received_on, fact.prev_any, fact.prev_top
 
 
 def _place(fact: Fact) -> tuple[int, int, dt.date]:
@@ -232,18 +240,21 @@ def retop() -> int:
     top_ids = tops()
     stored = DossierFact.select(DossierFact.unit_id, DossierFact.top_id).distinct().tuples()
     moved = [unit_id for unit_id, top_id in stored if top_ids.get(unit_id, 0) != top_id]
-    for unit_id in moved:
-        DossierFact.update(top_id=top_ids.get(unit_id, 0)).where(
-            DossierFact.unit_id == unit_id
-        ).execute()
-    if moved:
-        enterprises = (
-            DossierFact.select(DossierFact.enterprise_id)
-            .where(DossierFact.unit_id.in_(moved))
-            .distinct()
-            .tuples()
-        )
-        for (enterprise_id,) in list(enterprises):
+    if not moved:
+        return 0
+    enterprises = (
+        DossierFact.select(DossierFact.enterprise_id)
+        .where(DossierFact.unit_id.in_(moved))
+        .distinct()
+        .tuples()
+    )
+    affected = {enterprise_id for (enterprise_id,) in enterprises}
+    with stat_enterprises.tracking(affected):
+        for unit_id in moved:
+            DossierFact.update(top_id=top_ids.get(unit_id, 0)).where(
+                DossierFact.unit_id == unit_id
+            ).execute()
+        for enterprise_id in affected:
             rechain(enterprise_id)
     return len(moved)
 
@@ -289,7 +300,9 @@ def rebuild(enterprises_per_batch: int = 500) -> tuple[int, int]:
     top_ids = tops()
     DossierFact.delete().execute()
     StatDay.delete().execute()
+    StatFirst.delete().execute()
     counts: dict[tuple[int, dt.date], Counter] = defaultdict(Counter)
+    firsts: Counter = Counter()
     last = Dossier.select(fn.MAX(Dossier.enterprise)).scalar() or 0
     total = 0
     for first in range(0, last + 1, enterprises_per_batch):
@@ -308,6 +321,7 @@ def rebuild(enterprises_per_batch: int = 500) -> tuple[int, int]:
         for fact in chained:
             for key, name in fact.counts():
                 counts[key][name] += 1
+            firsts.update(stat_enterprises.keys(*_chain_of(fact)))
         for start in range(0, len(chained), BATCH):
             _insert(chained[start : start + BATCH])
         total += len(chained)
@@ -317,4 +331,10 @@ def rebuild(enterprises_per_batch: int = 500) -> tuple[int, int]:
     ]
     for start in range(0, len(rows), BATCH):
         StatDay.insert_many(rows[start : start + BATCH]).execute()
+    first_rows = [
+        {"scope": scope, "day": day, "prev_month": month, "n": n}
+        for (scope, day, month), n in sorted(firsts.items())
+    ]
+    for start in range(0, len(first_rows), BATCH):
+        StatFirst.insert_many(first_rows[start : start + BATCH]).execute()
     return total, len(rows)

@@ -15,6 +15,7 @@ from typing import Any
 from peewee import fn
 
 from portal.models import Dossier, DossierFact, StatDay
+from portal.services import stat_enterprises
 from portal.services.stat_facts import COUNTS
 from portal.services.status import NEW, PAYMENT, PROCESSING, RECEIVED, SUPPLEMENT
 
@@ -91,13 +92,17 @@ def units_receiving(first: dt.date, last: dt.date, unit_ids: list[int] | None) -
 def enterprises(first: dt.date, last: dt.date, top_id: int | None) -> int:
     """The enterprises that filed dossiers in the period (to the department or regional
     branch `top_id`, if given): each counts at its first submission in the period, the one
-    whose previous submission was before it."""
+    whose previous submission was before it (services/stat_enterprises.py). The counts give
+    those whose previous one was before the first day's month; the rest are counted here."""
+    month_start = first.replace(day=1)
     day = DossierFact.received_on.between(first, last)
     if top_id is None:
-        earlier = DossierFact.prev_any.is_null() | (DossierFact.prev_any < first)
-        return DossierFact.select().where(day, earlier).count()
-    earlier = DossierFact.prev_top.is_null() | (DossierFact.prev_top < first)
-    return DossierFact.select().where(DossierFact.top_id == top_id, day, earlier).count()
+        just_before = (DossierFact.prev_any >= month_start) & (DossierFact.prev_any < first)
+        rest = DossierFact.select().where(just_before, day)
+    else:
+        just_before = (DossierFact.prev_top >= month_start) & (DossierFact.prev_top < first)
+        rest = DossierFact.select().where(DossierFact.top_id == top_id, just_before, day)
+    return stat_enterprises.counted(first, last, top_id) + rest.count()
 
 
 def procedures_receiving(
