@@ -33,13 +33,6 @@ def _sums() -> list[Any]:
     return [fn.COALESCE(fn.SUM(getattr(StatDay, name)), 0).alias(name) for name in COUNTS]
 
 
-def period_counts(first: dt.date, last: dt.date, unit_ids: list[int] | None) -> dict[str, int]:
-    """Received (and, of them, at the counter), completed, on time, withdrawn, refused and
-    stopped in the period."""
-    row = StatDay.select(*_sums()).where(_days(first, last, unit_ids)).dicts().get()
-    return {name: int(row[name]) for name in COUNTS}
-
-
 def unit_counts(
     first: dt.date, last: dt.date, unit_ids: list[int] | None
 ) -> dict[int, dict[str, int]]:

@@ -349,7 +349,8 @@ def build_report(query: StatsQuery, now: dt.datetime | None = None) -> Report:
     now = now or utcnow()
     unit_ids, tops, top_by_id = _scope(query)
     first, last = query.date_from, query.date_to
-    counts = stat_figures.period_counts(first, last, unit_ids)
+    by_unit = stat_figures.unit_counts(first, last, unit_ids)
+    counts = {name: sum(c[name] for c in by_unit.values()) for name in stat_facts.COUNTS}
     in_progress, overdue = stat_figures.open_counts(now, unit_ids)
     received_units = stat_figures.units_receiving(first, last, unit_ids)
     departments, departments_total = _departments(query, received_units, tops, top_by_id)
@@ -366,7 +367,7 @@ def build_report(query: StatsQuery, now: dt.datetime | None = None) -> Report:
         payments=paid,
         paid_online=paid_online,
     )
-    rows = _counted_rows(query, now, unit_ids)
+    rows = _counted_rows(query, now, unit_ids, by_unit)
     number = min(max(1, query.page), max(1, -(-len(rows) // PER_PAGE)))
     page = Page(rows[(number - 1) * PER_PAGE : number * PER_PAGE], number, PER_PAGE, len(rows))
     return Report(query, figures, catalogue_levels(), page)
@@ -375,9 +376,13 @@ def build_report(query: StatsQuery, now: dt.datetime | None = None) -> Report:
 FIGURE_COUNTS = ("received", "completed", "on_time", "withdrawn", "refused", "stopped")
 
 
-def _counted_rows(query: StatsQuery, now: dt.datetime, unit_ids: list[int] | None) -> list:
-    """Every row of the per-unit table from the maintained counts, in the query's order."""
-    counts = stat_figures.unit_counts(query.date_from, query.date_to, unit_ids)
+def _counted_rows(
+    query: StatsQuery, now: dt.datetime, unit_ids: list[int] | None, counts: dict | None = None
+) -> list:
+    """Every row of the per-unit table from the maintained counts (`counts`, the period's per
+    unit, when read already), in the query's order."""
+    if counts is None:
+        counts = stat_figures.unit_counts(query.date_from, query.date_to, unit_ids)
     overdue = stat_figures.overdue_by_unit(now, unit_ids)
     ids = (set(counts) | set(overdue)) - {0}
     rows = []
