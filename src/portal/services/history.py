@@ -12,8 +12,10 @@ be keyed."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from portal import history_keys
@@ -22,6 +24,7 @@ from portal.models import Dossier, DossierEvent, HistoryHead, User, utcnow
 from portal.services import national_outbox, stat_facts
 
 GENESIS = "0" * 64
+UNSEALED = "the cut-over to keyed hashes is not sealed by a history key known here"
 
 
 @dataclass(frozen=True)
@@ -47,28 +50,65 @@ class Actor:
 SYSTEM = Actor(None, "system", "system", "")
 
 
-def _digest(prev_hash: str, e: DossierEvent, key: str | None = None) -> str:
-    """The event's hash: plain SHA-256 of its fields (the events before keying), or their
-    HMAC-SHA256 with `key`."""
-    fields = [
-        prev_hash,
-        str(e.dossier_id or ""),
-        str(e.actor_id or ""),
-        e.actor_name,
-        e.actor_role,
-        e.actor_unit,
-        e.action,
-        "" if e.status_before is None else str(e.status_before),
-        "" if e.status_after is None else str(e.status_after),
-        e.note,
-        "1" if e.public else "0",
-        e.client_addr,
-        e.created_at.isoformat(timespec="microseconds"),
-    ]
-    message = "\x1f".join(fields).encode()
+# The hashed columns of an event, in the order its hash joins them (after the previous hash).
+HASHED = (
+    "dossier_id",
+    "actor_id",
+    "actor_name",
+    "actor_role",
+    "actor_unit",
+    "action",
+    "status_before",
+    "status_after",
+    "note",
+    "public",
+    "client_addr",
+    "created_at",
+)
+
+
+def values_of(event: object) -> tuple:
+    """An event's hashed values, in HASHED order (from a model instance or any object with
+    those attributes)."""
+    return tuple(getattr(event, name) for name in HASHED)
+
+
+def digest(prev_hash: str, values: Sequence, key: str | None = None) -> str:
+    """The event's hash, from its hashed values in HASHED order (a row as the database gives
+    it, or `values_of(event)`): plain SHA-256 of its fields (the events before keying), or
+    their HMAC-SHA256 with `key`. The one definition of an event's hash."""
+    dossier, actor, name, role, unit, action, before, after, text, public, addr, at = values
+    message = "\x1f".join(
+        (
+            prev_hash,
+            str(dossier or ""),
+            str(actor or ""),
+            name,
+            role,
+            unit,
+            action,
+            "" if before is None else str(before),
+            "" if after is None else str(after),
+            text,
+            "1" if public else "0",
+            addr,
+            _instant(at),
+        )
+    ).encode()
     if key is None:
         return hashlib.sha256(message).hexdigest()
-    return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
+    return hmac.digest(key.encode(), message, "sha256").hex()
+
+
+def _instant(value: dt.datetime | str) -> str:
+    """The creation time as hashed; SQLite's raw rows give it as text ("2025-01-02
+    03:04:05.678901"), read the way the model reads it."""
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value)
+        except ValueError:
+            return value  # not a time: it cannot match the time that was hashed
+    return value.isoformat(timespec="microseconds")
 
 
 def _seal_of(keyed_from: int, last_hash: str, kid: str, key: str) -> str:
@@ -78,11 +118,13 @@ def _seal_of(keyed_from: int, last_hash: str, kid: str, key: str) -> str:
     return f"{kid}:{hmac.new(key.encode(), message, hashlib.sha256).hexdigest()}"
 
 
-def _seal_holds(head: HistoryHead, last_hash: str) -> bool:
-    kid, _, _mac = head.seal.partition(":")
+def seal_holds(keyed_from: int, seal: str, last_hash: str) -> bool:
+    """Whether the head's `seal` is the cut-over after `keyed_from` events ending with
+    `last_hash`, MACed with a history key known here."""
+    kid, _, _mac = seal.partition(":")
     key = history_keys.get(kid)
-    expected = _seal_of(head.keyed_from, last_hash, kid, key) if key is not None else ""
-    return key is not None and hmac.compare_digest(head.seal, expected)
+    expected = _seal_of(keyed_from, last_hash, kid, key) if key is not None else ""
+    return key is not None and hmac.compare_digest(seal, expected)
 
 
 def ensure_head() -> None:
@@ -134,7 +176,7 @@ def record(
         prev_hash=head.last_hash,
     )
     event.key_id, key = history_keys.current()
-    event.hash = _digest(head.last_hash, event, key)
+    event.hash = digest(head.last_hash, values_of(event), key)
     event.save(force_insert=True)
     HistoryHead.update(last_hash=event.hash, count=HistoryHead.count + 1).where(
         HistoryHead.id == head.id
@@ -162,9 +204,6 @@ def note(
     )
 
 
-UNSEALED = "the cut-over to keyed hashes is not sealed by a history key known here"
-
-
 @reading
 def latest(dossier_id: int, action: str) -> DossierEvent | None:
     """The dossier's latest event of `action` (e.g. the supplement request that opened the
@@ -177,48 +216,13 @@ def latest(dossier_id: int, action: str) -> DossierEvent | None:
     )
 
 
-@reading
-def verify_chain() -> tuple[int, int | None, str]:
+def verify_chain(**options: object) -> tuple[int, int | None, str]:
     """Check every event against the one before it, and the sealed cut-over where the keyed
-    events begin: (events checked, first broken event id or None, what is wrong)."""
-    head = HistoryHead.select().order_by(HistoryHead.id).first()
-    keyed_from = head.keyed_from if head is not None else 0
-    sealed = head is None
-    prev = GENESIS
-    checked = 0
-    for event in DossierEvent.select().order_by(DossierEvent.id).iterator():
-        if not sealed and checked == keyed_from:
-            if not _seal_holds(head, prev):
-                return checked, None, UNSEALED
-            sealed = True
-        checked += 1
-        if event.prev_hash != prev:
-            return checked, event.id, "its previous hash does not match the event before it"
-        problem = _check_hash(prev, event, keyed=checked > keyed_from)
-        if problem:
-            return checked, event.id, problem
-        prev = event.hash
-    if not sealed and (checked != keyed_from or not _seal_holds(head, prev)):
-        return checked, None, UNSEALED
-    if head is not None and (head.last_hash != prev or head.count != checked):
-        return checked, None, "events are missing at the end of the chain"
-    return checked, None, ""
+    events begin: (events checked, first broken event id or None, what is wrong). The
+    streamed, parallel and resumable check is services/history_verify.py (its options)."""
+    from portal.services import history_verify
 
-
-def _check_hash(prev: str, event: DossierEvent, *, keyed: bool) -> str:
-    """What is wrong with the event's hash ("" when nothing)."""
-    if not keyed:
-        if event.key_id or _digest(prev, event) != event.hash:
-            return "its content does not match its hash"
-        return ""
-    if not event.key_id:
-        return "it is not hashed with the history key, though it comes after the cut-over"
-    key = history_keys.get(event.key_id)
-    if key is None:
-        return f"it is hashed with a history key this instance does not have ({event.key_id})"
-    if not hmac.compare_digest(_digest(prev, event, key), event.hash):
-        return "its content does not match its hash"
-    return ""
+    return history_verify.verify(**options)  # type: ignore[arg-type]
 
 
 @reading
