@@ -78,22 +78,11 @@ def digest(prev_hash: str, values: Sequence, key: str | None = None) -> str:
     it, or `values_of(event)`): plain SHA-256 of its fields (the events before keying), or
     their HMAC-SHA256 with `key`. The one definition of an event's hash."""
     dossier, actor, name, role, unit, action, before, after, text, public, addr, at = values
-    message = "\x1f".join(
-        (
-            prev_hash,
-            str(dossier or ""),
-            str(actor or ""),
-            name,
-            role,
-            unit,
-            action,
-            "" if before is None else str(before),
-            "" if after is None else str(after),
-            text,
-            "1" if public else "0",
-            addr,
-            _instant(at),
-        )
+    message = (
+        f"{prev_hash}\x1f{dossier or ''}\x1f{actor or ''}\x1f{name}\x1f{role}\x1f{unit}"
+        f"\x1f{action}\x1f{'' if before is None else before}"
+        f"\x1f{'' if after is None else after}\x1f{text}\x1f{'1' if public else '0'}"
+        f"\x1f{addr}\x1f{_instant(at)}"
     ).encode()
     if key is None:
         return hashlib.sha256(message).hexdigest()
@@ -104,6 +93,8 @@ def _instant(value: dt.datetime | str) -> str:
     """The creation time as hashed; SQLite's raw rows give it as text ("2025-01-02
     03:04:05.678901"), read the way the model reads it."""
     if isinstance(value, str):
+        if len(value) == 26 and value[10] == " ":  # as SQLite keeps it: only the "T" differs
+            return f"{value[:10]}T{value[11:]}"
         try:
             value = dt.datetime.fromisoformat(value)
         except ValueError:

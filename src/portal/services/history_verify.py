@@ -344,6 +344,8 @@ def run(
                 save_checkpoint(at, head)
                 saved = at.checked
 
+        if progress is not None:
+            progress(at.checked, total)
         try:
             _walk(conn, at, head, upto, jobs or default_jobs(), span, batch, step)
         except KeyboardInterrupt:
