@@ -169,7 +169,8 @@ def descendants(pid: int) -> list[int]:
 def timed(command: list[str], env: dict[str, str]) -> tuple[float, int, str]:
     """Wall seconds, the peak resident memory in KiB of the child and its own children (each
     one's VmHWM, read every 0.1 s until it ends, summed: verify-history's worker processes
-    count), and its last line of output (stdout; stderr's when it failed)."""
+    count), and its first line of output (the last of stderr when it failed: the progress lines
+go there before)."""
     began = time.monotonic()
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         child = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=err, text=True)
@@ -182,8 +183,11 @@ def timed(command: list[str], env: dict[str, str]) -> tuple[float, int, str]:
         wall = time.monotonic() - began
         out.seek(0)
         err.seek(0)
-        lines = (out.read() if child.returncode == 0 else err.read()).strip().splitlines()
-    return wall, sum(peaks.values()), (lines or [""])[-1][:160]
+        if child.returncode == 0:
+            line = (out.read().strip().splitlines() or [""])[0]
+        else:
+            line = (err.read().strip().splitlines() or [""])[-1]
+    return wall, sum(peaks.values()), line[:160]
 
 
 def main() -> None:
