@@ -327,7 +327,7 @@ def run(
     range holds it all), after the checkpoint with `resume`. With `checkpoint_every`, save a
     checkpoint each time that many more events are verified, at the end of an intact chain,
     and when interrupted (KeyboardInterrupt, re-raised). `progress(checked, total)` is called
-    after each range."""
+    at the start and after each range."""
     conn = connect(bound_url())
     try:
         head, upto = _snapshot(conn)
