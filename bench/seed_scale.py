@@ -50,7 +50,7 @@ from portal.models import (  # noqa: E402
     Unit,
     User,
 )
-from portal.services import history, stat_facts  # noqa: E402
+from portal.services import history_hash, stat_facts  # noqa: E402
 from portal.services.accounts import hash_password  # noqa: E402
 from portal.services.seed import seed_demo  # noqa: E402
 from portal.services.workflow import TRANSITIONS  # noqa: E402
@@ -265,8 +265,8 @@ class Generator:
              when) in events:
             self.event_id += 1
             values = (dossier_id, actor_id, name, role, unit, action, before, after, note,
-                      public, "", when)  # in history.HASHED order
-            digest = history.digest(self.prev, values, self.key)  # the chain's hash
+                      public, "", when)  # in history_hash.HASHED order
+            digest = history_hash.digest(self.prev, values, self.key)  # the chain's hash
             rows.append([self.event_id, dossier_id, actor_id, name, role, unit, action, before,
                          after, note, public, "", when, self.prev, digest, self.kid])
             self.prev = digest

@@ -39,8 +39,7 @@ from playhouse.db_url import parse
 from portal import history_keys
 from portal.db import bound_url, reading, transactional
 from portal.models import DossierEvent, HistoryCheckpoint, utcnow
-from portal.services import history
-from portal.services.history import GENESIS, HASHED, UNSEALED, digest
+from portal.services.history_hash import GENESIS, HASHED, UNSEALED, digest, seal_holds
 
 BATCH = 5_000  # rows per query
 SPAN = 50_000  # ids per range a worker checks
@@ -178,7 +177,7 @@ def check(events: Iterable[tuple], at: Position, head: Head | None) -> None:
     keyed_from = head.keyed_from if head is not None else 0
     for row in events:
         if not at.sealed and at.checked == keyed_from:
-            if not history.seal_holds(keyed_from, head.seal, at.prev):
+            if not seal_holds(keyed_from, head.seal, at.prev):
                 raise _Found(Verdict(at.checked, None, UNSEALED))
             at.sealed = True
         event_id, _kid, prev_hash, stored = row[:4]
@@ -404,7 +403,7 @@ def _end(at: Position, head: Head | None) -> Verdict:
     if head is None:
         return Verdict(at.checked, None, "")
     if not at.sealed and (at.checked != head.keyed_from
-                          or not history.seal_holds(head.keyed_from, head.seal, at.prev)):
+                          or not seal_holds(head.keyed_from, head.seal, at.prev)):
         return Verdict(at.checked, None, UNSEALED)
     if head.last_hash != at.prev or head.count != at.checked:
         return Verdict(at.checked, None, MISSING)
