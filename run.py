@@ -509,19 +509,54 @@ def cmd_load_units(args: argparse.Namespace) -> None:
 
 
 def cmd_verify_history(args: argparse.Namespace) -> None:
+    import time
+
     from portal.db import configure
     from portal.migrations import check_schema
-    from portal.services.history import verify_chain
+    from portal.services import history_verify
 
     configure(settings())
     check_schema()
-    checked, broken, problem = verify_chain()
+    began = last = time.monotonic()
+    first = None
+
+    def progress(checked: int, total: int) -> None:
+        nonlocal first, last
+        now = time.monotonic()
+        first = checked if first is None else first
+        if now - last >= args.progress_every or checked >= total:
+            last = now
+            rate = (checked - first) / max(now - began, 1e-9)
+            share = f" ({100 * checked / total:.1f}%)" if total else ""
+            print(f"verify-history: {checked:,} of {total:,} events{share}, {rate:,.0f} "
+                  "events/s", file=sys.stderr, flush=True)
+
+    def interrupted(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupted)  # `kill` as Ctrl-C: the checkpoint is saved
+    try:
+        report = history_verify.run(jobs=args.jobs, resume=args.resume, progress=progress,
+                                    checkpoint_every=args.checkpoint_every)
+    except KeyboardInterrupt:
+        cp = history_verify.checkpoint()
+        where = f" after {cp.checked:,} events" if cp else ""
+        sys.exit(f"Interrupted; a checkpoint is saved{where}: --resume goes on from there.")
+    checked, broken, problem = report.verdict
+    after = ""
+    if report.resumed_from is not None:
+        cp = report.resumed_from
+        after = (f" ({checked - cp.checked} after the checkpoint of "
+                 f"{cp.created_at:%Y-%m-%d %H:%M} UTC at event {cp.last_id})")
+    elif args.resume:
+        after = " (there was no checkpoint: from the first event)"
     if problem:
         where = f"event {broken}" if broken else "the end of the chain"
         sys.exit(
-            f"The processing history is BROKEN at {where}: {problem} ({checked} events checked)."
+            f"The processing history is BROKEN at {where}: {problem} ({checked} events "
+            f"checked{after})."
         )
-    print(f"The processing history is intact: {checked} events checked.")
+    print(f"The processing history is intact: {checked} events checked{after}.")
 
 
 def cmd_backup(args: argparse.Namespace) -> None:
@@ -703,6 +738,14 @@ def parser() -> argparse.ArgumentParser:
         "verify-history",
         help="check the hash chain of the processing history and name the first broken event",
     )
+    s.add_argument("--jobs", type=int, default=None,
+                   help="processes that check hashes at once (default: one per core)")
+    s.add_argument("--resume", action="store_true",
+                   help="start after the last checkpoint (a run that was interrupted or ended)")
+    s.add_argument("--checkpoint-every", type=int, default=1_000_000, metavar="N",
+                   help="save a checkpoint every N events checked (default 1,000,000)")
+    s.add_argument("--progress-every", type=float, default=5.0, metavar="SECONDS",
+                   help="print progress to stderr this often (default 5)")
     s.set_defaults(func=cmd_verify_history)
     s = sub.add_parser(
         "backup",

@@ -1,6 +1,6 @@
 """Pages at national scale (issue 16's table): latency of each page, measured from outside, on
-a data set loaded by bench/seed_scale.py; then `run.py verify-history` (wall time, peak memory)
-and `run.py backup` (wall time) on it.
+a data set loaded by bench/seed_scale.py; then `run.py verify-history` (wall time, peak memory
+of its processes, the workers included) and `run.py backup` (wall time) on it.
 
     DATABASE_URL=... .venv/bin/python bench/scale.py --data-dir DIR [--requests 30]
                                                     [--port 8161] [--skip-verify] [--skip-backup]
@@ -156,21 +156,38 @@ with db.connection_context():
     return json.loads(out)
 
 
+def descendants(pid: int) -> list[int]:
+    """The process's children, theirs, and so on (Linux /proc)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children = (task / "children").read_text().split()
+        for child in map(int, children):
+            found += [child, *descendants(child)]
+    return found
+
+
 def timed(command: list[str], env: dict[str, str]) -> tuple[float, int, str]:
-    """Wall seconds, the child's peak resident memory in KiB (its VmHWM, read every 0.1 s
-    until it ends), and its first line of output."""
+    """Wall seconds, the peak resident memory in KiB of the child and its own children (each
+    one's VmHWM, read every 0.1 s until it ends, summed: verify-history's worker processes
+    count), and its first line of output (the last of stderr when it failed: the progress lines
+go there before)."""
     began = time.monotonic()
-    with tempfile.TemporaryFile("w+") as out:
-        child = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=out, text=True)
-        peak = 0
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        child = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=err, text=True)
+        peaks: dict[int, int] = {}
         while child.poll() is None:
-            with contextlib.suppress(OSError):  # it may end between poll and read
-                peak = max(peak, memory_kib(child.pid))
+            with contextlib.suppress(OSError, ValueError):  # they may end between list and read
+                for pid in [child.pid, *descendants(child.pid)]:
+                    peaks[pid] = max(peaks.get(pid, 0), memory_kib(pid))
             time.sleep(0.1)
         wall = time.monotonic() - began
         out.seek(0)
-        first = out.read().strip().splitlines()[:1] or [""]
-    return wall, peak, first[0][:160]
+        err.seek(0)
+        if child.returncode == 0:
+            line = (out.read().strip().splitlines() or [""])[0]
+        else:
+            line = (err.read().strip().splitlines() or [""])[-1]
+    return wall, sum(peaks.values()), line[:160]
 
 
 def main() -> None:
@@ -239,8 +256,10 @@ def main() -> None:
     finally:
         stop_server(server)
     if not args.skip_verify:
+        # As an operator runs it: one worker process per core, checkpoints as it goes.
         wall, peak, last = timed([sys.executable, "run.py", "verify-history"], env)
-        print(f"verify-history: {wall:.0f} s, peak {peak // 1024} MB: {last}", flush=True)
+        print(f"verify-history: {wall:.0f} s, peak {peak // 1024} MB (all its processes): "
+              f"{last}", flush=True)
     if not args.skip_backup:
         with tempfile.TemporaryDirectory(prefix="portal-scale-backup-") as out:
             wall, _, last = timed(

@@ -29,7 +29,6 @@ import sys
 import time
 from collections import defaultdict
 from pathlib import Path
-from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -51,7 +50,7 @@ from portal.models import (  # noqa: E402
     Unit,
     User,
 )
-from portal.services import history, stat_facts  # noqa: E402
+from portal.services import history_hash, stat_facts  # noqa: E402
 from portal.services.accounts import hash_password  # noqa: E402
 from portal.services.seed import seed_demo  # noqa: E402
 from portal.services.workflow import TRANSITIONS  # noqa: E402
@@ -265,11 +264,9 @@ class Generator:
         for (dossier_id, actor_id, name, role, unit, action, before, after, note, public,
              when) in events:
             self.event_id += 1
-            e = SimpleNamespace(dossier_id=dossier_id, actor_id=actor_id, actor_name=name,
-                                actor_role=role, actor_unit=unit, action=action,
-                                status_before=before, status_after=after, note=note,
-                                public=public, client_addr="", created_at=when)
-            digest = history._digest(self.prev, e, self.key)  # the chain's own hash function
+            values = (dossier_id, actor_id, name, role, unit, action, before, after, note,
+                      public, "", when)  # in history_hash.HASHED order
+            digest = history_hash.digest(self.prev, values, self.key)  # the chain's hash
             rows.append([self.event_id, dossier_id, actor_id, name, role, unit, action, before,
                          after, note, public, "", when, self.prev, digest, self.kid])
             self.prev = digest

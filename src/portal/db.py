@@ -17,6 +17,7 @@ from portal.config import Settings
 from portal.write_lock import WriteLock
 
 db = DatabaseProxy()
+_bound_url: list[str] = []  # the URL `configure` bound, for processes that open their own
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -98,8 +99,16 @@ def configure(settings: Settings) -> None:
             autoconnect=False,
         )
     db.initialize(database)
+    _bound_url[:] = [url]
     history_keys.bind(settings.history_keys)
     sync_switch.bind(settings.national_sync.enabled)
+
+
+def bound_url() -> str:
+    """The DATABASE_URL `configure` bound (worker processes connect to it themselves)."""
+    if not _bound_url:
+        raise RuntimeError("the database is not configured")
+    return _bound_url[0]
 
 
 def is_postgres() -> bool:

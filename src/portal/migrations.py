@@ -410,6 +410,11 @@ def _v21_statistics() -> None:
     stat_facts.rebuild()
 
 
+def _v23_history_checkpoints() -> None:
+    """Where `verify-history` records how far it has verified the chain (issue 16)."""
+    db.create_tables([models.HistoryCheckpoint])
+
+
 # version -> step that upgrades a database from version-1 to version.
 STEPS: dict[int, Callable[[], None]] = {
     2: _v2_dossiers,
@@ -432,8 +437,9 @@ STEPS: dict[int, Callable[[], None]] = {
     19: _v19_api,
     20: _v20_sync,
     21: _v21_statistics,
+    23: _v23_history_checkpoints,
 }
-LATEST = 21
+LATEST = 23
 
 
 class SchemaError(RuntimeError):

@@ -505,6 +505,23 @@ class HistoryHead(BaseModel):
         table_name = "history_head"
 
 
+class HistoryCheckpoint(BaseModel):
+    """How far `run.py verify-history` has verified the chain (one row, replaced as it goes):
+    `--resume` starts after `last_id`. MACed with the history key ("key id:HMAC"), like the
+    head's seal, so that a checkpoint nobody verified cannot be passed off as one."""
+
+    checked = BigIntegerField()  # events verified, the first of the chain on
+    last_id = BigIntegerField()
+    last_hash = CharField(max_length=64)
+    keyed_from = BigIntegerField()  # the head's cut-over and seal the run verified
+    seal = CharField(max_length=96)
+    created_at = DateTimeField(default=utcnow)
+    mac = CharField(max_length=96)
+
+    class Meta:
+        table_name = "history_checkpoint"
+
+
 class SecurityCount(BaseModel):
     """The bounded security log: how many events of one kind (a failed or throttled login, a
     permission denial) one key (a login name and address, an address, a login name, a user)
@@ -960,6 +977,7 @@ ALL_MODELS = [
     Upload,
     DossierEvent,
     HistoryHead,
+    HistoryCheckpoint,
     SecurityCount,
     Notification,
     OutgoingMail,

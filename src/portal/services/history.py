@@ -12,16 +12,14 @@ be keyed."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from dataclasses import dataclass
 
 from portal import history_keys
 from portal.db import db, is_postgres, reading
 from portal.models import Dossier, DossierEvent, HistoryHead, User, utcnow
 from portal.services import national_outbox, stat_facts
-
-GENESIS = "0" * 64
+from portal.services.history_hash import GENESIS, digest, seal_of, values_of
+from portal.services.history_verify import verify
 
 
 @dataclass(frozen=True)
@@ -47,44 +45,6 @@ class Actor:
 SYSTEM = Actor(None, "system", "system", "")
 
 
-def _digest(prev_hash: str, e: DossierEvent, key: str | None = None) -> str:
-    """The event's hash: plain SHA-256 of its fields (the events before keying), or their
-    HMAC-SHA256 with `key`."""
-    fields = [
-        prev_hash,
-        str(e.dossier_id or ""),
-        str(e.actor_id or ""),
-        e.actor_name,
-        e.actor_role,
-        e.actor_unit,
-        e.action,
-        "" if e.status_before is None else str(e.status_before),
-        "" if e.status_after is None else str(e.status_after),
-        e.note,
-        "1" if e.public else "0",
-        e.client_addr,
-        e.created_at.isoformat(timespec="microseconds"),
-    ]
-    message = "\x1f".join(fields).encode()
-    if key is None:
-        return hashlib.sha256(message).hexdigest()
-    return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
-
-
-def _seal_of(keyed_from: int, last_hash: str, kid: str, key: str) -> str:
-    """The head's seal of the cut-over: how many events came before it and the last one's
-    hash, MACed with the key `kid`."""
-    message = f"history-cut-over\x1f{keyed_from}\x1f{last_hash}".encode()
-    return f"{kid}:{hmac.new(key.encode(), message, hashlib.sha256).hexdigest()}"
-
-
-def _seal_holds(head: HistoryHead, last_hash: str) -> bool:
-    kid, _, _mac = head.seal.partition(":")
-    key = history_keys.get(kid)
-    expected = _seal_of(head.keyed_from, last_hash, kid, key) if key is not None else ""
-    return key is not None and hmac.compare_digest(head.seal, expected)
-
-
 def ensure_head() -> None:
     """Create the chain's head row if the database has none, and seal the cut-over to keyed
     hashes at the events there are now (run by migrations)."""
@@ -93,7 +53,7 @@ def ensure_head() -> None:
         head = HistoryHead.create(last_hash=GENESIS, count=0)
     if not head.seal:
         kid, key = history_keys.current()
-        seal = _seal_of(head.count, head.last_hash, kid, key)
+        seal = seal_of(head.count, head.last_hash, kid, key)
         HistoryHead.update(keyed_from=head.count, seal=seal).where(
             HistoryHead.id == head.id
         ).execute()
@@ -134,7 +94,7 @@ def record(
         prev_hash=head.last_hash,
     )
     event.key_id, key = history_keys.current()
-    event.hash = _digest(head.last_hash, event, key)
+    event.hash = digest(head.last_hash, values_of(event), key)
     event.save(force_insert=True)
     HistoryHead.update(last_hash=event.hash, count=HistoryHead.count + 1).where(
         HistoryHead.id == head.id
@@ -162,9 +122,6 @@ def note(
     )
 
 
-UNSEALED = "the cut-over to keyed hashes is not sealed by a history key known here"
-
-
 @reading
 def latest(dossier_id: int, action: str) -> DossierEvent | None:
     """The dossier's latest event of `action` (e.g. the supplement request that opened the
@@ -177,48 +134,11 @@ def latest(dossier_id: int, action: str) -> DossierEvent | None:
     )
 
 
-@reading
-def verify_chain() -> tuple[int, int | None, str]:
+def verify_chain(**options: object) -> tuple[int, int | None, str]:
     """Check every event against the one before it, and the sealed cut-over where the keyed
-    events begin: (events checked, first broken event id or None, what is wrong)."""
-    head = HistoryHead.select().order_by(HistoryHead.id).first()
-    keyed_from = head.keyed_from if head is not None else 0
-    sealed = head is None
-    prev = GENESIS
-    checked = 0
-    for event in DossierEvent.select().order_by(DossierEvent.id).iterator():
-        if not sealed and checked == keyed_from:
-            if not _seal_holds(head, prev):
-                return checked, None, UNSEALED
-            sealed = True
-        checked += 1
-        if event.prev_hash != prev:
-            return checked, event.id, "its previous hash does not match the event before it"
-        problem = _check_hash(prev, event, keyed=checked > keyed_from)
-        if problem:
-            return checked, event.id, problem
-        prev = event.hash
-    if not sealed and (checked != keyed_from or not _seal_holds(head, prev)):
-        return checked, None, UNSEALED
-    if head is not None and (head.last_hash != prev or head.count != checked):
-        return checked, None, "events are missing at the end of the chain"
-    return checked, None, ""
-
-
-def _check_hash(prev: str, event: DossierEvent, *, keyed: bool) -> str:
-    """What is wrong with the event's hash ("" when nothing)."""
-    if not keyed:
-        if event.key_id or _digest(prev, event) != event.hash:
-            return "its content does not match its hash"
-        return ""
-    if not event.key_id:
-        return "it is not hashed with the history key, though it comes after the cut-over"
-    key = history_keys.get(event.key_id)
-    if key is None:
-        return f"it is hashed with a history key this instance does not have ({event.key_id})"
-    if not hmac.compare_digest(_digest(prev, event, key), event.hash):
-        return "its content does not match its hash"
-    return ""
+    events begin: (events checked, first broken event id or None, what is wrong). Streamed,
+    in parallel and resumable: services/history_verify.py (its options)."""
+    return verify(**options)
 
 
 @reading
