@@ -25,7 +25,7 @@ from portal.models import (
     UnitStructure,
     User,
 )
-from portal.services import dossiers, stats, structures
+from portal.services import dossiers, stat_facts, stats, structures
 from portal.services import units as unit_service
 from portal.services.access import Ctx
 from portal.services.deadlines import to_utc
@@ -128,6 +128,7 @@ def test_an_old_dossier_keeps_its_unit_and_counts_in_its_period(owner, client, m
             status=1,
             submitted_at=to_utc(dt.datetime(2024, 6, 10, 9)),
         )
+        stat_facts.refresh(old.id)  # as history.record does with every change
     query = stats.clean_query({"from": "2024-01-01", "to": "2024-12-31"}, 1, dt.date(2025, 4, 1))
     assert query.structure == "2016"
     report = stats.build_report(query)

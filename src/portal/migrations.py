@@ -410,7 +410,7 @@ def _v21_statistics() -> None:
     stat_facts.rebuild()
 
 
-def _v23_history_checkpoints() -> None:
+def _v22_history_checkpoints() -> None:
     """Where `verify-history` records how far it has verified the chain (issue 16)."""
     db.create_tables([models.HistoryCheckpoint])
 
@@ -437,9 +437,9 @@ STEPS: dict[int, Callable[[], None]] = {
     19: _v19_api,
     20: _v20_sync,
     21: _v21_statistics,
-    23: _v23_history_checkpoints,
+    22: _v22_history_checkpoints,
 }
-LATEST = 23
+LATEST = 22
 
 
 class SchemaError(RuntimeError):
