@@ -333,3 +333,51 @@ def test_the_table_by_unit_as_xlsx_keeps_formulas_as_text(client, make_user, log
     assert cell.data_type == "s"  # text, not a formula
     assert rows[6][2:5] == (4, 2, 1)  # 02CI in 2016: a1 a2 a6 a7 received; a1 a2; a1
     assert rows[4][2:7] == (2, 0, 0, 0, 1)  # 01AB: a4 a5 received; a5 overdue
+
+
+# --- the chart macros, alone ----------------------------------------------------------------
+
+
+def render_macro(client, call: str, **values) -> str:
+    """The output of one macro of templates/_macros/charts.html, called as `call`."""
+    env = client.app.state.templates.env
+    source = '{% from "_macros/charts.html" import grouped_bars, bars %}' + call
+    return env.from_string(source).render(**values)
+
+
+def test_grouped_bars_scale_label_and_name_the_chart(client):
+    series = [
+        {"name": "Nhận", "kind": "solid", "values": [0, 4]},
+        {"name": "Xong", "kind": "hatch", "values": [2, 1]},
+    ]
+    svg = render_macro(
+        client,
+        '{{ grouped_bars("c", "Tiêu đề <1>", "Mô tả", labels, series) }}',
+        labels=[("01", "2025"), ("02", "")],
+        series=series,
+    )
+    assert '<svg class="app-chart" id="c" role="img" aria-labelledby="c-title c-desc"' in svg
+    assert '<title id="c-title">Tiêu đề &lt;1&gt;</title>' in svg  # escaped
+    assert '<desc id="c-desc">Mô tả</desc>' in svg
+    heights = re.findall(r'<rect class="app-chart__\w+"(?: fill="[^"]+")? x="[^"]+" '
+                         r'y="[^"]+" width="[^"]+" height="([^"]+)"/>', svg)
+    # the scale's top is 4 (the peak): 160 units high; the legend's two swatches are 12 high
+    assert heights == ["0.0", "80.0", "160.0", "40.0", "12", "12"]
+    assert 'fill="url(#c-hatch)"' in svg and '<pattern id="c-hatch"' in svg
+    assert ">2025</text>" in svg and ">Nhận</text>" in svg and "style=" not in svg
+
+
+def test_bars_are_scaled_to_the_whole_and_labelled(client):
+    items = [
+        {"name": "A", "value": 1, "kind": "solid", "text": "1 (25%)"},
+        {"name": "B", "value": 0, "kind": "dots", "text": "0 (0%)"},
+    ]
+    svg = render_macro(client, '{{ bars("b", "T", "D", items, 4) }}', items=items)
+    widths = re.findall(r'<rect class="app-chart__(?:solid|dots)"[^>]* width="([^"]+)"', svg)
+    assert widths == ["85.0", "0.0"]  # 1 of 4 of 340 units; nothing
+    assert ">1 (25%)</text>" in svg and ">B</text>" in svg
+    # nothing at all: no division by zero, empty bars
+    empty = [{"name": "A", "value": 0, "kind": "solid", "text": "0"}]
+    assert 'width="0.0"' in render_macro(
+        client, '{{ bars("e", "T", "D", items, 0) }}', items=empty
+    )
