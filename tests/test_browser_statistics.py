@@ -9,9 +9,10 @@ import os
 import pytest
 from openpyxl import load_workbook
 
-from tests.test_stats_public import quarter, tr  # noqa: F401 (the hand-built dossiers)
+from tests import test_stats_public as hand_built
 
 pytestmark = pytest.mark.browser
+quarter, tr = hand_built.quarter, hand_built.tr  # the hand-built dossiers, found by pytest
 SHOTS = os.environ.get("PORTAL_SHOTS", "")  # a folder to save screenshots in, if set
 
 
@@ -53,8 +54,9 @@ def check_february_and_download(page, tmp_path) -> None:
     assert rows[-1][:4] == ("2025-02", 5, 2, 1)
 
 
-def test_with_javascript_the_period_swaps_the_figures_and_charts(browser, server, quarter,
-                                                               tmp_path):  # noqa: F811
+def test_with_javascript_the_period_swaps_the_figures_and_charts(
+    browser, server, quarter, tmp_path
+):
     page = browser.new_page()
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
@@ -78,8 +80,7 @@ def test_with_javascript_the_period_swaps_the_figures_and_charts(browser, server
     page.close()
 
 
-def test_without_javascript_the_form_loads_the_page(browser, server, quarter,
-                                                    tmp_path):  # noqa: F811
+def test_without_javascript_the_form_loads_the_page(browser, server, quarter, tmp_path):
     context = browser.new_context(java_script_enabled=False)
     page = context.new_page()
     page.goto(f"{server.url}/statistics?from=2025-01-01&to=2025-03-31")

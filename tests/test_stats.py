@@ -41,6 +41,9 @@ MARCH = {"from": "2025-03-01", "to": "2025-03-31"}
 NOW = to_utc(dt.datetime(2025, 4, 10, 10, 0))  # "now" for the service tests
 ROW_RE = re.compile(r'<tr><th scope="row">([A-Z0-9]+) ')  # the table by unit's rows
 
+UNIT_TABLE = "#results section[aria-labelledby=units-title]"  # staff only
+UNIT_ROWS = f"{UNIT_TABLE} tbody th"
+
 BAD_DATE = "Enter a real date as dd/mm/yyyy, for example 04/12/2026."
 
 
@@ -661,9 +664,9 @@ def test_in_a_browser_htmx_sorts_and_the_form_clears_its_errors(browser, server,
     browser_login(page, server, make_user("auditor"))
     page.goto(f"{server.url}/statistics?from=2025-03-01&to=2025-03-31")
     page.evaluate("window.__samePage = true")
-    page.click(f"#results th >> text={tr('Unit')}")
+    page.click(f"{UNIT_TABLE} th >> text={tr('Unit')}")
     page.wait_for_url("**sort=unit*")
-    rows = page.locator("#results tbody th")
+    rows = page.locator(UNIT_ROWS)
     assert rows.all_inner_texts()[0].startswith("01AB")
     page.fill("#f-from", "2025-02-30")
     page.click("#stats-form button[type=submit]")
@@ -690,5 +693,5 @@ def test_in_a_browser_without_javascript_the_form_loads_pages(browser, server, m
     page.select_option("#f-unit", "02")
     page.click("#stats-form button[type=submit]")
     page.wait_for_url("**unit=02*")
-    assert page.locator("#results tbody th").count() == 3
+    assert page.locator(UNIT_ROWS).count() == 3
     context.close()

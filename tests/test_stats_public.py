@@ -74,6 +74,7 @@ def add_dossier(
 def quarter(make_user, catalogue) -> dict[str, int]:
     """The hand-built dossiers; comments say what each one counts as for January-March 2025
     (the 2016 structure until 28 February, the 2025 one from 1 March)."""
+    # fmt: off
     rows = {
         # received on 31 January at 23:59:59 local (16:59:59 UTC): January; completed exactly
         # at its promised time: on time, in February
@@ -101,6 +102,7 @@ def quarter(make_user, catalogue) -> dict[str, int]:
         "b2": ("02AB", "2025", "offline", RECEIVED, "counter",
                local(2025, 3, 4, 9), local(2025, 4, 20, 17), None),
     }
+    # fmt: on
     ids = {}
     with db.connection_context():
         make_user("enterprise")
@@ -157,9 +159,7 @@ def test_the_trend_by_month_counts_in_local_time(quarter):
     assert months[1].rate is not None and str(months[1].rate) == "50.0"
     # a period of part of a month: its month only, counted within the period's days
     part = stats_trend.monthly_trend(query(**{"from": "2025-02-02", "to": "2025-02-10"}), NOW)
-    assert [(m.key, m.received, m.completed, m.on_time) for m in part] == [
-        ("2025-02", 4, 2, 1)
-    ]
+    assert [(m.key, m.received, m.completed, m.on_time) for m in part] == [("2025-02", 4, 2, 1)]
     # no dossier: every month there with zeros
     empty = stats_trend.monthly_trend(query(**{"from": "2024-11-15", "to": "2025-01-15"}), NOW)
     assert [(m.key, m.received) for m in empty] == [("2024-11", 0), ("2024-12", 0), ("2025-01", 0)]
@@ -231,7 +231,11 @@ def test_staff_see_the_table_by_unit_too(client, make_user, login, quarter):
     assert r.status_code == 200 and 'id="units-title"' in r.text
     # 02CI of each structure is a row of its own (the 2025 one tagged with its structure)
     assert re.findall(r'<tr><th scope="row">([A-Z0-9]+) ', r.text) == [
-        "02CI", "01AB", "02AB", "02CI"]
+        "02CI",
+        "01AB",
+        "02AB",
+        "02CI",
+    ]
     assert 'href="/statistics.csv?from=2025-01-01&amp;to=2025-03-31&amp;table=units"' in r.text
 
 
@@ -285,9 +289,10 @@ def test_the_trend_as_csv(client, quarter):
         ["2025-03", "2", "1", "1", "0", "100.0"],
     ]
     one = client.get("/statistics.csv", params={**QUARTER, "table": "trend", "unit": "KV02"})
-    assert 'filename="statistics-trend-2025-01-01-2025-03-31-KV02.csv"' in one.headers[
-        "content-disposition"
-    ]
+    assert (
+        'filename="statistics-trend-2025-01-01-2025-03-31-KV02.csv"'
+        in one.headers["content-disposition"]
+    )
 
 
 def test_the_procedures_as_xlsx_with_the_period_and_unit_in_the_title(client, quarter):
@@ -320,15 +325,19 @@ def test_the_table_by_unit_as_xlsx_keeps_formulas_as_text(client, make_user, log
     login(make_user("officer"))
     r = client.get("/statistics.xlsx", params={**QUARTER, "sort": "unit"})
     assert r.status_code == 200
-    assert 'filename="statistics-units-2025-01-01-2025-03-31.xlsx"' in r.headers[
-        "content-disposition"
-    ]
+    assert (
+        'filename="statistics-units-2025-01-01-2025-03-31.xlsx"' in r.headers["content-disposition"]
+    )
     sheet = load_workbook(io.BytesIO(r.content)).active
     rows = [row for row in sheet.iter_rows(values_only=True) if any(v is not None for v in row)]
     assert rows[3] == tuple(tr(label) for _key, label in stats.CSV_COLUMNS)
     assert [(row[0], row[-1]) for row in rows[4:]] == [
-        ("01AB", "2016"), ("02AB", "2025"), ("02CI", "2016"), ("02CI", "2025")]
-    assert rows[4][1] == "'=HYPERLINK(\"http://x.example\",\"x\")"
+        ("01AB", "2016"),
+        ("02AB", "2025"),
+        ("02CI", "2016"),
+        ("02CI", "2025"),
+    ]
+    assert rows[4][1] == '\'=HYPERLINK("http://x.example","x")'
     cell = next(c for c in sheet["B"] if c.value and str(c.value).startswith("'="))
     assert cell.data_type == "s"  # text, not a formula
     assert rows[6][2:5] == (4, 2, 1)  # 02CI in 2016: a1 a2 a6 a7 received; a1 a2; a1
@@ -359,8 +368,11 @@ def test_grouped_bars_scale_label_and_name_the_chart(client):
     assert '<svg class="app-chart" id="c" role="img" aria-labelledby="c-title c-desc"' in svg
     assert '<title id="c-title">Tiêu đề &lt;1&gt;</title>' in svg  # escaped
     assert '<desc id="c-desc">Mô tả</desc>' in svg
-    heights = re.findall(r'<rect class="app-chart__\w+"(?: fill="[^"]+")? x="[^"]+" '
-                         r'y="[^"]+" width="[^"]+" height="([^"]+)"/>', svg)
+    heights = re.findall(
+        r'<rect class="app-chart__\w+"(?: fill="[^"]+")? x="[^"]+" '
+        r'y="[^"]+" width="[^"]+" height="([^"]+)"/>',
+        svg,
+    )
     # the scale's top is 4 (the peak): 160 units high; the legend's two swatches are 12 high
     assert heights == ["0.0", "80.0", "160.0", "40.0", "12", "12"]
     assert 'fill="url(#c-hatch)"' in svg and '<pattern id="c-hatch"' in svg
@@ -378,6 +390,4 @@ def test_bars_are_scaled_to_the_whole_and_labelled(client):
     assert ">1 (25%)</text>" in svg and ">B</text>" in svg
     # nothing at all: no division by zero, empty bars
     empty = [{"name": "A", "value": 0, "kind": "solid", "text": "0"}]
-    assert 'width="0.0"' in render_macro(
-        client, '{{ bars("e", "T", "D", items, 0) }}', items=empty
-    )
+    assert 'width="0.0"' in render_macro(client, '{{ bars("e", "T", "D", items, 0) }}', items=empty)
