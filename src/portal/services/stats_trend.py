@@ -11,6 +11,7 @@ knowing.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
@@ -133,6 +134,7 @@ def monthly_trend(query: stats.StatsQuery, now: dt.datetime | None = None) -> li
     sql = stats._Sql(query, now or utcnow())
     unit_ids, _, _ = stats._scope(query)
     starts, by_year = months_of(query), by_years(query)
+    # Months are counted on local time in SQL, keyed as MonthRow.key says them.
     counts: dict[str, dict[str, int]] = {}
     received = _bucket(Dossier.submitted_at, by_year)
     for row in (
@@ -158,20 +160,8 @@ def monthly_trend(query: stats.StatsQuery, now: dt.datetime | None = None) -> li
     ):
         found = counts.setdefault(row["bucket"], {})
         found.update(completed=int(row["completed"]), on_time=int(row["on_time"]))
-    rows = []
-    for start in starts:
-        key = str(start.year) if by_year else start.strftime("%Y-%m")
-        found = counts.get(key, {})
-        rows.append(
-            MonthRow(
-                start,
-                by_year,
-                found.get("received", 0),
-                found.get("completed", 0),
-                found.get("on_time", 0),
-            )
-        )
-    return rows
+    rows = [MonthRow(start, by_year, 0, 0, 0) for start in starts]
+    return [dataclasses.replace(row, **counts.get(row.key, {})) for row in rows]
 
 
 @reading
