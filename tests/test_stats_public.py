@@ -17,7 +17,7 @@ from openpyxl import load_workbook
 from portal import i18n
 from portal.db import db
 from portal.models import Dossier, Enterprise, Procedure, Unit, User
-from portal.services import stats, stats_trend
+from portal.services import stat_facts, stats, stats_trend
 from portal.services.deadlines import to_utc
 from portal.services.workflow import (
     PROCESSING,
@@ -58,8 +58,9 @@ def procedure(level: str) -> Procedure:
 def add_dossier(
     unit: str, structure: str, level: str, status: int, channel: str = "online", **times
 ) -> Dossier:
-    """A dossier as the database keeps it, straight (its history does not matter here)."""
-    return Dossier.create(
+    """A dossier as the database keeps it, straight (its history does not matter here), with
+    the statistics' counts of it kept as history.record keeps them."""
+    dossier = Dossier.create(
         procedure=procedure(level),
         enterprise=Enterprise.get(Enterprise.tax_code == tax_code("030123456")),
         owner=User.get(User.role == "enterprise"),
@@ -68,6 +69,8 @@ def add_dossier(
         channel=channel,
         **times,
     )
+    stat_facts.refresh(dossier.id)
+    return dossier
 
 
 @pytest.fixture
@@ -163,6 +166,28 @@ def test_the_trend_by_month_counts_in_local_time(quarter):
     # no dossier: every month there with zeros
     empty = stats_trend.monthly_trend(query(**{"from": "2024-11-15", "to": "2025-01-15"}), NOW)
     assert [(m.key, m.received) for m in empty] == [("2024-11", 0), ("2024-12", 0), ("2025-01", 0)]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {},
+        {"unit": "02"},
+        {"unit": "KV02"},
+        {"from": "2025-02-01", "to": "2025-02-28"},
+        {"from": "2021-06-01"},
+    ],
+)
+def test_the_trend_adds_up_to_the_period_figures(quarter, raw):
+    """However each is counted (the figures from maintained counts, the trend directly), the
+    months of a period add up to its figures."""
+    q = query(**raw)
+    f = stats.build_report(q, NOW).figures
+    months = stats_trend.monthly_trend(q, NOW)
+    totals = tuple(
+        sum(getattr(m, name) for m in months) for name in ("received", "completed", "on_time")
+    )
+    assert totals == (f.received, f.completed, f.on_time)
 
 
 def test_a_period_over_three_years_is_shown_by_year(quarter):
