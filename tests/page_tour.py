@@ -147,9 +147,13 @@ PAGES: list[PageSpec] = [
 # fmt: on
 
 
-# The statistics page (staff only), when its route exists.
+# The statistics page, public (its figures and SVG charts) and for staff (the table by unit
+# too), when its route exists.
 if '"/statistics"' in Path(routes.__file__).read_text(encoding="utf-8"):
     PAGES += [
+        PageSpec("statistics, public", "anonymous", "/statistics"),
+        PageSpec("statistics, an empty period", "anonymous",
+                 "/statistics?from=01/01/2001&to=31/12/2001"),
         PageSpec("statistics", "officer", "/statistics"),
         PageSpec("statistics, errors", "leader", "/statistics?from=31/02/2026", 422),
     ]

@@ -188,8 +188,9 @@ enterprise_activate          enterprise_checks 401 403 403 403 404  404  404  40
 enterprise_reject            enterprise_checks 401 403 403 403 404  404  404  404  404  403
 notifications                signed_in   L    200  200  200  200  200  200  200  200  200
 notifications_read           signed_in   401  303  303  303  303  303  303  303  303  303
-statistics_page              staff       L    403  403  403  200  200  200  200  200  200
-statistics_csv               staff       L    403  403  403  200  200  200  200  200  200
+statistics_page              public      200  200  200  200  200  200  200  200  200  200
+statistics_csv               public      L    403  403  403  200  200  200  200  200  200
+statistics_xlsx              public      L    403  403  403  200  200  200  200  200  200
 audit_page                   audit       L    403  403  403  403  403  403  403  403  200
 audit_csv                    audit       L    403  403  403  403  403  403  403  403  200
 """

@@ -12,7 +12,7 @@ import pytest
 
 from portal.db import db
 from portal.models import Dossier, DossierFact, StatDay, StatFirst, Unit, utcnow
-from portal.services import dossiers, processing, stat_facts, stats
+from portal.services import dossiers, processing, stat_facts, stats, stats_trend
 from portal.services.errors import DomainError, NotFound, ValidationError
 from portal.services.status import DRAFT
 from portal.services.workflow import available
@@ -75,6 +75,8 @@ def random_activity(rng: random.Random, ctxs: dict, signed_result: bytes, n: int
 def compare(query: stats.StatsQuery, now: dt.datetime) -> stats.Report:
     counted, recounted = stats.build_report(query, now), stats.recount(query, now)
     assert counted.figures == recounted.figures, query
+    assert stats_trend.monthly_trend(query) == stats_trend.recount_trend(query, now), query
+    assert stats_trend.procedure_reach(query) == stats_trend.recount_reach(query, now), query
     with db.connection_context():
         assert stats.unit_rows(query, now) == list(recounted.units.items), query
     return counted

@@ -17,7 +17,7 @@ import pytest
 from portal import i18n
 from portal.db import db
 from portal.models import Dossier, Enterprise, Procedure, Unit, User, utcnow
-from portal.services import history, stat_facts, stats
+from portal.services import history, stat_facts, stats, stats_export
 from portal.services.deadlines import to_utc
 from portal.services.errors import ValidationError
 from portal.services.workflow import (
@@ -39,7 +39,10 @@ from tests.helpers import HX, csrf_from
 
 MARCH = {"from": "2025-03-01", "to": "2025-03-31"}
 NOW = to_utc(dt.datetime(2025, 4, 10, 10, 0))  # "now" for the service tests
-ROW_RE = re.compile(r'<tr><th scope="row">(\S+) ')
+ROW_RE = re.compile(r'<tr><th scope="row">([A-Z0-9]+) ')  # the table by unit's rows
+
+UNIT_TABLE = "#results section[aria-labelledby=units-title]"  # staff only
+UNIT_ROWS = f"{UNIT_TABLE} tbody th"
 
 BAD_DATE = "Enter a real date as dd/mm/yyyy, for example 04/12/2026."
 
@@ -441,8 +444,10 @@ def test_csv_cells_that_look_like_formulas_stay_text(march):
         Unit.update(name="@SUM(1+1)").where(Unit.code == "02AB").execute()
         Unit.update(name="+1-2").where(Unit.code == "01AB").execute()
     rows = stats.unit_rows(query(sort="unit"), NOW)
-    text = stats.units_csv(rows, ["Mã", "=Tên", "a", "b", "c", "d", "e", "f"])
-    table = list(csv.reader(io.StringIO(text)))
+    cells = [[getattr(r, key) for key, _label in stats.CSV_COLUMNS] for r in rows]
+    headers = ["Mã", "=Tên", "a", "b", "c", "d", "e", "f", "g"]
+    text = stats_export.to_csv(stats_export.Table("units", "t", headers, cells))
+    table = list(csv.reader(io.StringIO(text.decode("utf-8-sig"))))
     assert table[0][:2] == ["Mã", "'=Tên"]
     names = {r[0]: r[1] for r in table[1:]}
     assert names["02CI"] == '\'=HYPERLINK("http://x.example","x")'
@@ -466,20 +471,22 @@ def staff(make_user, login):
     return sign_in
 
 
-@pytest.mark.parametrize("path", ["/statistics", "/statistics.csv"])
-def test_anonymous_visitors_are_sent_to_log_in(client, path):
+@pytest.mark.parametrize("path", ["/statistics.csv", "/statistics.xlsx"])
+def test_anonymous_visitors_are_sent_to_log_in_for_the_table_by_unit(client, path):
     r = client.get(path + "?from=2025-03-01", follow_redirects=False)
     assert r.status_code == 303
     assert r.headers["location"] == f"/login?next={path}%3Ffrom%3D2025-03-01"
 
 
-@pytest.mark.parametrize("path", ["/statistics", "/statistics.csv"])
-def test_enterprises_may_not_see_statistics(client, make_user, login, path):
+@pytest.mark.parametrize("path", ["/statistics.csv", "/statistics.xlsx"])
+def test_enterprises_may_not_have_the_table_by_unit(client, make_user, login, path):
     with db.connection_context():
         user = make_user("enterprise")
     login(user)
     assert client.get(path).status_code == 403
-    assert 'href="/statistics"' not in client.get("/").text
+    assert client.get(path, params={"table": "units"}).status_code == 403
+    r = client.get("/statistics")
+    assert r.status_code == 200 and "statistics.csv?table=units" not in r.text
 
 
 @pytest.mark.parametrize("role", ["officer", "leader", "admin", "auditor"])
@@ -502,7 +509,7 @@ def test_the_page_shows_the_figures_in_the_users_language(client, staff, march):
     assert tr("%(count)s of %(total)s", count=1, total=20) in page
     assert ROW_RE.findall(r.text) == ["02CI", "01AB", "02", "02AB", "KV02"]
     assert 'value="2025-03-01"' in r.text and 'value="2025-03-31"' in r.text
-    assert 'href="/statistics.csv?from=2025-03-01&amp;to=2025-03-31"' in r.text
+    assert 'href="/statistics.csv?from=2025-03-01&amp;to=2025-03-31&amp;table=units"' in r.text
     token = csrf_from(r.text)  # the header's language button, a POST with the token
     assert client.post("/lang/en", data={"csrf_token": token}).status_code == 200
     english = text_of(client.get("/statistics", params=MARCH))
@@ -614,7 +621,7 @@ def test_the_csv_export_has_every_row(client, staff, march):
     assert r.status_code == 200
     assert r.headers["content-type"] == "text/csv; charset=utf-8"
     assert r.headers["content-disposition"] == (
-        'attachment; filename="statistics-2025-03-01-2025-03-31.csv"'
+        'attachment; filename="statistics-units-2025-03-01-2025-03-31.csv"'
     )
     assert r.content.startswith(b"\xef\xbb\xbf")
     table = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
@@ -623,7 +630,8 @@ def test_the_csv_export_has_every_row(client, staff, march):
     assert table[4][2:] == ["7", "2", "1", "1", "1", "50.0", "2016"]  # d12 overdue by real now
     one = client.get("/statistics.csv", params={**MARCH, "unit": "01"})
     assert (
-        'filename="statistics-2025-03-01-2025-03-31-01.csv"' in one.headers["content-disposition"]
+        'filename="statistics-units-2025-03-01-2025-03-31-01.csv"'
+        in one.headers["content-disposition"]
     )
     assert len(list(csv.reader(io.StringIO(one.text)))) == 2
 
@@ -656,9 +664,9 @@ def test_in_a_browser_htmx_sorts_and_the_form_clears_its_errors(browser, server,
     browser_login(page, server, make_user("auditor"))
     page.goto(f"{server.url}/statistics?from=2025-03-01&to=2025-03-31")
     page.evaluate("window.__samePage = true")
-    page.click(f"#results th >> text={tr('Unit')}")
+    page.click(f"{UNIT_TABLE} th >> text={tr('Unit')}")
     page.wait_for_url("**sort=unit*")
-    rows = page.locator("#results tbody th")
+    rows = page.locator(UNIT_ROWS)
     assert rows.all_inner_texts()[0].startswith("01AB")
     page.fill("#f-from", "2025-02-30")
     page.click("#stats-form button[type=submit]")
@@ -685,5 +693,5 @@ def test_in_a_browser_without_javascript_the_form_loads_pages(browser, server, m
     page.select_option("#f-unit", "02")
     page.click("#stats-form button[type=submit]")
     page.wait_for_url("**unit=02*")
-    assert page.locator("#results tbody th").count() == 3
+    assert page.locator(UNIT_ROWS).count() == 3
     context.close()

@@ -8,10 +8,8 @@ SQLite and PostgreSQL. Periods are whole days of Vietnam's calendar; the databas
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import datetime as dt
-import io
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -22,7 +20,6 @@ from portal.db import reading
 from portal.models import Dossier, DossierEvent, Unit, utcnow
 from portal.services import payments, stat_facts, stat_figures, units
 from portal.services.catalogue import level_summary
-from portal.services.catalogue_files import csv_safe
 from portal.services.deadlines import to_local, to_utc
 from portal.services.errors import N_, Message, ValidationError
 from portal.services.paging import Page, paginate
@@ -288,7 +285,8 @@ class _Sql:
             .group_by(DossierEvent.dossier)
             .alias("issued")
         )
-        done = fn.COALESCE(Dossier.finished_at, self.issued.c.at)
+        # When a completed dossier was completed (services/stats_trend.py groups by it).
+        self.done = done = fn.COALESCE(Dossier.finished_at, self.issued.c.at)
         completed = Dossier.status.in_(COMPLETED) & (done >= start) & (done < end)
         closed = (Dossier.finished_at >= start) & (Dossier.finished_at < end)
         received = (Dossier.submitted_at >= start) & (Dossier.submitted_at < end)
@@ -489,18 +487,6 @@ def unit_rows(query: StatsQuery, now: dt.datetime | None = None) -> list[UnitRow
     """Every row of the per-unit table, in the query's order (for the CSV export)."""
     unit_ids, _, _ = _scope(query)
     return _counted_rows(query, now or utcnow(), unit_ids)
-
-
-def units_csv(rows: list[UnitRow], headers: list[str]) -> str:
-    """The per-unit table as CSV text under `headers` (the CSV_COLUMNS labels, translated);
-    cells that a spreadsheet would run as formulas are kept as text."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow([csv_safe(h) for h in headers])
-    for r in rows:
-        values = [getattr(r, key) for key, _label in CSV_COLUMNS]
-        writer.writerow([csv_safe("" if v is None else str(v)) for v in values])
-    return out.getvalue()
 
 
 @reading

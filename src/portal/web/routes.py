@@ -174,6 +174,7 @@ TABLE = [
     ("/notifications/read", notifications.notifications_read, POST),
     ("/statistics", stats.statistics_page, GET),
     ("/statistics.csv", stats.statistics_csv, GET),
+    ("/statistics.xlsx", stats.statistics_xlsx, GET),
     ("/audit", audit.audit_page, GET),
     ("/audit.csv", audit.audit_csv, GET),
     ("/api/v1/openapi.json", api.api_openapi, GET),

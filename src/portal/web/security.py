@@ -147,6 +147,18 @@ def safe_next(target: str | None, default: str = "/") -> str:
     return target if not parts.scheme and not parts.netloc else default
 
 
+def refusal(request: Request, user: User | None) -> Response:
+    """What a user is answered where a rule does not admit them: an anonymous visitor is sent
+    to the login page (back here after it) for a safe method, 401 for others; raises 403 for
+    a signed-in user."""
+    if user is None:
+        if request.method in SAFE_METHODS:
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(url(request, "login_form", {"next": target}), 303)
+        raise HTTPException(401)
+    raise HTTPException(403)
+
+
 def guard(rule: str) -> Callable[[Endpoint], Endpoint]:
     """Admit only the users the policy's `rule` allows: anonymous visitors are sent to the
     login page, signed-in users without the right get 403."""
@@ -158,14 +170,7 @@ def guard(rule: str) -> Callable[[Endpoint], Endpoint]:
         async def wrapper(request: Request) -> Response:
             user = await current_user(request)
             if not allows(rule, user):
-                if user is None:
-                    if request.method in SAFE_METHODS:
-                        target = request.url.path + (
-                            f"?{request.url.query}" if request.url.query else ""
-                        )
-                        return RedirectResponse(url(request, "login_form", {"next": target}), 303)
-                    raise HTTPException(401)
-                raise HTTPException(403)
+                return refusal(request, user)
             return await endpoint(request)
 
         wrapper.access_rule = rule  # type: ignore[attr-defined]

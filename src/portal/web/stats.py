@@ -1,18 +1,24 @@
-"""The adoption statistics page for staff, and its per-unit table as CSV."""
+"""The statistics page, public (figures, charts and their tables; staff also see the per-unit
+table), and its tables as CSV or XLSX files."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from portal.i18n import gettext_ as _
-from portal.services import stats
+from portal.models import utcnow
+from portal.services import stats, stats_export, stats_trend
+from portal.services.deadlines import to_local
 from portal.services.errors import ValidationError
+from portal.services.policy import allows
 from portal.web.forms import error_texts
 from portal.web.rendering import is_htmx, render
 from portal.web.requests import int_param, param
-from portal.web.security import guard
+from portal.web.security import guard, refusal
 
 FIELDS = ("from", "to", "unit", "sort")
 TEMPLATE = "stats/index.html"
@@ -46,38 +52,71 @@ async def _invalid(request: Request, raw: dict[str, str], errors: dict) -> Respo
     return render(request, TEMPLATE, ctx, status_code=422)
 
 
-@guard("staff")
+def _figures(query: stats.StatsQuery) -> dict[str, Any]:
+    """Everything the page shows for `query`, read in one worker thread."""
+    report = stats.build_report(query)
+    return {
+        "report": report,
+        "timeliness": stats_trend.timeliness(report.figures),
+        "trend": stats_trend.monthly_trend(query),
+        "reach": stats_trend.procedure_reach(query),
+        # The units the form offers: those in force at the period's end first.
+        "units": _unit_options(stats.top_units(query.date_to)),
+        # SATISFACTION: the lead wires services/satisfaction.summary(query) here after merging
+        # the ratings branch; templates/stats/index.html shows it where it is not None.
+        "satisfaction": None,
+    }
+
+
+@guard("public")
 async def statistics_page(request: Request) -> Response:
+    """The figures of a period and unit for everybody; staff also get the per-unit table.
+    No personal data: counts only, no enterprise or person is named."""
     raw, query, errors = await _parse(request)
     if query is None:
         return await _invalid(request, raw, errors)
-    report = await run_in_threadpool(stats.build_report, query)
-    # The departments or regional branches in force at the period's end come first.
-    units = await run_in_threadpool(stats.top_units, query.date_to)
+    ctx = await run_in_threadpool(_figures, query)
     # After an error the form targets #stats, so that its error messages go away with it.
     target = request.headers.get("hx-target", "")
     return render(
         request,
         TEMPLATE,
-        {"values": query.params(), "errors": {}, "report": report, "units": _unit_options(units)},
+        {"values": query.params(), "errors": {}, **ctx},
         fragment="stats" if target in ("stats", "div#stats") else "results",
     )
 
 
-@guard("staff")
-async def statistics_csv(request: Request) -> Response:
+async def _export(request: Request, fmt: str) -> Response:
+    """One of the page's tables (`table`: units, trend or procedures; units by default, the
+    old address of the per-unit CSV) as a file; 404 for another table; the per-unit table
+    for staff only; bad parameters get the page with its errors (422)."""
+    name = param(request, "table", "units", 16)
+    if name not in stats_export.TABLES:
+        raise HTTPException(404)
+    user = request.state.user
+    if name in stats_export.STAFF_TABLES and not allows("staff", user):
+        return refusal(request, user)
     raw, query, errors = await _parse(request)
     if query is None:
         return await _invalid(request, raw, errors)
-    rows = await run_in_threadpool(stats.unit_rows, query)
-    headers = [_(label) for _key, label in stats.CSV_COLUMNS]
-    # A byte-order mark makes spreadsheets read the Vietnamese names as UTF-8.
-    text = "\ufeff" + stats.units_csv(rows, headers)
-    name = f"statistics-{query.date_from.isoformat()}-{query.date_to.isoformat()}"
-    if query.unit is not None:
-        name += f"-{query.unit.code}"
+    table = await run_in_threadpool(stats_export.build_table, name, query)
+    if fmt == "csv":
+        body = stats_export.to_csv(table)
+    else:
+        body = await run_in_threadpool(stats_export.to_xlsx, table, query, to_local(utcnow()))
+    filename = stats_export.file_name(table, query, fmt)
     return Response(
-        text,
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+        body,
+        media_type=stats_export.FORMATS[fmt],
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
+
+
+@guard("public")
+async def statistics_csv(request: Request) -> Response:
+    return await _export(request, "csv")
+
+
+@guard("public")
+async def statistics_xlsx(request: Request) -> Response:
+    return await _export(request, "xlsx")
