@@ -16,7 +16,7 @@ from portal.services import dossiers, history, processing, satisfaction
 from portal.services.deadlines import to_utc
 from portal.services.errors import DomainError, NotFound, ValidationError
 from portal.services.satisfaction import DISSATISFIED, SATISFIED, VERY_SATISFIED
-from portal.services.status import RETURNED, STOPPED, WITHDRAWN
+from portal.services.status import RETURNED, STOPPED
 from tests.dossier_fixtures import *  # noqa: F403
 from tests.dossier_fixtures import complete_draft
 
