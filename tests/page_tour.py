@@ -18,7 +18,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, Response
 
 from portal.db import db
 from portal.models import Dossier, Enterprise, Payment, Slip, User
-from portal.services import api_clients, dossiers, payments, processing
+from portal.services import api_clients, dossiers, feedback, payments, processing, satisfaction
 from portal.services.calendar import load_holidays
 from portal.web import routes
 from tests.conftest import PASSWORD
@@ -39,6 +39,9 @@ class PageSpec:
     status: int = 200
     fill: tuple[tuple[str, str], ...] = ()  # (selector, text) typed before pressing `press`
     press: str = ""  # a submit button: the page is the answer to that POST
+    # False: opened without JavaScript (a form that htmx would send swaps its answer in place,
+    # so its page with errors is the one a browser without JavaScript gets)
+    javascript: bool = True
 
     @property
     def shows_errors(self) -> bool:
@@ -199,6 +202,25 @@ PAGES += [
     PageSpec("login, national identity service not answering", "anonymous",
              "/login/national/callback?error=temporarily_unavailable&state=x", 503),
 ]
+# Satisfaction and feedback: an ended dossier's rating form, the form sent empty (without
+# JavaScript: with it, htmx swaps the section in place), the rating given; the public form of
+# questions and complaints and its errors, the answers published, the staff's list, a question
+# and its answer's errors, a question answered.
+PAGES += [
+    PageSpec("tracking, ended: rate it", "enterprise", "/dossiers/{ended}"),
+    PageSpec("rating, errors", "enterprise", "/dossiers/{ended}", 422,
+             press="form[action$='/rating'] button[type=submit]", javascript=False),
+    PageSpec("tracking, rated", "enterprise", "/dossiers/{rated}"),
+    PageSpec("feedback form", "anonymous", "/feedback/new"),
+    PageSpec("feedback form, errors", "anonymous", "/feedback/new", 422, press=SUBMIT,
+             javascript=False),
+    PageSpec("answers to questions", "anonymous", "/feedback/answers"),
+    PageSpec("questions to answer", "officer", "/feedback"),
+    PageSpec("question", "officer", "/feedback/{question}"),
+    PageSpec("question, answer errors", "officer", "/feedback/{question}", 422, press=SUBMIT,
+             javascript=False),
+    PageSpec("question answered", "leader", "/feedback/{answered_question}"),
+]
 # The provider's settings: its pages are never opened in the tour, so nothing answers there.
 NATIONAL_ID = {
     "PORTAL_NATIONAL_ID_DISCOVERY_URL": "http://127.0.0.1:9/.well-known/openid-configuration",
@@ -264,6 +286,19 @@ def build_dossiers(people, settings) -> dict[str, int]:
                     full_name="Người Chờ Duyệt", role="enterprise", enterprise=enterprise,
                     enterprise_status="pending", given_enterprise_name="Công ty Chờ Duyệt")
     ids["sync_message"] = failed_messages(ids["new"])[0]  # a delivery the receiver refused
+    # Ended dossiers (stopped): one waits for its rating, one is rated.
+    ids["ended"] = filed((officer, "receive", ""), (officer, "stop_processing", "Dừng xử lý."))
+    ids["rated"] = filed((officer, "receive", ""), (officer, "stop_processing", "Dừng xử lý."))
+    satisfaction.rate(owner, ids["rated"], {**{q: "2" for q in satisfaction.QUESTIONS},
+                                            "comment": "Hướng dẫn rõ ràng."})
+    # Questions through the public form: one waits for its answer, one is answered and public.
+    question = {"name": "Nguyễn Văn An", "email": "an@example.vn", "phone": "0912 345 678",
+                "subject": "Thời hạn hủy tờ khai", "publish": "1",
+                "content": "Sau bao lâu thì không được hủy tờ khai nữa?"}
+    ids["question"] = feedback.submit(question, "198.51.100.1", "vi")[0].id
+    answered = feedback.submit({**question, "email": "b@example.vn"}, "198.51.100.2", "vi")[0]
+    feedback.answer(people.leader, answered.id, {"answer": "Xem Điều 22 Thông tư 38/2015."})
+    ids["answered_question"] = answered.id
     return ids
 
 
@@ -299,9 +334,11 @@ class Tour:
         self.pages: dict[str, Page] = {}
         self.response: Response | None = None  # the last page's
 
-    def page_for(self, role: str) -> Page:
-        if role not in self.pages:
-            context = self.browser.new_context(**self.options)
+    def page_for(self, role: str, javascript: bool = True) -> Page:
+        key = role if javascript else f"{role}, without JavaScript"
+        if key not in self.pages:
+            options = self.options if javascript else {**self.options, "java_script_enabled": False}
+            context = self.browser.new_context(**options)
             context.set_default_timeout(TIMEOUT_MS)
             page = context.new_page()
             if role != "anonymous":
@@ -317,8 +354,8 @@ class Tour:
                 with page.expect_navigation():
                     page.click(f"form[action^='/lang/{self.language}'] button[type=submit]")
             assert page.url == f"{self.server.url}/"
-            self.contexts[role], self.pages[role] = context, page
-        return self.pages[role]
+            self.contexts[key], self.pages[key] = context, page
+        return self.pages[key]
 
     def visit(self, spec: PageSpec) -> Page:
         """Open the page of `spec` (pressing its button when it shows errors), with every
@@ -330,7 +367,7 @@ class Tour:
             raise
 
     def _visit(self, spec: PageSpec) -> Page:
-        page = self.page_for(spec.role)
+        page = self.page_for(spec.role, spec.javascript)
         response: Response | None = page.goto(self.server.url + spec.path.format(**self.ids))
         assert response is not None
         if spec.press:

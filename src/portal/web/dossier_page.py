@@ -13,7 +13,7 @@ from portal.services.errors import ValidationError
 from portal.services.result_check import VerifyLinks
 from portal.services.workflow import STATUS_LABELS
 from portal.web.forms import error_texts
-from portal.web.rendering import render
+from portal.web.rendering import is_htmx, render
 from portal.web.requests import dossier_id
 from portal.web.security import guard
 from portal.web.urls import url
@@ -59,6 +59,8 @@ async def detail_page(
             "verify_url": verify_url,
             "verify_qr": verify_qr,
             "pay_choices": request.app.state.payments.choices,
+            # the block sent alone (htmx), which then carries its own error summary
+            "swapped": fragment if is_htmx(request) else None,
         },
         status_code=status_code,
         fragment=fragment,

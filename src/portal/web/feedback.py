@@ -105,7 +105,7 @@ async def _detail(
         request,
         "feedback/detail.html",
         {"item": item, "answerer": answerer, "values": values, "errors": errors,
-         "max_content": feedback.MAX_CONTENT},
+         "max_content": feedback.MAX_CONTENT, "swapped": is_htmx(request)},
         status_code=status_code,
         fragment="answer",
     )
