@@ -32,8 +32,12 @@ def console_errors(page: Page) -> list[str]:
     """The page's console errors, but the 422 and 429 the browser logs for the answers with
     errors (expected here)."""
     errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error"
-            and "status of 422" not in m.text else None)
+    page.on(
+        "console",
+        lambda m: (
+            errors.append(m.text) if m.type == "error" and "status of 422" not in m.text else None
+        ),
+    )
     return errors
 
 

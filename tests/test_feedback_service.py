@@ -37,7 +37,11 @@ def test_a_question_gets_a_reference_and_a_confirmation(smtp):  # noqa: F811
     with db.connection_context():
         stored = Feedback.get_by_id(item.id)
     assert (stored.email, stored.phone, stored.publish, stored.answered) == (
-        "an.nguyen@example.vn", "0912 345 678", True, False)
+        "an.nguyen@example.vn",
+        "0912 345 678",
+        True,
+        False,
+    )
     assert stored.content == "Doanh nghiệp có được hủy tờ khai\nsau khi hàng đã thông quan không?"
     [(to, message)] = smtp.inbox.messages
     assert to == ["an.nguyen@example.vn"]
@@ -46,7 +50,8 @@ def test_a_question_gets_a_reference_and_a_confirmation(smtp):  # noqa: F811
     # In English for an asker who wrote in English.
     other = feedback.submit({**QUESTION, "email": "b@example.vn"}, "198.51.100.21", "en")[0]
     assert str(smtp.inbox.messages[1][1]["Subject"]) == (
-        f"Your question {other.reference} is received")
+        f"Your question {other.reference} is received"
+    )
 
 
 def test_the_form_is_checked_field_by_field(settings):
@@ -54,8 +59,11 @@ def test_the_form_is_checked_field_by_field(settings):
         feedback.submit({}, "198.51.100.20", "vi")
     assert set(exc.value.errors) == {"name", "email", "subject", "content"}
     with pytest.raises(ValidationError) as exc:
-        feedback.submit({**QUESTION, "email": "an@", "phone": "12", "content": "x" * 4001},
-                        "198.51.100.20", "vi")
+        feedback.submit(
+            {**QUESTION, "email": "an@", "phone": "12", "content": "x" * 4001},
+            "198.51.100.20",
+            "vi",
+        )
     assert set(exc.value.errors) == {"email", "phone", "content"}
     with db.connection_context():
         assert Feedback.select().count() == 0 and OutgoingMail.select().count() == 0
@@ -65,13 +73,13 @@ def test_the_form_is_checked_field_by_field(settings):
 def test_submissions_are_limited_per_address_and_per_email(settings):
     for n in range(3):
         ask(email="same@example.vn", subject=f"Lần {n}")
-    item, throttle = feedback.submit({**QUESTION, "email": "same@example.vn"}, "198.51.100.99",
-                                     "vi")
+    item, throttle = feedback.submit(
+        {**QUESTION, "email": "same@example.vn"}, "198.51.100.99", "vi"
+    )
     assert item is None and throttle is not None  # the e-mail's limit, from another address
     for n in range(7):
         ask(email=f"khac{n}@example.vn")
-    item, throttle = feedback.submit({**QUESTION, "email": "moi@example.vn"}, "198.51.100.20",
-                                     "vi")
+    item, throttle = feedback.submit({**QUESTION, "email": "moi@example.vn"}, "198.51.100.20", "vi")
     assert item is None and throttle is not None  # the address's ten
     with db.connection_context():
         assert Feedback.select().count() == 10
@@ -84,9 +92,12 @@ def test_staff_answer_once_and_the_answer_is_mailed(people, smtp):  # noqa: F811
     assert [i.id for i in page.items] == [first.id, second.id, third.id]
     assert feedback.open_count() == 3
 
-    answered = feedback.answer(people.far_officer, second.id,
-                               {"answer": "  Được, theo Điều 22 Thông tư 38/2015/TT-BTC.  "},
-                               "203.0.113.9")
+    answered = feedback.answer(
+        people.far_officer,
+        second.id,
+        {"answer": "  Được, theo Điều 22 Thông tư 38/2015/TT-BTC.  "},
+        "203.0.113.9",
+    )
     assert answered.answer == "Được, theo Điều 22 Thông tư 38/2015/TT-BTC."
     assert answered.answered_by_id == people.far_officer.id
     assert feedback.answerer_name(answered) == people.far_officer.full_name
@@ -102,7 +113,11 @@ def test_staff_answer_once_and_the_answer_is_mailed(people, smtp):  # noqa: F811
     with db.connection_context():
         event = DossierEvent.get(DossierEvent.action == feedback.ANSWERED)
     assert (event.actor_id, event.note, event.public, event.dossier_id) == (
-        people.far_officer.id, second.reference, False, None)
+        people.far_officer.id,
+        second.reference,
+        False,
+        None,
+    )
     assert history.verify_chain()[2] == ""
 
     with pytest.raises(DomainError) as exc:
@@ -116,8 +131,11 @@ def test_staff_answer_once_and_the_answer_is_mailed(people, smtp):  # noqa: F811
 
 
 def test_only_answered_consented_questions_are_published(people):
-    shown, private, waiting = ask(), ask(email="b@example.vn", publish=""), ask(
-        email="c@example.vn")
+    shown, private, waiting = (
+        ask(),
+        ask(email="b@example.vn", publish=""),
+        ask(email="c@example.vn"),
+    )
     for item in (shown, private):
         feedback.answer(people.officer, item.id, {"answer": f"Trả lời {item.id}"})
     later = ask(email="d@example.vn")

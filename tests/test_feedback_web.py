@@ -38,8 +38,12 @@ def visitor(app):
 
 
 def send(client, data: dict, headers: dict | None = None):
-    return client.post("/feedback/new", data={**data, "csrf_token": client.token},
-                       headers=headers or {}, follow_redirects=False)
+    return client.post(
+        "/feedback/new",
+        data={**data, "csrf_token": client.token},
+        headers=headers or {},
+        follow_redirects=False,
+    )
 
 
 def only() -> Feedback:
@@ -74,8 +78,7 @@ def test_a_question_with_htmx_answers_the_form_s_place(visitor):
 
 @pytest.mark.parametrize("headers", [{}, HX], ids=["plain", "htmx"])
 def test_errors_come_back_with_the_input_kept(visitor, headers):
-    r = send(visitor, {**QUESTION, "email": "binh@", "content": "", "subject": "Hỏi <b>"},
-             headers)
+    r = send(visitor, {**QUESTION, "email": "binh@", "content": "", "subject": "Hỏi <b>"}, headers)
     assert r.status_code == 422
     assert ("<html" in r.text) == (not headers)
     assert 'value="binh@"' in r.text and 'value="Hỏi &lt;b&gt;"' in r.text
@@ -88,8 +91,12 @@ def test_errors_come_back_with_the_input_kept(visitor, headers):
 def test_csrf_and_cross_site_posts_are_refused(visitor):
     r = visitor.post("/feedback/new", data=QUESTION, follow_redirects=False)
     assert r.status_code == 403
-    r = visitor.post("/feedback/new", data={**QUESTION, "csrf_token": visitor.token},
-                     headers={"Origin": "https://evil.example"}, follow_redirects=False)
+    r = visitor.post(
+        "/feedback/new",
+        data={**QUESTION, "csrf_token": visitor.token},
+        headers={"Origin": "https://evil.example"},
+        follow_redirects=False,
+    )
     assert r.status_code == 403
     with db.connection_context():
         assert Feedback.select().count() == 0
@@ -114,10 +121,13 @@ def test_staff_of_any_unit_answer_and_enterprises_cannot(sessions, visitor):
         assert sessions[name].get("/feedback").status_code == 403
         assert sessions[name].get(path).status_code == 403
         assert sessions[name].post(path, {"answer": "x"}).status_code == 403
-    assert visitor.get("/feedback", follow_redirects=False).headers["location"].startswith(
-        "/login")
-    assert visitor.post(path, data={"answer": "x", "csrf_token": visitor.token},
-                        follow_redirects=False).status_code == 401
+    assert visitor.get("/feedback", follow_redirects=False).headers["location"].startswith("/login")
+    assert (
+        visitor.post(
+            path, data={"answer": "x", "csrf_token": visitor.token}, follow_redirects=False
+        ).status_code
+        == 401
+    )
     for name in ("officer", "leader", "other_officer", "admin"):
         listing = sessions[name].get("/feedback")
         assert listing.status_code == 200 and item.reference in listing.text

@@ -34,16 +34,26 @@ def ended(people, ctx_of) -> int:
 
 def test_the_applicant_rates_an_ended_dossier_once(people, ctx_of):
     did = ended(people, ctx_of)
-    answers = {**ALL_SATISFIED, "conduct": str(VERY_SATISFIED), "overall": str(DISSATISFIED),
-               "comment": "  Cán bộ hướng dẫn tận tình.\r\nNhưng chậm.  "}
+    answers = {
+        **ALL_SATISFIED,
+        "conduct": str(VERY_SATISFIED),
+        "overall": str(DISSATISFIED),
+        "comment": "  Cán bộ hướng dẫn tận tình.\r\nNhưng chậm.  ",
+    }
     rating = satisfaction.rate(ctx_of(people.owner), did, answers)
 
     with db.connection_context():
         stored = Rating.get(Rating.dossier == did)
         dossier = Dossier.get_by_id(did)
     assert stored.id == rating.id and stored.unit_id == dossier.unit_id
-    assert (stored.information, stored.timeliness, stored.conduct, stored.result,
-            stored.online_service, stored.overall) == (2, 2, 3, 2, 2, 1)
+    assert (
+        stored.information,
+        stored.timeliness,
+        stored.conduct,
+        stored.result,
+        stored.online_service,
+        stored.overall,
+    ) == (2, 2, 3, 2, 2, 1)
     assert stored.comment == "Cán bộ hướng dẫn tận tình.\nNhưng chậm."
     # In the processing history, public, by the applicant, the status unchanged.
     event = history.latest(did, "rate")
@@ -98,8 +108,11 @@ def test_every_answer_is_required_and_checked(people, ctx_of):
         satisfaction.rate(owner, did, {})
     assert set(exc.value.errors) == set(satisfaction.QUESTIONS)
     with pytest.raises(ValidationError) as exc:
-        satisfaction.rate(owner, did, {**ALL_SATISFIED, "result": "4", "online_service": "x",
-                                       "comment": "x" * 2001})
+        satisfaction.rate(
+            owner,
+            did,
+            {**ALL_SATISFIED, "result": "4", "online_service": "x", "comment": "x" * 2001},
+        )
     assert set(exc.value.errors) == {"result", "online_service", "comment"}
     with db.connection_context():
         assert Rating.select().count() == 0
@@ -130,17 +143,24 @@ def unit(code: str, structure: str = "2016") -> Unit:
     return Unit.get(Unit.code == code, Unit.structure == structure)
 
 
-def add_rating(code: str, rated_at: dt.datetime, overall: int, structure: str = "2016",
-               **answers: int) -> None:
+def add_rating(
+    code: str, rated_at: dt.datetime, overall: int, structure: str = "2016", **answers: int
+) -> None:
     """A returned dossier of `code` and its rating (the other criteria satisfied unless
     given)."""
     proc = Procedure.get(Procedure.code == "1.005458")
     owner = User.get(User.role == "enterprise")
-    dossier = Dossier.create(procedure=proc, enterprise=owner.enterprise_id, owner=owner,
-                             unit=unit(code, structure), status=RETURNED)
+    dossier = Dossier.create(
+        procedure=proc,
+        enterprise=owner.enterprise_id,
+        owner=owner,
+        unit=unit(code, structure),
+        status=RETURNED,
+    )
     values = {name: answers.get(name, SATISFIED) for name in satisfaction.CRITERIA}
-    Rating.create(dossier=dossier, unit=dossier.unit_id, rated_at=rated_at, overall=overall,
-                  **values)
+    Rating.create(
+        dossier=dossier, unit=dossier.unit_id, rated_at=rated_at, overall=overall, **values
+    )
 
 
 @pytest.fixture
@@ -149,11 +169,19 @@ def ratings(people):
     falls."""
     with db.connection_context():
         add_rating("02CI", local(2024, 12, 31, 23, 59), VERY_SATISFIED)  # before Q1
-        add_rating("02CI", local(2025, 1, 1, 0, 0), VERY_SATISFIED,  # Q1's first instant
-                   information=DISSATISFIED)
+        add_rating(
+            "02CI",
+            local(2025, 1, 1, 0, 0),
+            VERY_SATISFIED,  # Q1's first instant
+            information=DISSATISFIED,
+        )
         add_rating("02AB", local(2025, 2, 10, 9), SATISFIED, online_service=VERY_SATISFIED)
-        add_rating("02CI", local(2025, 3, 31, 23, 59), DISSATISFIED,  # Q1 (16:59 UTC)
-                   timeliness=DISSATISFIED)
+        add_rating(
+            "02CI",
+            local(2025, 3, 31, 23, 59),
+            DISSATISFIED,  # Q1 (16:59 UTC)
+            timeliness=DISSATISFIED,
+        )
         add_rating("01AB", local(2025, 3, 5, 9), SATISFIED)
         add_rating("02CI", local(2025, 4, 1, 0, 30), DISSATISFIED)  # Q2 (31/3 17:30 UTC)
         add_rating("02CI", local(2025, 5, 2, 9), VERY_SATISFIED, structure="2025")  # KV02

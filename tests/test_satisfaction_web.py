@@ -39,8 +39,9 @@ def rating_url(did: int) -> str:
     return f"/dossiers/{did}/rating"
 
 
-def test_the_applicant_sees_the_form_and_the_list_says_what_waits(sessions, ended, settings,
-                                                                   people):
+def test_the_applicant_sees_the_form_and_the_list_says_what_waits(
+    sessions, ended, settings, people
+):
     running = filed(settings, people, "receive")
     owner = sessions["enterprise"]
     page = owner.get(f"/dossiers/{ended}")
@@ -84,7 +85,8 @@ def test_a_rating_with_htmx_answers_the_section(sessions, ended):
 @pytest.mark.parametrize("headers", [{}, HX], ids=["plain", "htmx"])
 def test_missing_answers_come_back_with_the_input_kept(sessions, ended, headers):
     r = sessions["enterprise"].post(
-        rating_url(ended), {"information": "1", "comment": "Chưa rõ <b>"}, headers=headers)
+        rating_url(ended), {"information": "1", "comment": "Chưa rõ <b>"}, headers=headers
+    )
     assert r.status_code == 422
     assert ("<html" in r.text) == (not headers)
     section = r.text.split('<section id="rating"')[1]
@@ -100,8 +102,9 @@ def test_missing_answers_come_back_with_the_input_kept(sessions, ended, headers)
 
 
 @pytest.mark.parametrize("headers", [{}, HX], ids=["plain", "htmx"])
-def test_a_second_rating_and_a_running_dossier_are_refused(sessions, ended, settings, people,
-                                                           headers):
+def test_a_second_rating_and_a_running_dossier_are_refused(
+    sessions, ended, settings, people, headers
+):
     owner = sessions["enterprise"]
     assert owner.post(rating_url(ended), ANSWERS).status_code == 303
     again = owner.post(rating_url(ended), {**ANSWERS, "overall": "1"}, headers=headers)

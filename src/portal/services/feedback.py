@@ -82,8 +82,12 @@ def _record(cleaned: dict[str, Any], email: str, client_addr: str, language: str
         language=language,
         created_at=now,
     )
-    _mail(item, RECEIVED_SUBJECT, [in_language(language, RECEIVED_BODY, reference=item.reference)],
-          "received")
+    _mail(
+        item,
+        RECEIVED_SUBJECT,
+        [in_language(language, RECEIVED_BODY, reference=item.reference)],
+        "received",
+    )
     return item
 
 
@@ -172,8 +176,12 @@ def published(page: int = 1) -> Page:
     rows carry only what the public page shows (no name, e-mail or phone)."""
     query = (
         Feedback.select(
-            Feedback.id, Feedback.created_at, Feedback.subject, Feedback.content,
-            Feedback.answer, Feedback.answered_at,
+            Feedback.id,
+            Feedback.created_at,
+            Feedback.subject,
+            Feedback.content,
+            Feedback.answer,
+            Feedback.answered_at,
         )
         .where(Feedback.publish == True, Feedback.answered_at.is_null(False))  # noqa: E712
         .order_by(Feedback.answered_at.desc(), Feedback.id.desc())

@@ -101,13 +101,10 @@ def rate(ctx: Ctx, dossier_id: int, data: dict[str, Any]) -> Rating:
 
 
 def _ended_unrated(enterprise_id: int):
-    return (
-        Dossier.select(Dossier.id)
-        .where(
-            Dossier.enterprise == enterprise_id,
-            Dossier.status.in_(FINAL),
-            ~fn.EXISTS(Rating.select(Rating.id).where(Rating.dossier == Dossier.id)),
-        )
+    return Dossier.select(Dossier.id).where(
+        Dossier.enterprise == enterprise_id,
+        Dossier.status.in_(FINAL),
+        ~fn.EXISTS(Rating.select(Rating.id).where(Rating.dossier == Dossier.id)),
     )
 
 
@@ -240,7 +237,9 @@ def by_unit_quarter(
     satisfied = fn.SUM(Case(None, [(Rating.overall.in_((VERY_SATISFIED, SATISFIED)), 1)], 0))
     query = _scoped(
         Rating.select(
-            Rating.unit, which.alias("q"), fn.COUNT(Rating.id).alias("n"),
+            Rating.unit,
+            which.alias("q"),
+            fn.COUNT(Rating.id).alias("n"),
             satisfied.alias("ok"),
         ),
         start,

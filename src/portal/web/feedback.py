@@ -96,16 +96,20 @@ def _feedback_id(request: Request) -> int:
     return value
 
 
-async def _detail(
-    request: Request, values: dict, errors: dict, status_code: int = 200
-) -> Response:
+async def _detail(request: Request, values: dict, errors: dict, status_code: int = 200) -> Response:
     item = await run_in_threadpool(feedback.get, _feedback_id(request))
     answerer = await run_in_threadpool(feedback.answerer_name, item)
     return render(
         request,
         "feedback/detail.html",
-        {"item": item, "answerer": answerer, "values": values, "errors": errors,
-         "max_content": feedback.MAX_CONTENT, "swapped": is_htmx(request)},
+        {
+            "item": item,
+            "answerer": answerer,
+            "values": values,
+            "errors": errors,
+            "max_content": feedback.MAX_CONTENT,
+            "swapped": is_htmx(request),
+        },
         status_code=status_code,
         fragment="answer",
     )
