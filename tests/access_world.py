@@ -33,7 +33,7 @@ from portal.models import (
     Slip,
 )
 from portal.queue import huey
-from portal.services import accounts, api_clients, procedure_forms, signers
+from portal.services import accounts, api_clients, feedback, procedure_forms, signers
 from portal.services.access import Ctx
 from portal.services.seed import SEED_DIR, seed_catalogue, seed_forms
 from portal.services.units import load_units
@@ -104,6 +104,7 @@ class World:
     payment: int = 0  # that payment (with its receipt)
     sync_message: int = 0  # a status-sync message of the dossier that failed
     spare_sync_message: int = 0  # another one, for the admin to send again
+    feedback: int = 0  # a question sent through the public form
     secrets: list[str] = field(default_factory=list)  # texts only the dossier's viewers see
 
 
@@ -238,6 +239,9 @@ def _build(world: World) -> None:
     world.spare_api_key = api_clients.register(secret_key, "Hệ thống B", ["dossiers:read"],
                                                None)[0].key_id
     world.sync_message, world.spare_sync_message = failed_messages(did, 2)
+    question = {"name": "Người hỏi", "email": "hoi@example.vn", "subject": "Câu hỏi",
+                "content": "Nội dung câu hỏi."}
+    world.feedback = feedback.submit(question, "198.51.100.7", "vi")[0].id
     world.plain, world.secret = files["chung-tu-thuong.pdf"], files["mat-hop-dong.pdf"]
     world.draft_file = files["ban-nhap.pdf"]
     world.secrets = [world.code, "mat-hop-dong.pdf", "chung-tu-thuong.pdf", "ban-nhap.pdf"]

@@ -18,7 +18,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, Response
 
 from portal.db import db
 from portal.models import Dossier, Enterprise, Payment, Slip, User
-from portal.services import api_clients, dossiers, payments, processing
+from portal.services import api_clients, dossiers, feedback, payments, processing, satisfaction
 from portal.services.calendar import load_holidays
 from portal.web import routes
 from tests.conftest import PASSWORD
@@ -39,6 +39,9 @@ class PageSpec:
     status: int = 200
     fill: tuple[tuple[str, str], ...] = ()  # (selector, text) typed before pressing `press`
     press: str = ""  # a submit button: the page is the answer to that POST
+    # True: `press` sends its form itself (form.submit(), which htmx does not see), as a
+    # browser without JavaScript does: htmx would swap the answer into the page instead
+    plain: bool = False
 
     @property
     def shows_errors(self) -> bool:
@@ -203,6 +206,25 @@ PAGES += [
     PageSpec("login, national identity service not answering", "anonymous",
              "/login/national/callback?error=temporarily_unavailable&state=x", 503),
 ]
+# Satisfaction and feedback: an ended dossier's rating form, the form sent empty (as without
+# JavaScript: with it, htmx swaps the section in place), the rating given; the public form of
+# questions and complaints and its errors, the answers published, the staff's list, a question
+# and its answer's errors, a question answered.
+PAGES += [
+    PageSpec("tracking, ended: rate it", "enterprise", "/dossiers/{ended}"),
+    PageSpec("rating, errors", "enterprise", "/dossiers/{ended}", 422,
+             press="form[action$='/rating'] button[type=submit]", plain=True),
+    PageSpec("tracking, rated", "enterprise", "/dossiers/{rated}"),
+    PageSpec("feedback form", "anonymous", "/feedback/new"),
+    PageSpec("feedback form, errors", "anonymous", "/feedback/new", 422, press=SUBMIT,
+             plain=True),
+    PageSpec("answers to questions", "anonymous", "/feedback/answers"),
+    PageSpec("questions to answer", "officer", "/feedback"),
+    PageSpec("question", "officer", "/feedback/{question}"),
+    PageSpec("question, answer errors", "officer", "/feedback/{question}", 422, press=SUBMIT,
+             plain=True),
+    PageSpec("question answered", "leader", "/feedback/{answered_question}"),
+]
 # The provider's settings: its pages are never opened in the tour, so nothing answers there.
 NATIONAL_ID = {
     "PORTAL_NATIONAL_ID_DISCOVERY_URL": "http://127.0.0.1:9/.well-known/openid-configuration",
@@ -268,6 +290,19 @@ def build_dossiers(people, settings) -> dict[str, int]:
                     full_name="Người Chờ Duyệt", role="enterprise", enterprise=enterprise,
                     enterprise_status="pending", given_enterprise_name="Công ty Chờ Duyệt")
     ids["sync_message"] = failed_messages(ids["new"])[0]  # a delivery the receiver refused
+    # Ended dossiers (stopped): one waits for its rating, one is rated.
+    ids["ended"] = filed((officer, "receive", ""), (officer, "stop_processing", "Dừng xử lý."))
+    ids["rated"] = filed((officer, "receive", ""), (officer, "stop_processing", "Dừng xử lý."))
+    satisfaction.rate(owner, ids["rated"], {**{q: "2" for q in satisfaction.QUESTIONS},
+                                            "comment": "Hướng dẫn rõ ràng."})
+    # Questions through the public form: one waits for its answer, one is answered and public.
+    question = {"name": "Nguyễn Văn An", "email": "an@example.vn", "phone": "0912 345 678",
+                "subject": "Thời hạn hủy tờ khai", "publish": "1",
+                "content": "Sau bao lâu thì không được hủy tờ khai nữa?"}
+    ids["question"] = feedback.submit(question, "198.51.100.1", "vi")[0].id
+    answered = feedback.submit({**question, "email": "b@example.vn"}, "198.51.100.2", "vi")[0]
+    feedback.answer(people.leader, answered.id, {"answer": "Xem Điều 22 Thông tư 38/2015."})
+    ids["answered_question"] = answered.id
     return ids
 
 
@@ -342,7 +377,10 @@ class Tour:
             for selector, text in spec.fill:
                 page.fill(selector, text)
             with page.expect_navigation() as navigation:
-                page.click(spec.press)
+                if spec.plain:
+                    page.evaluate(PLAIN_SUBMIT, spec.press)
+                else:
+                    page.click(spec.press)
             response = navigation.value
             assert response is not None
         assert response.status == spec.status, f"{spec.name}: HTTP {response.status}"
@@ -354,6 +392,10 @@ class Tour:
     def close(self) -> None:
         for context in self.contexts.values():
             context.close()
+
+
+# Send the form of a button as a browser without JavaScript does (after the evaluation ends).
+PLAIN_SUBMIT = "s => { const f = document.querySelector(s).form; setTimeout(() => f.submit(), 0); }"
 
 
 def open_details(page: Page) -> None:

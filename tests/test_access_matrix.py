@@ -156,6 +156,7 @@ dossier_slip_pdf:owners_link signed_in   L    200  404  404  404  404  404  404 
 dossier_apology_form         unit_staff  L    403  403  403  200  200  404  404  403  403
 dossier_apology_issue        unit_staff  401  403  403  403  422  422  404  404  403  403
 dossier_act                  signed_in   401  403  403  404  422  422  404  404  404  403
+dossier_rate                 enterprise  401  422  422  404  403  403  403  403  403  403
 dossier_assign               staff       401  403  403  403  422  422  404  404  404  403
 dossier_result_upload        staff       401  403  403  403  409  409  404  404  404  403
 officer_inbox                unit_staff  L    403  403  403  200  200  200  200  403  403
@@ -191,6 +192,12 @@ notifications_read           signed_in   401  303  303  303  303  303  303  303 
 statistics_page              public      200  200  200  200  200  200  200  200  200  200
 statistics_csv               public      L    403  403  403  200  200  200  200  200  200
 statistics_xlsx              public      L    403  403  403  200  200  200  200  200  200
+feedback_new                 public      200  200  200  200  200  200  200  200  200  200
+feedback_create              public      422  422  422  422  422  422  422  422  422  422
+feedback_answers             public      200  200  200  200  200  200  200  200  200  200
+feedback_list                feedback_staff L 403 403 403  200  200  200  200  200  403
+feedback_detail              feedback_staff L 403 403 403  200  200  200  200  200  403
+feedback_answer              feedback_staff 401 403 403 403 422 422  422  422  422  403
 audit_page                   audit       L    403  403  403  403  403  403  403  403  200
 audit_csv                    audit       L    403  403  403  403  403  403  403  403  200
 """
@@ -228,6 +235,7 @@ PARAMS = {
     "payment_id": "payment",
     "key_id": "api_key",
     "message_id": "sync_message",
+    "feedback_id": "feedback",
 }
 CASES = {
     "draft": {"dossier_id": "draft"},

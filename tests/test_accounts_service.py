@@ -362,6 +362,7 @@ EXPECTED = {
     "audit": {"auditor"},
     "calendar_warning": {"officer", "leader", "admin"},
     "counter_intake": {"officer", "leader"},
+    "feedback_staff": {"officer", "leader", "admin"},
 }
 
 

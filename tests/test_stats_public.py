@@ -416,3 +416,45 @@ def test_bars_are_scaled_to_the_whole_and_labelled(client):
     # nothing at all: no division by zero, empty bars
     empty = [{"name": "A", "value": 0, "kind": "solid", "text": "0"}]
     assert 'width="0.0"' in render_macro(client, '{{ bars("e", "T", "D", items, 0) }}', items=empty)
+
+
+# --- satisfaction -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def ratings(quarter) -> None:
+    """Three ratings of the dossiers that ended (kept as services/satisfaction.rate keeps them,
+    with the dossier's unit): a1 very satisfied on 20 February, a2 dissatisfied on 25
+    February (both 02CI of 2016, department 02), b1 satisfied on 6 March (02CI of 2025,
+    regional branch KV02)."""
+    from portal.models import Rating
+
+    answers = {"a1": (3, local(2025, 2, 20, 9)), "a2": (1, local(2025, 2, 25, 9)),
+               "b1": (2, local(2025, 3, 6, 9))}
+    with db.connection_context():
+        for name, (level, when) in answers.items():
+            dossier = Dossier.get_by_id(quarter[name])
+            criteria = dict.fromkeys(
+                ("information", "timeliness", "conduct", "result", "online_service"), level)
+            Rating.create(dossier=dossier, unit=dossier.unit_id, rated_at=when, overall=level,
+                          **{**criteria, "timeliness": 1})
+
+
+def test_the_page_gives_the_satisfaction_by_criterion_and_by_unit_and_quarter(client, ratings):
+    page = text_of(client.get("/statistics", params=QUARTER))
+    assert tr("(%(satisfied)s of %(count)s ratings satisfied or very satisfied)",
+              satisfied=2, count=3) in page
+    assert 'id="table-satisfaction"' in page and 'id="table-ratings"' in page
+    answer = client.get("/statistics.csv", params={**QUARTER, "table": "satisfaction"})
+    rows = list(csv.reader(io.StringIO(answer.content.decode("utf-8-sig"))))
+    assert rows[-1] == [tr("Overall"), "1", "1", "1", "66.7"]
+    assert [tr("The time taken against the promised date"), "0", "0", "3", "0.0"] in rows
+    by_quarter = list(csv.reader(io.StringIO(client.get(
+        "/statistics.csv", params={**QUARTER, "table": "ratings"}).content.decode("utf-8-sig"))))
+    assert [(r[0], r[2], r[3], r[4]) for r in by_quarter[1:]] == [
+        ("02", "2025-Q1", "2", "50.0"), ("KV02", "2025-Q1", "1", "100.0")]
+    one = text_of(client.get("/statistics", params={**QUARTER, "unit": "KV02"}))
+    assert tr("(%(satisfied)s of %(count)s ratings satisfied or very satisfied)",
+              satisfied=1, count=1) in one
+    empty = text_of(client.get("/statistics", params={"from": "2024-01-01", "to": "2024-12-31"}))
+    assert tr("No applicant rated a dossier in this period.") in empty

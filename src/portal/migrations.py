@@ -415,6 +415,11 @@ def _v22_history_checkpoints() -> None:
     db.create_tables([models.HistoryCheckpoint])
 
 
+def _v23_satisfaction() -> None:
+    """The applicants' ratings of ended dossiers and the public feedback form (issue 16)."""
+    db.create_tables([models.Rating, models.Feedback])
+
+
 # version -> step that upgrades a database from version-1 to version.
 STEPS: dict[int, Callable[[], None]] = {
     2: _v2_dossiers,
@@ -438,8 +443,9 @@ STEPS: dict[int, Callable[[], None]] = {
     20: _v20_sync,
     21: _v21_statistics,
     22: _v22_history_checkpoints,
+    23: _v23_satisfaction,
 }
-LATEST = 22
+LATEST = 23
 
 
 class SchemaError(RuntimeError):

@@ -15,6 +15,7 @@ from peewee import (
     ForeignKeyField,
     IntegerField,
     Model,
+    SmallIntegerField,
     TextField,
 )
 
@@ -955,6 +956,59 @@ class StatFirst(BaseModel):
     class Meta:
         table_name = "stat_first"
         indexes = ((("scope", "day", "prev_month"), True),)
+# The three answers of the national portal's survey, as stored (services/satisfaction.py).
+RATING_LEVELS = (3, 2, 1)  # very satisfied, satisfied, dissatisfied
+
+
+class Rating(BaseModel):
+    """The applicant's one rating of a dossier that has ended (services/satisfaction.py): an
+    answer per criterion (RATING_LEVELS) and overall, and an optional comment. The rater is
+    recorded in the processing history, not here."""
+
+    dossier = ForeignKeyField(Dossier, unique=True, backref="ratings", on_delete="RESTRICT")
+    unit = ForeignKeyField(Unit, null=True, on_delete="RESTRICT")  # the dossier's, when rated
+    rated_at = DateTimeField(default=utcnow, index=True)
+    information = SmallIntegerField()
+    timeliness = SmallIntegerField()
+    conduct = SmallIntegerField()
+    result = SmallIntegerField()
+    online_service = SmallIntegerField()
+    overall = SmallIntegerField()
+    comment = TextField(default="")
+
+    class Meta:
+        table_name = "rating"
+
+
+class Feedback(BaseModel):
+    """A question or complaint (phản ánh, kiến nghị) sent through the public form, and the
+    staff's answer (services/feedback.py). `publish`: the asker agreed that the question and
+    the answer appear on the public page, without their name, e-mail or phone."""
+
+    name = CharField(max_length=255)
+    email = CharField(max_length=254)
+    phone = CharField(max_length=32, default="")
+    about = CharField(max_length=64, default="")  # a dossier code or a procedure, as typed
+    subject = CharField(max_length=255)
+    content = TextField()
+    publish = BooleanField(default=False)
+    language = CharField(max_length=2, default="vi")  # the asker's, for the mails
+    created_at = DateTimeField(default=utcnow, index=True)
+    answer = TextField(default="")
+    answered_at = DateTimeField(null=True, index=True)
+    answered_by = ForeignKeyField(User, null=True, on_delete="RESTRICT")
+
+    class Meta:
+        table_name = "feedback"
+
+    @property
+    def reference(self) -> str:
+        """The number the asker is given: "PAKN-2026-000042"."""
+        return f"PAKN-{self.created_at:%Y}-{self.id:06d}"
+
+    @property
+    def answered(self) -> bool:
+        return self.answered_at is not None
 
 
 ALL_MODELS = [
@@ -999,4 +1053,6 @@ ALL_MODELS = [
     DossierFact,
     StatDay,
     StatFirst,
+    Rating,
+    Feedback,
 ]

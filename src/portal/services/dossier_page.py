@@ -10,8 +10,8 @@ from typing import Any
 import segno
 
 from portal.db import reading
-from portal.models import Attachment, DocumentSignature, Slip
-from portal.services import history, inbox, national_sync, payments
+from portal.models import Attachment, DocumentSignature, Rating, Slip
+from portal.services import history, inbox, national_sync, payments, satisfaction
 from portal.services.dossiers import DossierView
 
 
@@ -53,8 +53,11 @@ def receipt_extras(dossier_id: int, track_url: str) -> tuple[str, list[Slip]]:
 def page_extras(view: DossierView) -> dict[str, Any]:
     """The timeline (the applicant's view of it for the owner), the slips, the payments and,
     for the unit's staff, the officers and units it can be forwarded to and the items a
-    payment request would ask (the procedure's fees for the dossier's answers)."""
+    payment request would ask (the procedure's fees for the dossier's answers), and for the
+    applicant the rating given or whether it may rate the dossier now."""
     did, unit_id = view.dossier.id, view.dossier.unit_id
+    # the applicant's rating, shown to the applicant (the history shows that it was given)
+    rating = Rating.get_or_none(Rating.dossier == did) if view.is_owner else None
     return {
         "timeline": history.timeline(did, for_applicant=view.is_owner),
         "slips": _slips(did),
@@ -66,4 +69,8 @@ def page_extras(view: DossierView) -> dict[str, Any]:
         # the status sync with the national portal, for the unit's staff
         "sync": national_sync.state_of(did) if view.is_staff else None,
         "sync_labels": national_sync.STATE_LABELS,
+        "rating": rating,
+        "may_rate": satisfaction.may_rate(view.actor, view.dossier, rating),
+        "rating_questions": satisfaction.QUESTIONS,
+        "rating_levels": satisfaction.LEVEL_NAMES,
     }

@@ -30,6 +30,10 @@ RULES: dict[str, frozenset[str] | None] = {
     "counter_intake": frozenset(UNIT_STAFF_ROLES),
     # who is warned, from 1 October, that next year's holidays are not confirmed
     "calendar_warning": frozenset({"officer", "leader", "admin"}),
+    # who reads and answers the questions and complaints of the public form
+    # (services/feedback.py): customs staff of any unit and the administrators; not auditors
+    # (they change nothing) or enterprises
+    "feedback_staff": frozenset({"officer", "leader", "admin"}),
 }
 
 

@@ -188,8 +188,9 @@ def top_units(day: dt.date | None = None) -> list[Unit]:
     )
 
 
-def _tops() -> tuple[dict[int, int], dict[int, Unit]]:
-    """Each unit's top unit (itself or the ancestor of kind TOP_KIND), and the top units."""
+def unit_tops() -> tuple[dict[int, int], dict[int, Unit]]:
+    """Each unit's top unit (itself or the ancestor of kind TOP_KIND), and the top units (also
+    the satisfaction figures' per-unit rows, services/satisfaction.py)."""
     top_units = Unit.select().where(Unit.kind == TOP_KIND)
     return stat_facts.tops(), {u.id: u for u in top_units}
 
@@ -320,7 +321,7 @@ class _Sql:
 
 
 def _scope(query: StatsQuery) -> tuple[list[int] | None, dict[int, int], dict[int, Unit]]:
-    tops, top_units_by_id = _tops()
+    tops, top_units_by_id = unit_tops()
     if query.unit is None:
         return None, tops, top_units_by_id
     ids = [unit_id for unit_id, top in tops.items() if top == query.unit.id] or [0]
@@ -338,6 +339,13 @@ def _departments(
     else:
         counted = {query.unit.id}
     return len({tops.get(u) for u in received_units} & counted), len(counted)
+
+
+@reading
+def scope_unit_ids(query: StatsQuery) -> list[int] | None:
+    """The units a query counts: the department's (or regional branch's) and those under it,
+    or None for every unit."""
+    return _scope(query)[0]
 
 
 @reading

@@ -20,7 +20,7 @@ from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 from portal.i18n import translate
-from portal.services import stats, stats_trend
+from portal.services import satisfaction, stats, stats_trend
 from portal.services.catalogue_files import csv_safe
 from portal.services.errors import N_, Message
 
@@ -103,10 +103,51 @@ def _procedures(query: stats.StatsQuery) -> Table:
     )
 
 
+def _satisfaction(query: stats.StatsQuery) -> Table:
+    found = satisfaction.summary(*query.bounds(), stats.scope_unit_ids(query))
+    questions = [*satisfaction.CRITERIA.items(), (satisfaction.OVERALL, N_("Overall"))]
+    rows = []
+    for key, label in questions:
+        c = found.criteria.get(key) or satisfaction.Counts(
+            found.very_satisfied, found.satisfied, found.dissatisfied
+        )
+        rows.append([translate(label), c.very_satisfied, c.satisfied, c.dissatisfied, c.rate])
+    return Table(
+        "satisfaction",
+        translate(N_("Satisfaction of the applicants, by criterion")),
+        [
+            translate(N_("Criterion")),
+            translate(N_("Very satisfied")),
+            translate(N_("Satisfied")),
+            translate(N_("Dissatisfied")),
+            translate(N_("Satisfied or very satisfied, per cent")),
+        ],
+        rows,
+    )
+
+
+def _ratings(query: stats.StatsQuery) -> Table:
+    rows = satisfaction.by_unit_quarter(*query.bounds(), stats.scope_unit_ids(query))
+    return Table(
+        "ratings",
+        translate(N_("Satisfaction by department or regional branch and quarter")),
+        [
+            translate(N_("Unit code")),
+            translate(N_("Unit")),
+            translate(N_("Quarter")),
+            translate(N_("Ratings")),
+            translate(N_("Satisfied or very satisfied, per cent")),
+        ],
+        [[r.unit_code, r.unit_name, f"{r.year}-Q{r.quarter}", r.count, r.rate] for r in rows],
+    )
+
+
 TABLES: dict[str, Callable[[stats.StatsQuery], Table]] = {
     "units": _units,
     "trend": _trend,
     "procedures": _procedures,
+    "satisfaction": _satisfaction,
+    "ratings": _ratings,
 }
 
 

@@ -358,4 +358,6 @@ ACTION_NAMES = {
     "signer_removed": N_("Result signer removed"),
     "national_sync_retry": N_("Sent again to the National Public Service Portal"),
     "catalogue_synced": N_("Catalogue updated from the national catalogue"),
+    "rate": N_("Rated by the applicant"),
+    "feedback_answered": N_("Question from the public answered"),
 }

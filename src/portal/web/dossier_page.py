@@ -13,7 +13,7 @@ from portal.services.errors import ValidationError
 from portal.services.result_check import VerifyLinks
 from portal.services.workflow import STATUS_LABELS
 from portal.web.forms import error_texts
-from portal.web.rendering import render
+from portal.web.rendering import is_htmx, render
 from portal.web.requests import dossier_id
 from portal.web.security import guard
 from portal.web.urls import url
@@ -33,9 +33,10 @@ async def detail_page(
     status_code: int = 200,
     failed: str = "",
     values: dict | None = None,
+    fragment: str | None = None,
 ) -> Response:
-    """The dossier page; `failed` names the action whose form is shown again with `errors`
-    and the `values` the user typed."""
+    """The dossier page (for htmx, its block `fragment` when one is named); `failed` names
+    the action whose form is shown again with `errors` and the `values` the user typed."""
     extra = await run_in_threadpool(dossier_page.page_extras, view)
     verify_url = verify_qr = ""
     if view.result_issued and any(a.purpose == "result" and a.id in extra["signatures"]
@@ -58,19 +59,28 @@ async def detail_page(
             "verify_url": verify_url,
             "verify_qr": verify_qr,
             "pay_choices": request.app.state.payments.choices,
+            # the block sent alone (htmx), which then carries its own error summary
+            "swapped": fragment if is_htmx(request) else None,
         },
         status_code=status_code,
+        fragment=fragment,
     )
 
 
 async def page_with_errors(
-    request: Request, did: int, exc: ValidationError, failed: str = "", values: dict | None = None
+    request: Request,
+    did: int,
+    exc: ValidationError,
+    failed: str = "",
+    values: dict | None = None,
+    fragment: str | None = None,
 ) -> Response:
     """The dossier page again, with what was wrong next to its field (422); `failed` names the
-    action whose form is shown again with the `values` typed."""
+    action whose form is shown again with the `values` typed (for htmx, block `fragment`)."""
     view = await run_in_threadpool(dossiers.load, did, request.state.user)
     return await detail_page(
-        request, view, error_texts(exc), status_code=422, failed=failed, values=values
+        request, view, error_texts(exc), status_code=422, failed=failed, values=values,
+        fragment=fragment,
     )
 
 

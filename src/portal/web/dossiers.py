@@ -13,7 +13,7 @@ from starlette.responses import RedirectResponse, Response
 from portal import storage
 from portal.i18n import gettext_ as _
 from portal.models import Procedure
-from portal.services import catalogue, dossiers, fees, payments
+from portal.services import catalogue, dossiers, fees, payments, satisfaction
 from portal.services.errors import NotFound, ValidationError
 from portal.services.processing import deadline_flag
 from portal.services.text import as_int
@@ -38,11 +38,16 @@ async def dossier_list(request: Request) -> Response:
         q=q,
         page=int_param(request, "page"),
     )
+    to_rate, unrated = await run_in_threadpool(
+        satisfaction.awaiting, request.state.user.enterprise_id, [d.id for d in page.items]
+    )
     return render(
         request,
         "dossiers/list.html",
         {
             "page": page,
+            "to_rate": to_rate,
+            "unrated": unrated,
             "status": status,
             "q": q,
             "labels": STATUS_LABELS,

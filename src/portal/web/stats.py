@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from portal.models import utcnow
-from portal.services import stats, stats_export, stats_trend
+from portal.services import satisfaction, stats, stats_export, stats_trend
 from portal.services.deadlines import to_local
 from portal.services.errors import ValidationError
 from portal.services.policy import allows
@@ -62,9 +62,11 @@ def _figures(query: stats.StatsQuery) -> dict[str, Any]:
         "reach": stats_trend.procedure_reach(query),
         # The units the form offers: those in force at the period's end first.
         "units": _unit_options(stats.top_units(query.date_to)),
-        # SATISFACTION: the lead wires services/satisfaction.summary(query) here after merging
-        # the ratings branch; templates/stats/index.html shows it where it is not None.
-        "satisfaction": None,
+        # The applicants' ratings given in the period, in all and per department or regional
+        # branch and quarter (Decision 766 publishes them per agency each quarter).
+        "satisfaction": satisfaction.summary(*query.bounds(), stats.scope_unit_ids(query)),
+        "criteria": satisfaction.CRITERIA,
+        "quarters": satisfaction.by_unit_quarter(*query.bounds(), stats.scope_unit_ids(query)),
     }
 
 
