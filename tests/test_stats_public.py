@@ -14,7 +14,6 @@ import re
 import pytest
 from openpyxl import load_workbook
 
-from portal import i18n
 from portal.db import db
 from portal.models import Dossier, Enterprise, Procedure, Unit, User
 from portal.services import stat_facts, stats, stats_trend
@@ -29,20 +28,10 @@ from portal.services.workflow import (
 )
 from tests.dossier_fixtures import tax_code
 from tests.helpers import HX
+from tests.test_stats import local, tr
 
 NOW = to_utc(dt.datetime(2025, 4, 10, 10, 0))  # "now" for the service tests
 QUARTER = {"from": "2025-01-01", "to": "2025-03-31"}
-
-
-def tr(msgid: str, **params: object) -> str:
-    """`msgid` as the default language (Vietnamese) shows it, parameters filled in."""
-    text = i18n.translations("vi").gettext(msgid)
-    return text % params if params else text
-
-
-def local(*args: int) -> dt.datetime:
-    """A local (Vietnam) time as the UTC datetime the database keeps."""
-    return to_utc(dt.datetime(*args))
 
 
 def query(**raw: str) -> stats.StatsQuery:
