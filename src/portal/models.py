@@ -905,7 +905,6 @@ class DossierFact(BaseModel):
     enterprise_id = IntegerField()
     received_on = DateField()
     counter = BooleanField(default=False)
-    issued_at = DateTimeField(null=True)  # when the result was last issued (status 9)
     done_on = DateField(null=True)  # completed (a result issued or returned) on
     on_time = BooleanField(default=False)
     closed_on = DateField(null=True)  # withdrawn, refused or stopped on

@@ -1,7 +1,7 @@
 """The statistics' maintained counts: one fact per submitted dossier (DossierFact) and the
 counts per unit and day (StatDay) that the facts add up to.
 
-`on_change` runs in the transaction of every event recorded on a dossier (services/history.py),
+`refresh` runs in the transaction of every event recorded on a dossier (services/history.py),
 so the counts change with the dossier, on every path (web, API, jobs); `rebuild` recomputes
 everything from the dossiers (`run.py rebuild-statistics`), for data loaded in bulk. The
 definitions are those of the direct recount in services/stats.py: a dossier is received on
@@ -53,7 +53,6 @@ class Fact:
     enterprise_id: int
     received_on: dt.date
     counter: bool
-    issued_at: dt.datetime | None
     done_on: dt.date | None
     on_time: bool
     closed_on: dt.date | None
@@ -123,7 +122,6 @@ def fact_of(row: dict, issued_at: dt.datetime | None, top_id: int) -> Fact | Non
         enterprise_id=row["enterprise"],
         received_on=_day(row["submitted_at"]),
         counter=row["channel"] == "counter",
-        issued_at=issued_at,
         done_on=_day(done) if completed else None,
         on_time=completed and row["due_at"] is not None and done <= row["due_at"],
         closed_on=_day(row["finished_at"]) if closed else None,
@@ -169,7 +167,12 @@ def refresh(dossier_id: int) -> None:
     if row is None:
         return
     old = _stored(dossier_id)
-    new = fact_of(row, _issued([dossier_id]).get(dossier_id), top_of(row["unit"] or 0))
+    unit_id = row["unit"] or 0
+    # A unit's department changes only through retop(), which files its facts again.
+    top_id = old.top_id if old is not None and old.unit_id == unit_id else top_of(unit_id)
+    # The result's issue is its completion while it waits to be returned (no finished_at).
+    waiting = row["status"] in COMPLETED and row["finished_at"] is None
+    new = fact_of(row, _issued([dossier_id]).get(dossier_id) if waiting else None, top_id)
     placed = old is not None and new is not None and _place(old) == _place(new)
     if placed:
         new = replace(new, prev_any=old.prev_any, prev_top=old.prev_top)

@@ -23,29 +23,14 @@ from portal.services.catalogue import level_summary
 from portal.services.deadlines import to_local, to_utc
 from portal.services.errors import N_, Message, ValidationError
 from portal.services.paging import Page, paginate
+from portal.services.stat_facts import COMPLETED, TOP_KIND
+from portal.services.stat_figures import CLOCK_RUNNING, IN_PROGRESS
 from portal.services.validation import parse_date
-from portal.services.workflow import (
-    DRAFT,
-    NEW,
-    PAYMENT,
-    PROCESSED,
-    PROCESSING,
-    RECEIVED,
-    REFUSED,
-    RETURNED,
-    STOPPED,
-    SUPPLEMENT,
-    WITHDRAWN,
-)
+from portal.services.workflow import DRAFT, PROCESSED, REFUSED, STOPPED, WITHDRAWN
 
-TOP_KIND = "department"  # departments (2016) and regional branches (2025)
 PER_PAGE = 20
 MAX_PAGE = 100_000
 YEARS = (2000, 2100)
-COMPLETED = (PROCESSED, RETURNED)
-IN_PROGRESS = (NEW, RECEIVED, PROCESSING, SUPPLEMENT, PAYMENT)
-# In progress with the legal clock running (a supplement request pauses it).
-CLOCK_RUNNING = (RECEIVED, PROCESSING, PAYMENT)
 COLUMNS = ("unit", "received", "completed", "on_time", "late", "overdue", "rate")
 DEFAULT_SORT = "-received"
 SORTS = tuple(s for c in COLUMNS for s in (c, f"-{c}"))
@@ -345,7 +330,7 @@ def _departments(
 def scope_unit_ids(query: StatsQuery) -> list[int] | None:
     """The units a query counts: the department's (or regional branch's) and those under it,
     or None for every unit."""
-    return _scope(query)[0]
+    return None if query.unit is None else _scope(query)[0]
 
 
 @reading
@@ -493,8 +478,7 @@ def unit_table(query: StatsQuery, sql: _Sql, unit_ids: list[int] | None) -> Page
 @reading
 def unit_rows(query: StatsQuery, now: dt.datetime | None = None) -> list[UnitRow]:
     """Every row of the per-unit table, in the query's order (for the CSV export)."""
-    unit_ids, _, _ = _scope(query)
-    return _counted_rows(query, now or utcnow(), unit_ids)
+    return _counted_rows(query, now or utcnow(), scope_unit_ids(query))
 
 
 @reading

@@ -132,7 +132,7 @@ def monthly_trend(query: stats.StatsQuery) -> list[MonthRow]:
     """Dossiers received, completed and completed on time in each month of the period (each
     year when it spans more than MAX_MONTHS months), months without any included: from the
     maintained counts of its days (services/stat_figures.py)."""
-    unit_ids, _, _ = stats._scope(query)
+    unit_ids = stats.scope_unit_ids(query)
     starts, by_year = months_of(query), by_years(query)
     counts: dict[str, dict[str, int]] = {}
     days = stat_figures.monthly_counts(query.date_from, query.date_to, unit_ids)
@@ -149,7 +149,7 @@ def monthly_trend(query: stats.StatsQuery) -> list[MonthRow]:
 def recount_trend(query: stats.StatsQuery, now: dt.datetime | None = None) -> list[MonthRow]:
     """The trend counted directly from the dossiers (the definition monthly_trend equals)."""
     sql = stats._Sql(query, now or utcnow())
-    unit_ids, _, _ = stats._scope(query)
+    unit_ids = stats.scope_unit_ids(query)
     starts, by_year = months_of(query), by_years(query)
     # Months are counted on local time in SQL, keyed as MonthRow.key says them.
     counts: dict[str, dict[str, int]] = {}
@@ -197,7 +197,7 @@ def recount_reach(query: stats.StatsQuery, now: dt.datetime | None = None) -> Pr
     """The reach counted directly from the dossiers (the definition procedure_reach
     equals)."""
     sql = stats._Sql(query, now or utcnow())
-    unit_ids, _, _ = stats._scope(query)
+    unit_ids = stats.scope_unit_ids(query)
     used = (
         sql.base(fn.COUNT(fn.DISTINCT(Dossier.procedure)).alias("n"), unit_ids=unit_ids)
         .join(Procedure, on=(Dossier.procedure == Procedure.id))

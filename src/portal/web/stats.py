@@ -55,6 +55,7 @@ async def _invalid(request: Request, raw: dict[str, str], errors: dict) -> Respo
 def _figures(query: stats.StatsQuery) -> dict[str, Any]:
     """Everything the page shows for `query`, read in one worker thread."""
     report = stats.build_report(query)
+    unit_ids = stats.scope_unit_ids(query)
     return {
         "report": report,
         "timeliness": stats_trend.timeliness(report.figures),
@@ -64,9 +65,9 @@ def _figures(query: stats.StatsQuery) -> dict[str, Any]:
         "units": _unit_options(stats.top_units(query.date_to)),
         # The applicants' ratings given in the period, in all and per department or regional
         # branch and quarter (Decision 766 publishes them per agency each quarter).
-        "satisfaction": satisfaction.summary(*query.bounds(), stats.scope_unit_ids(query)),
+        "satisfaction": satisfaction.summary(*query.bounds(), unit_ids),
         "criteria": satisfaction.CRITERIA,
-        "quarters": satisfaction.by_unit_quarter(*query.bounds(), stats.scope_unit_ids(query)),
+        "quarters": satisfaction.by_unit_quarter(*query.bounds(), unit_ids),
     }
 
 
