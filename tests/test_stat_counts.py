@@ -198,3 +198,33 @@ def test_an_enterprise_counts_once_however_its_submissions_fall(enterprises, fir
     for unit, expected in (("", want + b_counts), ("2016:02", want), ("2016:01", int(b_counts))):
         query = stats.clean_query({"from": first, "to": last, "unit": unit}, 1, dt.date(2025, 5, 1))
         assert compare(query, utcnow()).figures.enterprises == expected, unit
+
+
+def test_the_counts_stay_equal_to_a_recount_when_dossiers_change_at_once(people, ctx_of):
+    """Two enterprises' dossiers submitted, received and refused or withdrawn from ten threads
+    at once (the counts are shared rows every change adds to): no change is lost."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    owners = [ctx_of(people.owner), ctx_of(people.stranger)]
+    drafts = [(owners[i % 2], complete_draft(owners[i % 2])) for i in range(16)]
+    officer = ctx_of(people.officer)
+
+    def move(item: tuple) -> None:
+        owner, did = item
+        dossiers.submit(owner, did, f"race-{did}")
+        processing.act(officer, did, "receive")
+        if did % 2:
+            processing.act(officer, did, "start_processing")
+        else:
+            processing.act(owner, did, "withdraw", "Rút hồ sơ")
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        list(pool.map(move, drafts))  # re-raises the first error of any thread
+    today = stats.local_today()
+    report = compare(stats.clean_query({}, 1, today), utcnow())
+    assert report.figures.received == 16 and report.figures.enterprises == 2
+    assert report.figures.withdrawn + report.figures.in_progress == 16
+    before = table_rows()
+    with db.connection_context():
+        stat_facts.rebuild()
+    assert table_rows() == before

@@ -187,8 +187,9 @@ def refresh(dossier_id: int) -> None:
     if placed:  # its previous days, and the other facts', stay as they are
         DossierFact.delete().where(DossierFact.dossier == dossier_id).execute()
         _insert([new])
-    elif old is None and new is not None and _is_latest(new):
-        # A new submission, the enterprise's latest (as they come): its previous days.
+    elif old is None and new is not None and _is_last(new):
+        # A new submission that comes last in its enterprise's chain (as they mostly do): its
+        # previous days are the enterprise's latest; no other fact changes.
         latest_top = _latest(new.enterprise_id, new.top_id)
         new = replace(new, prev_any=_latest(new.enterprise_id), prev_top=latest_top)
         _insert([new])
@@ -211,9 +212,15 @@ def _place(fact: Fact) -> tuple[int, int, dt.date]:
     return fact.enterprise_id, fact.top_id, fact.received_on
 
 
-def _is_latest(fact: Fact) -> bool:
-    latest = _latest(fact.enterprise_id)
-    return latest is None or latest <= fact.received_on
+def _is_last(fact: Fact) -> bool:
+    """Whether the fact comes after all of its enterprise's in the chain's order (day, then
+    dossier), as rechain() and rebuild() order them: submissions made at once on one day may
+    arrive in any order."""
+    f = DossierFact
+    after = (f.received_on > fact.received_on) | (
+        (f.received_on == fact.received_on) & (f.dossier > fact.dossier_id)
+    )
+    return not f.select().where(f.enterprise_id == fact.enterprise_id, after).exists()
 
 
 def rechain(enterprise_id: int) -> None:
